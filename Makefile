@@ -1,0 +1,166 @@
+# Tidemark - build, run and test.
+#
+#   make            kernel ELF (build/tidemark.elf)
+#   make iso        hybrid BIOS+UEFI ISO (build/tidemark.iso)
+#   make run        boot the ISO in QEMU, serial console on this terminal
+#   make test       host tests, then the in-kernel tests on the boot matrix
+#   make gdb        QEMU halted at reset, gdb attached, breakpoint on kmain
+#   make deps       install the Debian/Ubuntu packages the above need
+#   make clean
+#
+# Knobs: CC=clang, CROSS=x86_64-elf-, BUILD=dir, CMDLINE="opts" (make run),
+# EXTRA_KTESTS="a.c b.c" (extra in-kernel test files), MATRIX=name (make test).
+
+BUILD        ?= build
+CROSS        ?=
+ifeq ($(origin CC),default)
+CC           := $(CROSS)gcc
+endif
+LD           := $(CROSS)ld
+NM           := $(CROSS)nm
+HOSTCC       ?= cc
+PYTHON       ?= python3
+QEMU         ?= qemu-system-x86_64
+
+# The data segment (.data + .bss) is fixed at link time; linker.ld asserts it
+# stays within this budget. The image must end below IMAGE_LIMIT (physical).
+DATA_BUDGET  ?= 0x400000
+IMAGE_LIMIT  ?= 0x1000000
+
+KCFLAGS := -std=gnu11 -O2 -g -ffreestanding -fno-pic -fno-pie -mno-red-zone \
+	-mcmodel=kernel -mgeneral-regs-only -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer \
+	-fno-optimize-sibling-calls -fno-stack-protector -fno-strict-aliasing \
+	-fno-delete-null-pointer-checks -fno-asynchronous-unwind-tables \
+	-Wall -Wextra -Werror -I. -MMD -MP $(EXTRA_CFLAGS)
+KASFLAGS := $(filter-out -std=gnu11 -O2,$(KCFLAGS)) -D__ASSEMBLER__
+KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack \
+	-T linker.ld --defsym DATA_BUDGET=$(DATA_BUDGET) --defsym IMAGE_LIMIT=$(IMAGE_LIMIT)
+
+KSRCS := $(wildcard boot/*.S) $(wildcard kernel/*.c kernel/*.S) $(wildcard tests/kernel/*.c)
+KOBJS := $(patsubst %,$(BUILD)/obj/%.o,$(KSRCS))
+
+# Extra test files may live anywhere: each object is named by its position.
+EXTRA_KTESTS ?=
+EXTRA_OBJS :=
+define extra_rule
+$(BUILD)/extra/$(words $(EXTRA_OBJS))-$(notdir $(1)).o: $(1)
+	@mkdir -p $$(dir $$@)
+	@echo "  CC      $(1)"
+	$(Q)$$(CC) $$(KCFLAGS) -c $$< -o $$@
+EXTRA_OBJS += $(BUILD)/extra/$(words $(EXTRA_OBJS))-$(notdir $(1)).o
+endef
+$(foreach f,$(EXTRA_KTESTS),$(eval $(call extra_rule,$(f))))
+
+# Relink when the list of extra test files changes.
+EXTRA_STAMP := $(BUILD)/extra-ktests.list
+$(shell mkdir -p $(BUILD); echo "$(EXTRA_KTESTS)" | cmp -s - $(EXTRA_STAMP) || echo "$(EXTRA_KTESTS)" > $(EXTRA_STAMP))
+
+ELF := $(BUILD)/tidemark.elf
+ISO := $(BUILD)/tidemark.iso
+
+# Host tests: the same sources, built for the host with sanitizers.
+HOSTCFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -I. -DHOST_TEST \
+	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+HOST_TESTS := printf_test cmdline_test symbols_test
+host_srcs_printf_test  := kernel/printf.c
+host_srcs_cmdline_test := kernel/cmdline.c kernel/printf.c
+host_srcs_symbols_test := kernel/symbols.c
+HOST_BINS := $(addprefix $(BUILD)/host/,$(HOST_TESTS))
+
+.PHONY: all iso run test host-tests gdb deps deps-check clean
+all: $(ELF)
+iso: $(ISO)
+
+# Flags live here: a changed Makefile rebuilds everything.
+$(KOBJS) $(EXTRA_OBJS): Makefile
+
+# V=1 shows the full commands.
+ifneq ($(V),1)
+Q := @
+endif
+
+$(BUILD)/obj/%.c.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(KCFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.S.o: %.S
+	@mkdir -p $(dir $@)
+	@echo "  AS      $<"
+	$(Q)$(CC) $(KASFLAGS) -c $< -o $@
+
+# Two-pass link: pass 1 with an empty symbol table, pass 2 with pass 1's
+# symbols. The table sits after .text, so code addresses must not move; the
+# check below proves it.
+$(BUILD)/ksyms-empty.S: tools/gensyms.sh
+	@mkdir -p $(dir $@)
+	$(Q)sh tools/gensyms.sh $(NM) > $@
+$(BUILD)/%.o: $(BUILD)/%.S
+	@echo "  AS      $<"
+	$(Q)$(CC) $(KASFLAGS) -c $< -o $@
+
+$(BUILD)/tidemark.pass1.elf: $(KOBJS) $(EXTRA_OBJS) $(BUILD)/ksyms-empty.o linker.ld $(EXTRA_STAMP)
+	@echo "  LD      $@"
+	$(Q)$(LD) $(KLDFLAGS) -o $@ $(KOBJS) $(EXTRA_OBJS) $(BUILD)/ksyms-empty.o
+$(BUILD)/ksyms.S: $(BUILD)/tidemark.pass1.elf tools/gensyms.sh
+	@echo "  SYMS    $@"
+	$(Q)sh tools/gensyms.sh $(NM) $< > $@
+$(ELF): $(BUILD)/tidemark.pass1.elf $(BUILD)/ksyms.o
+	@echo "  LD      $@"
+	$(Q)$(LD) $(KLDFLAGS) -o $@ $(KOBJS) $(EXTRA_OBJS) $(BUILD)/ksyms.o
+	$(Q)$(NM) -n $(BUILD)/tidemark.pass1.elf | grep -i ' t ' > $(BUILD)/pass1.syms
+	$(Q)$(NM) -n $@ | grep -i ' t ' > $(BUILD)/pass2.syms
+	@cmp -s $(BUILD)/pass1.syms $(BUILD)/pass2.syms || \
+		{ echo "error: code moved between link passes; symbol table would lie"; rm -f $@; exit 1; }
+	@if command -v grub-file >/dev/null; then \
+		grub-file --is-x86-multiboot2 $@ || { echo "error: $@ is not multiboot2"; rm -f $@; exit 1; }; fi
+
+$(ISO): $(ELF) boot/grub.cfg
+	@$(MAKE) --no-print-directory deps-check
+	@echo "  ISO     $@"
+	$(Q)rm -rf $(BUILD)/isodir
+	$(Q)mkdir -p $(BUILD)/isodir/boot/grub
+	$(Q)cp $(ELF) $(BUILD)/isodir/boot/tidemark.elf
+	$(Q)cp boot/grub.cfg $(BUILD)/isodir/boot/grub/grub.cfg
+	$(Q)grub-mkrescue -o $@ $(BUILD)/isodir 2> $(BUILD)/grub-mkrescue.log || \
+		{ cat $(BUILD)/grub-mkrescue.log; exit 1; }
+
+QEMU_FLAGS := -accel tcg -machine pc -cpu max -m 128M -display none -no-reboot \
+	-serial stdio -monitor none -nic none -device isa-debug-exit,iobase=0xf4,iosize=0x04
+CMDLINE ?=
+qemu_cmdline = $(if $(CMDLINE),-fw_cfg "name=opt/tidemark/cmdline,string=$(subst $(comma),$(comma)$(comma),$(CMDLINE))")
+comma := ,
+
+# QEMU exits 33 when the kernel reports success, 35 on failure or panic.
+run: $(ISO)
+	@$(QEMU) $(QEMU_FLAGS) -cdrom $(ISO) $(qemu_cmdline) < /dev/null; rc=$$?; \
+	if [ $$rc -eq 33 ]; then exit 0; fi; \
+	echo "make run: QEMU exited $$rc ($$( [ $$rc -eq 0 ] && echo 'triple fault or reset' || echo 'kernel reported failure'))"; exit 1
+
+.SECONDEXPANSION:
+$(BUILD)/host/%: tests/host/%.c tests/host/htest.h $$(host_srcs_$$*)
+	@mkdir -p $(dir $@)
+	@echo "  HOSTCC  $@"
+	$(Q)$(HOSTCC) $(HOSTCFLAGS) $< $(host_srcs_$*) -o $@
+
+host-tests: $(HOST_BINS)
+
+test: deps-check $(ISO) $(HOST_BINS)
+	$(PYTHON) tools/ktest.py --selftest $(addprefix --host ,$(HOST_BINS)) \
+		--iso $(ISO) --matrix tests/matrix $(if $(MATRIX),--only $(MATRIX))
+
+gdb: $(ISO)
+	@echo "QEMU waits for gdb on :1234; gdb stops at kmain. Quit gdb to stop QEMU."
+	$(QEMU) $(QEMU_FLAGS) -cdrom $(ISO) -s -S $(qemu_cmdline) < /dev/null > $(BUILD)/gdb-serial.log & \
+	qpid=$$!; gdb -q -x tools/gdbinit $(ELF); kill $$qpid 2>/dev/null; true
+
+deps:
+	sh tools/deps.sh install
+
+deps-check:
+	@sh tools/deps.sh check || sh tools/deps.sh install
+
+clean:
+	rm -rf $(BUILD) build-clang
+
+-include $(KOBJS:.o=.d) $(EXTRA_OBJS:.o=.d)

@@ -1,0 +1,57 @@
+/*
+ * kernel/kmain.c - the first C code; boot/entry.S calls kmain() in the higher
+ * half on the boot stack with interrupts off.
+ *
+ *  1. Console first, so every later step can report.
+ *  2. GDT/TSS/IST and IDT: from here on any fault gives a report and a
+ *     symbolised backtrace instead of a triple fault.
+ *  3. Boot information, then the command line (the loader's, plus QEMU's
+ *     fw_cfg extra line that the test runner uses), then the boot report.
+ *  4. Hand over to the test harness, which runs, lists or skips the tests
+ *     and leaves QEMU (or halts on real hardware).
+ */
+#include "kernel/bootinfo.h"
+#include "kernel/cmdline.h"
+#include "kernel/console.h"
+#include "kernel/gdt.h"
+#include "kernel/ktest.h"
+#include "kernel/qemu.h"
+#include "kernel/serial.h"
+#include "kernel/trap.h"
+
+#include <stdint.h>
+
+#define MB2_BOOT_MAGIC	0x36d76289
+
+_Noreturn void kmain(uint32_t magic, uint32_t info_phys);
+
+_Noreturn void kmain(uint32_t magic, uint32_t info_phys)
+{
+	static char qemu_line[512];
+
+	serial_init();
+	kprintf("\nTidemark, an x86-64 kernel memory subsystem (built with %s %s)\n",
+#ifdef __clang__
+		"clang",
+#else
+		"gcc",
+#endif
+		__VERSION__);
+
+	gdt_init();
+	idt_init();
+
+	/* entry.S checked the magic; a mismatch here means the handoff broke. */
+	if (magic != MB2_BOOT_MAGIC)
+		kprintf("boot: warning: multiboot2 magic 0x%x lost on the way to kmain\n", magic);
+	bootinfo_parse(info_phys);
+	bootinfo_report();
+	qemu_cmdline(qemu_line, sizeof(qemu_line));
+	kprintf("cmdline: \"%s\"", bootinfo.cmdline);
+	if (qemu_line[0])
+		kprintf(" + from QEMU fw_cfg: \"%s\"", qemu_line);
+	kprintf("\n");
+	cmdline_init(bootinfo.cmdline, qemu_line);
+
+	ktest_main();
+}

@@ -1,0 +1,304 @@
+/*
+ * kernel/ktest.c - the in-kernel test runner: KTAP version 1 over serial.
+ *
+ * ktest_main():
+ *  1. Select tests whose "suite.name" matches ktest.filter (comma-separated
+ *     globs with * and ?).
+ *  2. ktest.action=list prints them, one per line; =none runs nothing.
+ *  3. For each suite, in the order its first test was linked, print a KTAP
+ *     subtest: plan, then one result per test. A test runs under ksetjmp so
+ *     that KASSERT_* can end it; its failure diagnostics precede its result.
+ *  4. A death test runs only when the filter names it exactly (the runner's
+ *     own boot for it); otherwise it is reported "# SKIP death test".
+ *  5. Leave QEMU with the pass code when nothing failed, else the fail code.
+ * A panic during a test ends the run; panic() calls ktest_on_panic() so the
+ * log says which test it was.
+ *
+ * State: one test runs at a time on the boot CPU. `current` describes it;
+ * nested runs (the harness's self-tests) save and restore it.
+ */
+#include "kernel/ktest.h"
+#include "kernel/cmdline.h"
+#include "kernel/console.h"
+#include "kernel/panic.h"
+#include "kernel/printf.h"
+#include "kernel/qemu.h"
+#include "kernel/setjmp.h"
+#include "kernel/string.h"
+#include "kernel/x86.h"
+
+#include <stdarg.h>
+
+#define MAX_SUITES	128
+#define MAX_SUITE_TESTS	512
+
+extern const struct ktest *const __start_ktests[], *const __stop_ktests[];
+
+static const char *ktest_filter = "*";
+static const char *ktest_action = "run";
+static uint64_t ktest_seed = 1;
+CMDLINE_OPTION(ktest_filter, "ktest.filter", CMDLINE_STR, NULL,
+	       "run tests whose suite.name matches one of these comma-separated globs");
+CMDLINE_OPTION(ktest_action, "ktest.action", CMDLINE_CHOICE, "run|list|none",
+	       "run the tests, list them, or do neither");
+CMDLINE_OPTION(ktest_seed, "ktest.seed", CMDLINE_U64, NULL,
+	       "seed for ktest_random(), so a randomised test can be replayed");
+
+static struct {
+	const struct ktest *test;	/* NULL between tests */
+	unsigned failures;
+	kjmp_buf *abort_to;
+	uint64_t rng;
+} current;
+
+static unsigned ktest_count(void) { return (unsigned)(__stop_ktests - __start_ktests); }
+
+bool ktest_streq(const char *a, const char *b)
+{
+	return a && b ? strcmp(a, b) == 0 : a == b;
+}
+
+bool ktest_contains(const char *hay, const char *needle)
+{
+	return hay && needle && strstr(hay, needle) != NULL;
+}
+
+void ktest_fail(const char *file, int line, const char *fmt, ...)
+{
+	const char *base = file;
+	for (const char *p = file; *p; p++)
+		if (*p == '/')
+			base = p + 1;
+
+	va_list ap;
+	va_start(ap, fmt);
+	kprintf("    # %s:%d: ", base, line);
+	kvprintf(fmt, ap);
+	kprintf("\n");
+	va_end(ap);
+	current.failures++;
+}
+
+_Noreturn void ktest_abort(void)
+{
+	if (!current.abort_to)
+		panic("KASSERT failed outside a running test");
+	klongjmp(*current.abort_to, 1);
+}
+
+/* xorshift64*: small, fast and good enough for tests. */
+uint64_t ktest_random(void)
+{
+	uint64_t x = current.rng;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	current.rng = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+/* Seed from ktest.seed and the test's name: each test replays on its own. */
+static uint64_t seed_for(const struct ktest *t)
+{
+	uint64_t h = 1469598103934665603ull ^ ktest_seed;	/* FNV-1a */
+	for (const char *s = t->suite; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	for (const char *s = t->name; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h ? h : 1;
+}
+
+static struct ktest_outcome run_one(const struct ktest *t)
+{
+	kjmp_buf env;
+	struct ktest_outcome out = { 0, false };
+	__typeof__(current) saved = current;
+
+	current.test = t;
+	current.failures = 0;
+	current.abort_to = &env;
+	current.rng = seed_for(t);
+	if (ksetjmp(env) == 0)
+		t->fn();
+	else
+		out.aborted = true;
+	out.failures = current.failures;
+	current = saved;
+	return out;
+}
+
+struct ktest_outcome ktest_run_captured(const struct ktest *t, char *out, size_t size)
+{
+	console_capture(out, size);
+	struct ktest_outcome r = run_one(t);
+	console_capture(NULL, 0);
+	return r;
+}
+
+void ktest_on_panic(void)
+{
+	if (current.test)
+		kprintf("ktest: panic while running %s.%s (%s:%d)\n", current.test->suite,
+			current.test->name, current.test->file, current.test->line);
+}
+
+/* Glob with * and ? over [p, pend) against s. */
+static bool glob_match(const char *p, const char *pend, const char *s)
+{
+	for (; p < pend; p++, s++) {
+		if (*p == '*') {
+			for (;; s++) {
+				if (glob_match(p + 1, pend, s))
+					return true;
+				if (!*s)
+					return false;
+			}
+		}
+		if (!*s || (*p != '?' && *p != *s))
+			return false;
+	}
+	return !*s;
+}
+
+static bool selected(const struct ktest *t)
+{
+	char full[128];
+	ksnprintf(full, sizeof(full), "%s.%s", t->suite, t->name);
+	for (const char *p = ktest_filter; *p; ) {
+		const char *end = strchr(p, ',');
+		if (!end)
+			end = p + strlen(p);
+		if (glob_match(p, end, full))
+			return true;
+		p = *end ? end + 1 : end;
+	}
+	return false;
+}
+
+/* A death test runs only in a boot whose filter names exactly that test. */
+static bool death_boot_for(const struct ktest *t)
+{
+	size_t n = strlen(t->suite);
+	return strncmp(ktest_filter, t->suite, n) == 0 && ktest_filter[n] == '.' &&
+	       strcmp(ktest_filter + n + 1, t->name) == 0;
+}
+
+/* Suites in first-linked order; returns how many, each with its first test. */
+static unsigned collect_suites(const char **suites)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < ktest_count(); i++) {
+		const struct ktest *t = __start_ktests[i];
+		bool seen = false;
+		if (!selected(t))
+			continue;
+		for (unsigned j = 0; j < n && !seen; j++)
+			seen = strcmp(suites[j], t->suite) == 0;
+		if (!seen) {
+			if (n == MAX_SUITES)
+				panic("ktest: more than %d suites", MAX_SUITES);
+			suites[n++] = t->suite;
+		}
+	}
+	return n;
+}
+
+struct tally {
+	unsigned passed, failed, skipped;
+};
+
+/* Run one selected test and print its KTAP result line as number k. */
+static void run_and_report(const struct ktest *t, unsigned k, struct tally *tally)
+{
+	if (t->death && !death_boot_for(t)) {
+		kprintf("    ok %u %s # SKIP death test: booted on its own\n", k, t->name);
+		tally->skipped++;
+		return;
+	}
+	if (t->death)
+		kprintf("    # death test %s.%s: expecting a panic that mentions \"%s\"\n",
+			t->suite, t->name, t->death);
+
+	struct ktest_outcome r = run_one(t);
+	if (t->death) {
+		kprintf("    not ok %u %s # death test survived: it returned without panicking\n",
+			k, t->name);
+		tally->failed++;
+	} else if (r.failures) {
+		kprintf("    not ok %u %s\n", k, t->name);
+		tally->failed++;
+	} else {
+		kprintf("    ok %u %s\n", k, t->name);
+		tally->passed++;
+	}
+}
+
+/* A suite's selected tests in source order (the linker may reverse a file's). */
+static unsigned suite_tests(const char *suite, const struct ktest **out)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < ktest_count(); i++) {
+		const struct ktest *t = __start_ktests[i];
+		if (strcmp(t->suite, suite) != 0 || !selected(t))
+			continue;
+		if (n == MAX_SUITE_TESTS)
+			panic("ktest: suite %s has more than %d tests", suite, MAX_SUITE_TESTS);
+		unsigned j = n++;
+		for (; j > 0; j--) {
+			int c = strcmp(out[j - 1]->file, t->file);
+			if (c < 0 || (c == 0 && out[j - 1]->line < t->line))
+				break;
+			out[j] = out[j - 1];
+		}
+		out[j] = t;
+	}
+	return n;
+}
+
+static void run_suite(const char *suite, unsigned index, struct tally *total)
+{
+	static const struct ktest *tests[MAX_SUITE_TESTS];	/* off the boot stack */
+	struct tally tally = { 0, 0, 0 };
+	unsigned n = suite_tests(suite, tests);
+
+	kprintf("    KTAP version 1\n    # Subtest: %s\n    1..%u\n", suite, n);
+	for (unsigned k = 0; k < n; k++)
+		run_and_report(tests[k], k + 1, &tally);
+	kprintf("%s %u %s\n", tally.failed ? "not ok" : "ok", index, suite);
+	total->passed += tally.passed;
+	total->failed += tally.failed;
+	total->skipped += tally.skipped;
+}
+
+_Noreturn void ktest_main(void)
+{
+	const char *suites[MAX_SUITES];
+	unsigned nsuites = collect_suites(suites);
+
+	if (strcmp(ktest_action, "list") == 0) {
+		for (unsigned i = 0; i < ktest_count(); i++) {
+			const struct ktest *t = __start_ktests[i];
+			if (selected(t) && t->death)
+				kprintf("ktest: %s.%s (death test; the report must mention \"%s\")\n",
+					t->suite, t->name, t->death);
+			else if (selected(t))
+				kprintf("ktest: %s.%s\n", t->suite, t->name);
+		}
+	}
+	if (strcmp(ktest_action, "run") == 0) {
+		struct tally total = { 0, 0, 0 };
+		kprintf("KTAP version 1\n# ktest: filter \"%s\", seed %llu\n1..%u\n",
+			ktest_filter, (unsigned long long)ktest_seed, nsuites);
+		for (unsigned i = 0; i < nsuites; i++)
+			run_suite(suites[i], i + 1, &total);
+		kprintf("# ktest: %u passed, %u failed, %u skipped\n", total.passed,
+			total.failed, total.skipped);
+		if (total.failed) {
+			qemu_exit(QEMU_EXIT_FAIL);
+			halt_forever();
+		}
+	}
+	kprintf("Tidemark: done.\n");
+	qemu_exit(QEMU_EXIT_PASS);
+	halt_forever();
+}

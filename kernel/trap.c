@@ -1,0 +1,115 @@
+/*
+ * kernel/trap.c - what happens after isr.S saved a trap frame.
+ *
+ * trap_dispatch(frame):
+ *  1. An exception that a test armed a trap_catch for is recorded, and
+ *     execution resumes where the test said.
+ *  2. Spurious IRQs from the masked PICs (vectors 39 and 47) are ignored.
+ *  3. Anything else is reported (name, error code, CR2 for #PF, registers,
+ *     symbolised RIP) and panics with a backtrace from the trapped context.
+ *     Later work hooks page faults of owned ranges in before step 3.
+ *
+ * One CPU, interrupts off inside handlers: the catch slot needs no lock.
+ */
+#include "kernel/trap.h"
+#include "kernel/console.h"
+#include "kernel/panic.h"
+#include "kernel/symbols.h"
+#include "kernel/x86.h"
+
+#include <stddef.h>
+
+static const char *const exception_names[32] = {
+	"#DE divide error", "#DB debug", "NMI non-maskable interrupt", "#BP breakpoint",
+	"#OF overflow", "#BR bound range exceeded", "#UD invalid opcode",
+	"#NM device not available", "#DF double fault", "coprocessor segment overrun",
+	"#TS invalid TSS", "#NP segment not present", "#SS stack-segment fault",
+	"#GP general protection fault", "#PF page fault", "reserved (15)",
+	"#MF x87 floating-point error", "#AC alignment check", "#MC machine check",
+	"#XM SIMD floating-point exception", "#VE virtualization exception",
+	"#CP control protection exception", "reserved (22)", "reserved (23)",
+	"reserved (24)", "reserved (25)", "reserved (26)", "reserved (27)",
+	"#HV hypervisor injection", "#VC VMM communication", "#SX security exception",
+	"reserved (31)",
+};
+
+static struct trap_catch *armed;
+
+const char *trap_name(uint64_t vector)
+{
+	return vector < 32 ? exception_names[vector] : "interrupt";
+}
+
+void trap_catch_arm(struct trap_catch *c, uint64_t vector)
+{
+	*c = (struct trap_catch){ .vector = vector };
+	armed = c;
+}
+
+void trap_catch_disarm(void)
+{
+	armed = NULL;
+}
+
+static void report_page_fault_error(uint64_t err)
+{
+	kprintf(" [%s, %s, %s%s%s]", err & 1 ? "protection violation" : "not present",
+		err & 2 ? "write" : (err & 16 ? "instruction fetch" : "read"),
+		err & 4 ? "user" : "kernel",
+		err & 8 ? ", reserved bit set" : "",
+		err & 32 ? ", protection key" : "");
+}
+
+static void trap_report(const struct trap_frame *f)
+{
+	char sym[128];
+
+	kprintf("------------[ exception %s (vector %llu) ]------------\n",
+		trap_name(f->vector), (unsigned long long)f->vector);
+	kprintf("error code: 0x%llx", (unsigned long long)f->error);
+	if (f->vector == VEC_PF)
+		report_page_fault_error(f->error);
+	kprintf("\n");
+	if (f->vector == VEC_PF)
+		kprintf("CR2: 0x%016llx (faulting address)\n", (unsigned long long)read_cr2());
+	ksym_format(sym, sizeof(sym), f->rip);
+	kprintf("RIP: %04llx:%016llx %s\n", (unsigned long long)f->cs,
+		(unsigned long long)f->rip, sym);
+	kprintf("RSP: %04llx:%016llx RFLAGS: %016llx\n", (unsigned long long)f->ss,
+		(unsigned long long)f->rsp, (unsigned long long)f->rflags);
+
+	const struct { const char *name; uint64_t v; } regs[] = {
+		{ "RAX", f->rax }, { "RBX", f->rbx }, { "RCX", f->rcx },
+		{ "RDX", f->rdx }, { "RSI", f->rsi }, { "RDI", f->rdi },
+		{ "RBP", f->rbp }, { "R08", f->r8 },  { "R09", f->r9 },
+		{ "R10", f->r10 }, { "R11", f->r11 }, { "R12", f->r12 },
+		{ "R13", f->r13 }, { "R14", f->r14 }, { "R15", f->r15 },
+	};
+	for (size_t i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
+		kprintf("%s: %016llx%s", regs[i].name, (unsigned long long)regs[i].v,
+			i % 3 == 2 ? "\n" : " ");
+	kprintf("CR0: %016llx CR3: %016llx CR4: %016llx\n", (unsigned long long)read_cr0(),
+		(unsigned long long)read_cr3(), (unsigned long long)read_cr4());
+}
+
+void trap_dispatch(struct trap_frame *f)
+{
+	if (armed && armed->vector == f->vector) {
+		armed->hits++;
+		armed->rip = f->rip;
+		armed->error = f->error;
+		armed->cr2 = f->vector == VEC_PF ? read_cr2() : 0;
+		if (armed->resume)
+			f->rip = armed->resume;
+		return;
+	}
+	if (f->vector == VEC_IRQ_BASE + 7 || f->vector == VEC_IRQ_BASE + 15)
+		return;
+
+	trap_report(f);
+	char sym[128];
+	ksym_format(sym, sizeof(sym), f->rip);
+	panic_trace_from(f->rip, f->rsp, f->rbp, "unhandled %s %s at %s",
+			 f->vector < 32 ? "exception" : "interrupt",
+			 trap_name(f->vector), sym);
+}

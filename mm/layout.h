@@ -1,0 +1,38 @@
+/*
+ * mm/layout.h - the kernel's virtual memory map, drawn once.
+ *
+ *   0xffffffff80000000  kernel image (linker.ld; loaded at physical 2 MiB)
+ *   0xffff800000000000  direct map of physical memory (boot: the first 4 GiB)
+ *   0x0000000000000000  unmapped after boot: null pointers fault
+ *
+ * Included from assembly too, so only #defines outside the C section.
+ */
+#ifndef MM_LAYOUT_H
+#define MM_LAYOUT_H
+
+#define KERNEL_VMA		0xffffffff80000000
+#define KERNEL_PHYS		0x200000
+#define DIRECT_MAP_BASE		0xffff800000000000
+#define BOOT_DIRECT_MAP_SIZE	0x100000000	/* what boot/entry.S maps */
+
+#define BOOT_STACK_SIZE		(16 * 1024)
+#define IST_STACK_SIZE		(16 * 1024)
+
+#ifndef __ASSEMBLER__
+#include <stdint.h>
+
+/* Physical address to its direct-map alias, and back. */
+static inline void *phys_to_virt(uint64_t pa) { return (void *)(pa + DIRECT_MAP_BASE); }
+static inline uint64_t virt_to_phys(const void *va)
+{
+	uint64_t v = (uint64_t)va;
+	return v >= KERNEL_VMA ? v - KERNEL_VMA : v - DIRECT_MAP_BASE;
+}
+
+/* Boundaries exported by linker.ld. */
+extern char __kernel_phys_start[], __kernel_phys_end[], __kernel_end[];
+extern char __text_start[], __text_end[], __rodata_start[], __rodata_end[];
+extern char __data_start[], __data_end[], __bss_start[], __bss_end[];
+#endif
+
+#endif
