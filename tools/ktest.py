@@ -10,6 +10,8 @@ and ends with exactly one line "N passed, N failed[, N skipped]", exiting 0 iff 
                   each death test found is then booted alone with ktest.filter=<suite.name> and
                   must panic with the text it promised. The matrix runs when --iso or --only is
                   given, or when neither --selftest nor --host asked for something else.
+  4. halt checks  boots that must stop early with a message (a CPU without long mode); run
+                  with the whole matrix, not with --only.
 
 Layout, so the logic is testable without QEMU:
   parse_ktap()   serial text -> Report                    (pure)
@@ -496,6 +498,44 @@ def run_matrix(iso: Path, matrix: Path, only: str | None, timeout: float, logs: 
         run_config(iso, config, timeout, logs, tally)
 
 
+# Boots that must stop the kernel early with a message rather than run tests: the CPU check in
+# boot/entry.S halts (no QEMU exit), so the run ends at the timeout and is judged by its text.
+HALT_CHECKS = [
+    ("no-long-mode", ["-cpu", "qemu32"], "does not support x86-64 long mode", 15.0),
+]
+
+
+def judge_halt(name: str, log: str, expected: str) -> Verdict:
+    if expected in log:
+        return Verdict([Outcome(name, PASS)])
+    return Verdict([Outcome(name, FAIL, [f"expected the kernel to print {expected!r}"])],
+                   f"no {expected!r} in the serial log")
+
+
+def run_until(cmd: list[str], expected: str, timeout: float) -> Run:
+    """Run cmd until `expected` appears in its output (then kill it) or the timeout passes."""
+    start, out = time.monotonic(), b""
+    with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT) as proc:
+        os.set_blocking(proc.stdout.fileno(), False)
+        while expected.encode() not in out and proc.poll() is None \
+                and time.monotonic() - start < timeout:
+            out += proc.stdout.read() or b""
+            time.sleep(0.05)
+        code = proc.poll()
+        proc.kill()
+        out += proc.stdout.read() or b""
+    return Run(code, _decode(out), "", time.monotonic() - start)
+
+
+def run_halt_checks(iso: Path, logs: Path, tally: Tally) -> None:
+    for name, qemu_args, expected, seconds in HALT_CHECKS:
+        cmd = qemu_command(iso, "128M", "", []) + qemu_args   # a later -cpu overrides -cpu max
+        run = run_until(cmd, expected, seconds)
+        (logs / f"{name}.log").write_text(run.output)
+        tally.record(name, judge_halt(name, run.output, expected), run.seconds, run.output)
+
+
 def run_config(iso: Path, config: Config, timeout: float, logs: Path, tally: Tally) -> None:
     """The config's main boot, then one boot per death test it reported."""
     try:
@@ -532,7 +572,10 @@ def main(argv: list[str] | None = None) -> int:
     for binary in args.host:
         run_host(binary, args.timeout, tally)
     if args.iso or args.only or not (args.selftest or args.host):
-        run_matrix(Path(args.iso or DEFAULT_ISO), Path(args.matrix), args.only, args.timeout, LOG_DIR, tally)
+        iso = Path(args.iso or DEFAULT_ISO)
+        run_matrix(iso, Path(args.matrix), args.only, args.timeout, LOG_DIR, tally)
+        if args.only is None and iso.exists():
+            run_halt_checks(iso, LOG_DIR, tally)
     print(summary(tally.counts))
     return 0 if tally.failed == 0 else 1
 

@@ -367,6 +367,13 @@ class EndToEndTest(unittest.TestCase):
                          ["bios.log", "bios.printf.null_deref.log", "small.log"])
         self.assertIn("Kernel panic", (logs / "bios.printf.null_deref.log").read_text())
 
+    def test_halt_check_passes_on_message_and_fails_without(self):
+        msg = "does not support x86-64 long mode"
+        self.assertFalse(ktest.judge_halt("no-lm", f"Tidemark: this CPU {msg}; halting", msg).failed)
+        verdict = ktest.judge_halt("no-lm", "KTAP version 1\n1..0\n", msg)
+        self.assertTrue(verdict.failed)
+        self.assertIn(msg, verdict.problem)
+
     def test_unknown_only_config_fails(self):
         matrix = self.tmp / "matrix"
         matrix.write_text("bios bios 64M yes\n")
