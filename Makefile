@@ -128,14 +128,19 @@ $(ISO): $(ELF) boot/grub.cfg
 QEMU_FLAGS := -accel tcg -machine pc -cpu max -m 128M -display none -no-reboot \
 	-serial stdio -monitor none -nic none -device isa-debug-exit,iobase=0xf4,iosize=0x04
 CMDLINE ?=
-qemu_cmdline = $(if $(CMDLINE),-fw_cfg "name=opt/tidemark/cmdline,string=$(subst $(comma),$(comma)$(comma),$(CMDLINE))")
 comma := ,
+# fw_cfg option syntax: commas separate properties, so a comma in the value is doubled.
+qemu_cmdline = $(if $(CMDLINE),-fw_cfg 'name=opt/tidemark/cmdline$(comma)string=$(subst $(comma),$(comma)$(comma),$(CMDLINE))')
 
 # QEMU exits 33 when the kernel reports success, 35 on failure or panic.
 run: $(ISO)
 	@$(QEMU) $(QEMU_FLAGS) -cdrom $(ISO) $(qemu_cmdline) < /dev/null; rc=$$?; \
-	if [ $$rc -eq 33 ]; then exit 0; fi; \
-	echo "make run: QEMU exited $$rc ($$( [ $$rc -eq 0 ] && echo 'triple fault or reset' || echo 'kernel reported failure'))"; exit 1
+	case $$rc in \
+	33) exit 0 ;; \
+	0)  echo "make run: QEMU exited 0: triple fault or reset"; exit 1 ;; \
+	35) echo "make run: the kernel reported a failure or panicked"; exit 1 ;; \
+	*)  echo "make run: QEMU exited $$rc"; exit 1 ;; \
+	esac
 
 .SECONDEXPANSION:
 $(BUILD)/host/%: tests/host/%.c tests/host/htest.h $$(host_srcs_$$*)
