@@ -15,12 +15,21 @@
 #define DIRECT_MAP_BASE		0xffff800000000000
 #define BOOT_DIRECT_MAP_SIZE	0x100000000	/* what boot/entry.S maps */
 
+#define PAGE_SHIFT		12
+#define PAGE_SIZE		(1ull << PAGE_SHIFT)
+
 #define BOOT_STACK_SIZE		(16 * 1024)
 #define IST_STACK_SIZE		(16 * 1024)
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
 
+#ifdef HOST_TEST
+/* Host tests back "physical memory" with an ordinary buffer (tests/host/kshim.c). */
+extern uint8_t *host_phys_base;
+static inline void *phys_to_virt(uint64_t pa) { return host_phys_base + pa; }
+static inline uint64_t virt_to_phys(const void *va) { return (uint64_t)((const uint8_t *)va - host_phys_base); }
+#else
 /* Physical address to its direct-map alias, and back. */
 static inline void *phys_to_virt(uint64_t pa) { return (void *)(pa + DIRECT_MAP_BASE); }
 static inline uint64_t virt_to_phys(const void *va)
@@ -28,6 +37,7 @@ static inline uint64_t virt_to_phys(const void *va)
 	uint64_t v = (uint64_t)va;
 	return v >= KERNEL_VMA ? v - KERNEL_VMA : v - DIRECT_MAP_BASE;
 }
+#endif
 
 /* Boundaries exported by linker.ld. */
 extern char __kernel_phys_start[], __kernel_phys_end[], __kernel_end[];

@@ -1,0 +1,51 @@
+/*
+ * kernel/spinlock.h - spinlocks that disable interrupts while held.
+ *
+ * Every lock disables interrupts on its CPU for as long as it is held, so an
+ * interrupt handler that allocates can never spin on a lock its own CPU's
+ * interrupted code holds (hazard 3 in the architecture). There is one kind
+ * of lock, not two, because the allocators must be callable from the timer.
+ *
+ * Lock order: each lock has a rank; a CPU may only take a lock of higher rank
+ * than every lock it holds. Ranks are listed once, here, lowest first:
+ *
+ *   1. LOCK_RANK_PMM     the buddy free lists (mm/pmm.c)
+ *
+ * Debug builds (-DDEBUG) check the order at run time and panic on inversion;
+ * release builds keep only the cheap recursion check.
+ */
+#ifndef KERNEL_SPINLOCK_H
+#define KERNEL_SPINLOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum lock_rank {
+	LOCK_RANK_NONE = 0,
+	LOCK_RANK_PMM = 1,
+};
+
+struct spinlock {
+	volatile uint32_t locked;
+	enum lock_rank rank;
+	const char *name;
+};
+
+#define SPINLOCK_INIT(name_, rank_) { 0, rank_, name_ }
+
+#ifdef HOST_TEST
+/* Host tests are single-threaded unless they say otherwise: locking is a no-op. */
+static inline uint64_t spin_lock_irqsave(struct spinlock *l) { l->locked = 1; return 0; }
+static inline void spin_unlock_irqrestore(struct spinlock *l, uint64_t flags)
+{
+	(void)flags;
+	l->locked = 0;
+}
+#else
+uint64_t spin_lock_irqsave(struct spinlock *l);
+void spin_unlock_irqrestore(struct spinlock *l, uint64_t flags);
+#endif
+
+static inline bool spin_is_locked(const struct spinlock *l) { return l->locked != 0; }
+
+#endif
