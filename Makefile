@@ -33,10 +33,11 @@ KCFLAGS := -std=gnu11 -O2 -g -ffreestanding -fno-pic -fno-pie -mno-red-zone \
 	-fno-delete-null-pointer-checks -fno-asynchronous-unwind-tables \
 	-Wall -Wextra -Werror -I. -MMD -MP $(EXTRA_CFLAGS)
 KASFLAGS := $(filter-out -std=gnu11 -O2,$(KCFLAGS)) -D__ASSEMBLER__
-KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack \
+KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --orphan-handling=error \
 	-T linker.ld --defsym DATA_BUDGET=$(DATA_BUDGET) --defsym IMAGE_LIMIT=$(IMAGE_LIMIT)
 
-KSRCS := $(wildcard boot/*.S) $(wildcard kernel/*.c kernel/*.S) $(wildcard tests/kernel/*.c)
+KSRCS := $(wildcard boot/*.S) $(wildcard kernel/*.c kernel/*.S) $(wildcard mm/*.c) \
+	$(wildcard tests/kernel/*.c)
 KOBJS := $(patsubst %,$(BUILD)/obj/%.o,$(KSRCS))
 
 # Extra test files may live anywhere: each object is named by its position.
@@ -61,13 +62,23 @@ ISO := $(BUILD)/tidemark.iso
 # Host tests: the same sources, built for the host with sanitizers.
 HOSTCFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -I. -DHOST_TEST \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-HOST_TESTS := printf_test cmdline_test symbols_test
+HOST_TESTS := printf_test cmdline_test symbols_test memmap_test pmm_test
 host_srcs_printf_test  := kernel/printf.c
 host_srcs_cmdline_test := kernel/cmdline.c kernel/printf.c
 host_srcs_symbols_test := kernel/symbols.c
+host_srcs_memmap_test  := mm/memmap.c kernel/printf.c
+host_srcs_pmm_test     := mm/pmm.c tests/host/kshim.c kernel/printf.c
 HOST_BINS := $(addprefix $(BUILD)/host/,$(HOST_TESTS))
 
-.PHONY: all iso run test host-tests gdb deps deps-check clean
+# libFuzzer targets (clang): the same sources as the host tests.
+FUZZERS := memmap_fuzz pmm_fuzz
+FUZZ_SECONDS ?= 60
+fuzz_srcs_memmap_fuzz := $(host_srcs_memmap_test)
+fuzz_srcs_pmm_fuzz    := $(host_srcs_pmm_test)
+FUZZCFLAGS := -std=gnu11 -g -O1 -I. -DHOST_TEST -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=all
+
+.PHONY: all iso run test host-tests fuzz gdb deps deps-check clean
 all: $(ELF)
 iso: $(ISO)
 
@@ -149,6 +160,22 @@ $(BUILD)/host/%: tests/host/%.c tests/host/htest.h $$(host_srcs_$$*)
 	$(Q)$(HOSTCC) $(HOSTCFLAGS) $< $(host_srcs_$*) -o $@
 
 host-tests: $(HOST_BINS)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $$(fuzz_srcs_$$*)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZCC  $@"
+	$(Q)clang $(FUZZCFLAGS) $< $(fuzz_srcs_$*) -o $@
+
+# Each target runs FUZZ_SECONDS from an empty corpus (CI gives it a short run).
+fuzz: $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
+	@for f in $(FUZZERS); do \
+		echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
+		mkdir -p $(BUILD)/fuzz/$$f.corpus; \
+		$(BUILD)/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			$(BUILD)/fuzz/$$f.corpus > $(BUILD)/fuzz/$$f.log 2>&1 || \
+			{ tail -40 $(BUILD)/fuzz/$$f.log; echo "fuzz: $$f FAILED"; exit 1; }; \
+		grep -E '^stat::number_of_executed_runs' $(BUILD)/fuzz/$$f.log; \
+	done
 
 test: deps-check $(ISO) $(HOST_BINS)
 	$(PYTHON) tools/ktest.py --selftest $(addprefix --host ,$(HOST_BINS)) \

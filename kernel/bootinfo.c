@@ -5,8 +5,8 @@
  *  1. The structure is [u32 total_size][u32 reserved] then 8-byte aligned
  *     tags [u32 type][u32 size][payload], ending with a type-0 tag.
  *  2. Keep pointers to what later code needs: command line (1), loader name
- *     (2), memory map (6), ACPI RSDP (14 old, 15 new); EFI system table
- *     tags (11, 12) mean UEFI firmware.
+ *     (2), modules (3), memory map (6), ACPI RSDP (14 old, 15 new); EFI
+ *     system table tags (11, 12) mean UEFI firmware.
  *  3. Distrust it: sizes are checked against total_size, a tag smaller than
  *     its header stops the walk with a message rather than looping or
  *     reading past the end.
@@ -19,7 +19,7 @@
 #include "mm/layout.h"
 
 enum {
-	TAG_END = 0, TAG_CMDLINE = 1, TAG_LOADER = 2, TAG_MMAP = 6,
+	TAG_END = 0, TAG_CMDLINE = 1, TAG_LOADER = 2, TAG_MODULE = 3, TAG_MMAP = 6,
 	TAG_EFI32 = 11, TAG_EFI64 = 12, TAG_ACPI_OLD = 14, TAG_ACPI_NEW = 15,
 };
 
@@ -72,6 +72,26 @@ void bootinfo_parse(uint64_t info_phys)
 			if (size > 8 && tag[size - 1] == '\0')
 				bootinfo.loader = (const char *)tag + 8;
 			break;
+		case TAG_MODULE: {
+			if (size < 16) {
+				kprintf("bootinfo: module tag of %u bytes is too short; ignored\n", size);
+				break;
+			}
+			uint32_t start = read32(tag + 8), end = read32(tag + 12);
+			if (end < start) {
+				kprintf("bootinfo: module ends (0x%x) before it starts (0x%x); ignored\n", end, start);
+				break;
+			}
+			if (bootinfo.nmodules == BOOTINFO_MAX_MODULES) {
+				/* Harmless to lose: nothing in the kernel reads modules. */
+				kprintf("bootinfo: more than %d modules; module at 0x%x-0x%x is not kept\n",
+					BOOTINFO_MAX_MODULES, start, end);
+				break;
+			}
+			bootinfo.modules[bootinfo.nmodules++] = (struct bootinfo_module){
+				start, end, size > 16 && tag[size - 1] == '\0' ? (const char *)tag + 16 : "" };
+			break;
+		}
 		case TAG_MMAP: {
 			uint32_t esize = read32(tag + 8);
 			if (esize < sizeof(struct mb2_mmap_entry) || esize % 8) {
@@ -129,6 +149,10 @@ void bootinfo_report(void)
 	if (bootinfo.rsdp_phys)
 		kprintf("boot: ACPI %s RSDP copy at 0x%llx\n", bootinfo.rsdp_revision == 2 ? "2.0+" : "1.0",
 			(unsigned long long)bootinfo.rsdp_phys);
+	for (unsigned i = 0; i < bootinfo.nmodules; i++)
+		kprintf("boot: module [mem 0x%016llx-0x%016llx] \"%s\"\n",
+			(unsigned long long)bootinfo.modules[i].start,
+			(unsigned long long)bootinfo.modules[i].end - 1, bootinfo.modules[i].name);
 
 	kprintf("memory map from the loader, %u entries:\n", bootinfo.mmap_count);
 	for (uint32_t i = 0; i < bootinfo.mmap_count; i++) {

@@ -12,6 +12,15 @@ struct mb2_mmap_entry {
 	uint32_t reserved;
 };
 
+/* Modules the loader put in memory. The kernel loads none of its own (the
+ * header asks for none) but a loader may add them; memmap keeps them safe. */
+#define BOOTINFO_MAX_MODULES	8
+
+struct bootinfo_module {
+	uint64_t start, end;		/* physical, [start, end) */
+	const char *name;		/* the loader's string for it; never NULL */
+};
+
 struct bootinfo {
 	uint64_t info_phys;		/* the multiboot2 information structure */
 	uint32_t info_size;
@@ -23,6 +32,8 @@ struct bootinfo {
 	uint32_t mmap_count;
 	uint64_t rsdp_phys;		/* copy of the ACPI RSDP inside the info; 0 if none */
 	unsigned rsdp_revision;		/* 1 or 2 (which tag) */
+	struct bootinfo_module modules[BOOTINFO_MAX_MODULES];
+	unsigned nmodules;
 };
 
 extern struct bootinfo bootinfo;
@@ -34,8 +45,8 @@ void bootinfo_parse(uint64_t info_phys);
 /* The i-th memory map entry, copied out (entries may be unaligned). */
 struct mb2_mmap_entry bootinfo_mmap_entry(uint32_t i);
 
-/* Print the boot report: loader, firmware, command line, raw memory map,
- * and the kernel's section sizes. */
+/* Print the boot report: loader, firmware, modules, raw memory map, and the
+ * kernel's section sizes. */
 void bootinfo_report(void);
 
 #endif

@@ -45,18 +45,19 @@ static char *next_token(char **p)
 	return start;
 }
 
-static bool parse_u64(const char *s, uint64_t *out)
+/* Return: the end of the number at s (decimal or 0x hex), or NULL when there
+ * are no digits or the value passes 2^64-1. */
+static const char *parse_number(const char *s, uint64_t *out)
 {
 	unsigned base = 10;
 	uint64_t v = 0;
+	const char *digits;
 
 	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
 		base = 16;
 		s += 2;
 	}
-	if (!*s)
-		return false;
-	for (; *s; s++) {
+	for (digits = s; *s; s++) {
 		unsigned d;
 		if (*s >= '0' && *s <= '9')
 			d = (unsigned)(*s - '0');
@@ -65,12 +66,49 @@ static bool parse_u64(const char *s, uint64_t *out)
 		else if (base == 16 && *s >= 'A' && *s <= 'F')
 			d = (unsigned)(*s - 'A' + 10);
 		else
-			return false;
+			break;
 		if (v > (UINT64_MAX - d) / base)
-			return false;	/* overflow */
+			return NULL;	/* overflow */
 		v = v * base + d;
 	}
+	if (s == digits)
+		return NULL;
 	*out = v;
+	return s;
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v;
+	const char *end = parse_number(s, &v);
+
+	if (!end || *end)
+		return false;
+	*out = v;
+	return true;
+}
+
+static char to_lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c; }
+
+/* Binary units, as Linux's memparse: "512M" is 512 << 20. */
+static bool parse_size(const char *s, uint64_t *out)
+{
+	static const char units[] = "kmgt";
+	uint64_t v;
+	unsigned shift = 0;
+	const char *end = parse_number(s, &v);
+
+	if (!end)
+		return false;
+	if (*end) {
+		const char *unit = strchr(units, to_lower(*end));
+		if (!unit || end[1])
+			return false;
+		shift = 10 * (unsigned)(unit - units + 1);
+		if (v > UINT64_MAX >> shift)
+			return false;	/* overflow */
+	}
+	*out = v << shift;
 	return true;
 }
 
@@ -89,12 +127,47 @@ static bool choice_ok(const char *choices, const char *v)
 	return false;
 }
 
+static bool parse_bool(const char *s, bool *out)
+{
+	char lower[8];
+	size_t n = strlen(s);
+
+	if (n >= sizeof(lower))
+		return false;
+	for (size_t i = 0; i <= n; i++)
+		lower[i] = to_lower(s[i]);
+	if (choice_ok("1|y|yes|on|true", lower))
+		*out = true;
+	else if (choice_ok("0|n|no|off|false", lower))
+		*out = false;
+	else
+		return false;
+	return true;
+}
+
 static void describe_default(const struct cmdline_opt *o, char *buf, size_t n)
 {
-	if (o->type == CMDLINE_U64)
+	switch (o->type) {
+	case CMDLINE_U64:
 		ksnprintf(buf, n, "%llu", (unsigned long long)*(uint64_t *)o->value);
-	else
+		break;
+	case CMDLINE_BOOL:
+		ksnprintf(buf, n, "%d", *(bool *)o->value);
+		break;
+	case CMDLINE_SIZE: {
+		/* In the largest unit that states it exactly, as a user would write it. */
+		static const char *const units[] = { "", "K", "M", "G", "T" };
+		uint64_t v = *(uint64_t *)o->value;
+		unsigned u = 0;
+		for (; u < 4 && v && !(v & 1023); u++)
+			v >>= 10;
+		ksnprintf(buf, n, "%llu%s", (unsigned long long)v, units[u]);
+		break;
+	}
+	default:
 		ksnprintf(buf, n, "\"%s\"", *(const char **)o->value);
+		break;
+	}
 }
 
 /* Return: NULL when stored, else why the value was refused. */
@@ -114,6 +187,14 @@ static const char *apply(const struct cmdline_opt *o, const char *v)
 	case CMDLINE_U64:
 		if (!parse_u64(v, (uint64_t *)o->value))
 			return "not a number (decimal or 0x hex, at most 2^64-1)";
+		return NULL;
+	case CMDLINE_BOOL:
+		if (!parse_bool(v, (bool *)o->value))
+			return "not a boolean (1/0, y/n, yes/no, on/off, true/false)";
+		return NULL;
+	case CMDLINE_SIZE:
+		if (!parse_size(v, (uint64_t *)o->value))
+			return "not a size (a number with an optional K, M, G or T suffix, at most 2^64-1)";
 		return NULL;
 	}
 	return "option has an unknown type";

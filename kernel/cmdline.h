@@ -20,6 +20,9 @@ enum cmdline_type {
 	CMDLINE_STR,		/* value: const char *; any non-empty string */
 	CMDLINE_CHOICE,		/* value: const char *; one of choices ("a|b|c") */
 	CMDLINE_U64,		/* value: uint64_t; decimal or 0x-prefixed hex */
+	CMDLINE_BOOL,		/* value: bool; 1/0, y/n, yes/no, on/off, true/false */
+	CMDLINE_SIZE,		/* value: uint64_t bytes; a CMDLINE_U64 number with an
+				   optional K, M, G or T suffix (binary: 1K = 1024) */
 };
 
 struct cmdline_opt {

@@ -7,7 +7,9 @@
  *     symbolised backtrace instead of a triple fault.
  *  3. Boot information, then the command line (the loader's, plus QEMU's
  *     fw_cfg extra line that the test runner uses), then the boot report.
- *  4. Hand over to the test harness, which runs, lists or skips the tests
+ *  4. Memory management: memory map, page allocator, the kernel's own page
+ *     tables (mm/boot.c).
+ *  5. Hand over to the test harness, which runs, lists or skips the tests
  *     and leaves QEMU (or halts on real hardware).
  */
 #include "kernel/bootinfo.h"
@@ -18,6 +20,7 @@
 #include "kernel/qemu.h"
 #include "kernel/serial.h"
 #include "kernel/trap.h"
+#include "mm/boot.h"
 
 #include <stdint.h>
 
@@ -52,6 +55,7 @@ _Noreturn void kmain(uint32_t magic, uint32_t info_phys)
 		kprintf(" + from QEMU fw_cfg: \"%s\"", qemu_line);
 	kprintf("\n");
 	cmdline_init(bootinfo.cmdline, qemu_line);
+	mm_init();
 
 	ktest_main();
 }

@@ -8,6 +8,7 @@
  */
 #include "kernel/spinlock.h"
 #include "kernel/panic.h"
+#include "kernel/x86.h"
 
 #define MAX_HELD	8
 
@@ -18,8 +19,7 @@ static struct {
 
 uint64_t spin_lock_irqsave(struct spinlock *l)
 {
-	uint64_t flags;
-	__asm__ volatile("pushfq; popq %0; cli" : "=r"(flags) :: "memory");
+	uint64_t flags = irq_save();
 
 	for (unsigned i = 0; i < cpu0_locks.depth; i++)
 		if (cpu0_locks.held[i] == l)
@@ -46,5 +46,5 @@ void spin_unlock_irqrestore(struct spinlock *l, uint64_t flags)
 		panic("spinlock %s: released out of order or not held", l->name);
 	cpu0_locks.depth--;
 	__atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);
-	__asm__ volatile("pushq %0; popfq" :: "r"(flags) : "memory", "cc");
+	irq_restore(flags);
 }

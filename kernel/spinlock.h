@@ -9,7 +9,9 @@
  * Lock order: each lock has a rank; a CPU may only take a lock of higher rank
  * than every lock it holds. Ranks are listed once, here, lowest first:
  *
- *   1. LOCK_RANK_PMM     the buddy free lists (mm/pmm.c)
+ *   1. LOCK_RANK_VMM     kernel page tables (mm/vmm.c); allocates page-table
+ *                        pages, so it is taken before the page allocator's
+ *   2. LOCK_RANK_PMM     the buddy free lists (mm/pmm.c)
  *
  * Debug builds (-DDEBUG) check the order at run time and panic on inversion;
  * release builds keep only the cheap recursion check.
@@ -22,7 +24,8 @@
 
 enum lock_rank {
 	LOCK_RANK_NONE = 0,
-	LOCK_RANK_PMM = 1,
+	LOCK_RANK_VMM = 1,
+	LOCK_RANK_PMM = 2,
 };
 
 struct spinlock {

@@ -4,19 +4,23 @@
  * trap_dispatch(frame):
  *  1. An exception that a test armed a trap_catch for is recorded, and
  *     execution resumes where the test said.
- *  2. Spurious IRQs from the masked PICs (vectors 39 and 47) are ignored.
- *  3. Anything else is reported (name, error code, CR2 for #PF, registers,
+ *  2. A page fault inside a range with an owner (mm/vmm.c) goes to the
+ *     owner's handler; if it handles it, the instruction is retried.
+ *  3. Spurious IRQs from the masked PICs (vectors 39 and 47) are ignored.
+ *  4. Anything else is reported (name, error code, CR2 for #PF, registers,
  *     symbolised RIP) and panics with a backtrace from the trapped context.
- *     Later work hooks page faults of owned ranges in before step 3.
  *
  * One CPU, interrupts off inside handlers: the catch slot needs no lock.
  */
 #include "kernel/trap.h"
 #include "kernel/console.h"
 #include "kernel/panic.h"
+#include "kernel/qemu.h"
 #include "kernel/symbols.h"
 #include "kernel/x86.h"
+#include "mm/vmm.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 static const char *const exception_names[32] = {
@@ -34,6 +38,7 @@ static const char *const exception_names[32] = {
 };
 
 static struct trap_catch *armed;
+static bool reporting;	/* a fault while reporting one must not recurse */
 
 const char *trap_name(uint64_t vector)
 {
@@ -103,9 +108,19 @@ void trap_dispatch(struct trap_frame *f)
 			f->rip = armed->resume;
 		return;
 	}
+	if (f->vector == VEC_PF && vmm_handle_fault(read_cr2(), f->error))
+		return;
 	if (f->vector == VEC_IRQ_BASE + 7 || f->vector == VEC_IRQ_BASE + 15)
 		return;
 
+	if (reporting) {
+		kprintf("exception %s at rip 0x%llx (cr2 0x%llx) while reporting another; halting\n",
+			trap_name(f->vector), (unsigned long long)f->rip,
+			(unsigned long long)read_cr2());
+		qemu_exit(QEMU_EXIT_FAIL);
+		halt_forever();
+	}
+	reporting = true;
 	trap_report(f);
 	char sym[128];
 	ksym_format(sym, sizeof(sym), f->rip);

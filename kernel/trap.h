@@ -45,12 +45,13 @@ struct trap_catch {
 void trap_catch_arm(struct trap_catch *c, uint64_t vector);
 void trap_catch_disarm(void);
 
-/* Execute the instruction(s) insn; a caught fault resumes right after them. */
-#define TRAP_TRY(c, insn)						\
-	__asm__ volatile("leaq 1f(%%rip), %%rax\n\t"			\
-			 "movq %%rax, %0\n\t"				\
+/* Execute the instruction(s) insn; a caught fault resumes right after them.
+ * Optional asm input operands follow insn (r11 is taken by the macro). */
+#define TRAP_TRY(c, insn, ...)						\
+	__asm__ volatile("leaq 1f(%%rip), %%r11\n\t"			\
+			 "movq %%r11, %0\n\t"				\
 			 insn "\n"					\
 			 "1:"						\
-			 : "=m"((c)->resume) :: "rax", "memory")
+			 : "=m"((c)->resume) : __VA_ARGS__ : "r11", "rax", "memory")
 
 #endif

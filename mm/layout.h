@@ -1,8 +1,12 @@
 /*
  * mm/layout.h - the kernel's virtual memory map, drawn once.
  *
- *   0xffffffff80000000  kernel image (linker.ld; loaded at physical 2 MiB)
- *   0xffff800000000000  direct map of physical memory (boot: the first 4 GiB)
+ *   0xffffffff80000000  kernel image (linker.ld; loaded at physical 2 MiB), W^X
+ *   0xffffe00000000000  scratch ranges (tests, temporary mappings), 4 KiB pages
+ *   0xffffd00000000000  collector heap (4 KiB pages: dirty bits are its barrier)
+ *   0xffffc00000000000  kernel-thread stacks, with guard gaps
+ *   0xffff800000000000  direct map of RAM (boot: the first 4 GiB; then all
+ *                       RAM the firmware reports, 2 MiB / 1 GiB pages)
  *   0x0000000000000000  unmapped after boot: null pointers fault
  *
  * Included from assembly too, so only #defines outside the C section.
@@ -14,6 +18,11 @@
 #define KERNEL_PHYS		0x200000
 #define DIRECT_MAP_BASE		0xffff800000000000
 #define BOOT_DIRECT_MAP_SIZE	0x100000000	/* what boot/entry.S maps */
+
+#define KSTACK_REGION_BASE	0xffffc00000000000
+#define GC_HEAP_REGION_BASE	0xffffd00000000000
+#define SCRATCH_REGION_BASE	0xffffe00000000000
+#define KERNEL_REGION_SIZE	0x0000100000000000	/* 16 TiB each */
 
 #define PAGE_SHIFT		12
 #define PAGE_SIZE		(1ull << PAGE_SHIFT)

@@ -25,11 +25,14 @@ static void collect(void *ctx, const char *msg)
 }
 
 static const char *mode, *name;
-static uint64_t size;
+static uint64_t size, mem;
+static bool flag;
 static const struct cmdline_opt opt_mode = { "t.mode", CMDLINE_CHOICE, &mode, "fast|slow|off", "" };
 static const struct cmdline_opt opt_name = { "t.name", CMDLINE_STR, &name, NULL, "" };
 static const struct cmdline_opt opt_size = { "t.size", CMDLINE_U64, &size, NULL, "" };
-static const struct cmdline_opt *const opts[] = { &opt_mode, &opt_name, &opt_size };
+static const struct cmdline_opt opt_flag = { "t.flag", CMDLINE_BOOL, &flag, NULL, "" };
+static const struct cmdline_opt opt_mem = { "t.mem", CMDLINE_SIZE, &mem, NULL, "" };
+static const struct cmdline_opt *const opts[] = { &opt_mode, &opt_name, &opt_size, &opt_flag, &opt_mem };
 
 static struct warnings w;
 static char *line;
@@ -40,10 +43,12 @@ static int parse(const char *text)
 	mode = "fast";
 	name = "default";
 	size = 64;
+	flag = true;
+	mem = 512ull << 20;
 	memset(&w, 0, sizeof(w));
 	free(line);
 	line = strdup(text);
-	return cmdline_parse(line, opts, 3, collect, &w);
+	return cmdline_parse(line, opts, sizeof(opts) / sizeof(opts[0]), collect, &w);
 }
 
 HTEST(empty_line_sets_nothing)
@@ -56,10 +61,12 @@ HTEST(empty_line_sets_nothing)
 
 HTEST(each_type_parses)
 {
-	HEXPECT_EQ(parse("t.mode=off t.name=abc t.size=4096"), 0);
+	HEXPECT_EQ(parse("t.mode=off t.name=abc t.size=4096 t.flag=off t.mem=3G"), 0);
 	HEXPECT_STREQ(mode, "off");
 	HEXPECT_STREQ(name, "abc");
 	HEXPECT_EQ(size, 4096);
+	HEXPECT_EQ(flag, false);
+	HEXPECT_EQ(mem, 3ull << 30);
 }
 
 HTEST(hex_and_limits)
@@ -73,6 +80,103 @@ HTEST(hex_and_limits)
 	HEXPECT_EQ(parse("t.size=0x"), 1);
 	HEXPECT_EQ(parse("t.size=-1"), 1);
 	HEXPECT_EQ(parse("t.size=1k"), 1);
+}
+
+HTEST(bool_spellings)
+{
+	static const char *const yes[] = { "1", "y", "yes", "on", "true", "Y", "YES", "On", "TRUE" };
+	static const char *const no[] = { "0", "n", "no", "off", "false", "N", "Off", "FALSE" };
+	char text[64];
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		snprintf(text, sizeof(text), "t.flag=0 t.flag=%s", yes[i]);
+		HEXPECT_EQ(parse(text), 0);
+		HEXPECT_EQ(flag, true);
+	}
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		snprintf(text, sizeof(text), "t.flag=%s", no[i]);
+		HEXPECT_EQ(parse(text), 0);
+		HEXPECT_EQ(flag, false);
+	}
+}
+
+HTEST(bool_malformed_warns_with_default)
+{
+	static const char *const bad[] = { "t.flag=2", "t.flag=yess", "t.flag=o", "t.flag=truefalse",
+					   "t.flag=\" on\"", "t.flag=-1" };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		HEXPECT_EQ(parse(bad[i]), 1);
+		HEXPECT_EQ(flag, true);
+	}
+	parse("t.flag=maybe");
+	HEXPECT_STREQ(w.all, "t.flag=maybe: not a boolean (1/0, y/n, yes/no, on/off, true/false); "
+		      "using default 1\n");
+}
+
+HTEST(size_units_are_binary)
+{
+	HEXPECT_EQ(parse("t.mem=4096"), 0);
+	HEXPECT_EQ(mem, 4096);
+	HEXPECT_EQ(parse("t.mem=1k"), 0);
+	HEXPECT_EQ(mem, 1024);
+	HEXPECT_EQ(parse("t.mem=512M"), 0);
+	HEXPECT_EQ(mem, 512ull << 20);
+	HEXPECT_EQ(parse("t.mem=6g"), 0);
+	HEXPECT_EQ(mem, 6ull << 30);
+	HEXPECT_EQ(parse("t.mem=2T"), 0);
+	HEXPECT_EQ(mem, 2ull << 40);
+	HEXPECT_EQ(parse("t.mem=0x10M"), 0);
+	HEXPECT_EQ(mem, 16ull << 20);
+	HEXPECT_EQ(parse("t.mem=0"), 0);
+	HEXPECT_EQ(mem, 0);
+}
+
+HTEST(size_limits)
+{
+	HEXPECT_EQ(parse("t.mem=16777215T"), 0);		/* 2^24 - 1 TiB fits */
+	HEXPECT_EQ(mem, 16777215ull << 40);
+	HEXPECT_EQ(parse("t.mem=16777216T"), 1);		/* 2^64 overflows */
+	HEXPECT_EQ(parse("t.mem=17179869184G"), 1);
+	HEXPECT_EQ(parse("t.mem=18446744073709551615"), 0);
+	HEXPECT_EQ(mem, UINT64_MAX);
+	HEXPECT_EQ(parse("t.mem=18446744073709551616"), 1);
+	HEXPECT_EQ(mem, 512ull << 20);
+}
+
+HTEST(size_malformed_warns_with_default)
+{
+	static const char *const bad[] = { "t.mem=M", "t.mem=12MB", "t.mem=12P", "t.mem=1.5G",
+					   "t.mem=-1M", "t.mem=0x", "t.mem=0xM", "t.mem=\"5 \"",
+					   "t.mem=1K2", "t.mem=1KK" };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		HEXPECT_EQ(parse(bad[i]), 1);
+		HEXPECT_EQ(mem, 512ull << 20);
+	}
+	parse("t.mem=12MB");
+	HEXPECT_STREQ(w.all, "t.mem=12MB: not a size (a number with an optional K, M, G or T suffix, "
+		      "at most 2^64-1); using default 512M\n");
+}
+
+HTEST(size_default_named_in_its_largest_exact_unit)
+{
+	static const struct { uint64_t value; const char *text; } cases[] = {
+		{ 0, "0" }, { 1000, "1000" }, { 1536, "1536" }, { 3ull << 30, "3G" },
+		{ (1ull << 40) + (1ull << 20), "1048577M" }, { 1ull << 50, "1024T" },
+	};
+	const struct cmdline_opt o = { "t.m", CMDLINE_SIZE, &mem, NULL, "" };
+	const struct cmdline_opt *const one[] = { &o };
+	char text[16], want[64];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		mem = cases[i].value;
+		memset(&w, 0, sizeof(w));
+		strcpy(text, "t.m=bad");
+		cmdline_parse(text, one, 1, collect, &w);
+		snprintf(want, sizeof(want), "using default %s\n", cases[i].text);
+		HEXPECT_TRUE(strstr(w.all, want) != NULL);
+	}
 }
 
 HTEST(quoted_values_keep_blanks)

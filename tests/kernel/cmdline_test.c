@@ -21,11 +21,14 @@ static void collect(void *ctx, const char *msg)
 
 static const char *mode;
 static const char *name;
-static uint64_t size;
+static uint64_t size, mem;
+static bool flag;
 static const struct cmdline_opt opt_mode = { "t.mode", CMDLINE_CHOICE, &mode, "fast|slow", "" };
 static const struct cmdline_opt opt_name = { "t.name", CMDLINE_STR, &name, NULL, "" };
 static const struct cmdline_opt opt_size = { "t.size", CMDLINE_U64, &size, NULL, "" };
-static const struct cmdline_opt *const opts[] = { &opt_mode, &opt_name, &opt_size };
+static const struct cmdline_opt opt_flag = { "t.flag", CMDLINE_BOOL, &flag, NULL, "" };
+static const struct cmdline_opt opt_mem = { "t.mem", CMDLINE_SIZE, &mem, NULL, "" };
+static const struct cmdline_opt *const opts[] = { &opt_mode, &opt_name, &opt_size, &opt_flag, &opt_mem };
 
 static int parse(const char *text, struct warnings *w)
 {
@@ -33,18 +36,25 @@ static int parse(const char *text, struct warnings *w)
 	mode = "fast";
 	name = "default";
 	size = 64;
+	flag = false;
+	mem = 0;
 	*w = (struct warnings){ 0, "" };
 	memcpy(line, text, strlen(text) + 1);
-	return cmdline_parse(line, opts, 3, collect, w);
+	return cmdline_parse(line, opts, sizeof(opts) / sizeof(opts[0]), collect, w);
 }
 
 KTEST(cmdline, values_of_each_type)
 {
 	struct warnings w;
-	KEXPECT_EQ(parse("t.mode=slow  t.name=\"two words\" t.size=0x1000", &w), 0);
+	KEXPECT_EQ(parse("t.mode=slow  t.name=\"two words\" t.size=0x1000 t.flag=yes t.mem=512M", &w), 0);
 	KEXPECT_STREQ(mode, "slow");
 	KEXPECT_STREQ(name, "two words");
 	KEXPECT_EQ(size, 0x1000);
+	KEXPECT_TRUE(flag);
+	KEXPECT_EQ(mem, 512ull << 20);
+	KEXPECT_EQ(parse("t.flag=On t.mem=6g", &w), 0);
+	KEXPECT_TRUE(flag);
+	KEXPECT_EQ(mem, 6ull << 30);
 }
 
 KTEST(cmdline, malformed_value_keeps_default_and_names_option)
@@ -55,6 +65,21 @@ KTEST(cmdline, malformed_value_keeps_default_and_names_option)
 	KEXPECT_STREQ(mode, "fast");
 	KEXPECT_CONTAINS(w.last, "t.mode=medium");
 	KEXPECT_CONTAINS(w.last, "using default \"fast\"");
+}
+
+KTEST(cmdline, malformed_bool_and_size_keep_defaults)
+{
+	struct warnings w;
+	KEXPECT_EQ(parse("t.flag=maybe", &w), 1);
+	KEXPECT_FALSE(flag);
+	KEXPECT_CONTAINS(w.last, "t.flag=maybe: not a boolean");
+	KEXPECT_CONTAINS(w.last, "using default 0");
+	KEXPECT_EQ(parse("t.mem=16777216T", &w), 1);	/* 2^64 bytes overflows */
+	KEXPECT_EQ(mem, 0);
+	KEXPECT_EQ(parse("t.mem=12MB", &w), 1);
+	KEXPECT_EQ(mem, 0);
+	KEXPECT_CONTAINS(w.last, "t.mem=12MB: not a size");
+	KEXPECT_CONTAINS(w.last, "using default 0");
 }
 
 KTEST(cmdline, unknown_option_warns)

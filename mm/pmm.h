@@ -1,0 +1,134 @@
+/*
+ * mm/pmm.h - the physical page allocator: buddy free lists over a page frame
+ * database, with per-CPU caches of single pages (design: mm/pmm.c).
+ *
+ * Blocks are 2^order pages, order 0..PMM_MAX_ORDER (4 KiB..4 MiB), aligned
+ * to their size in physical memory, and handed out as direct-map pointers.
+ * The kernel uses page_alloc/page_free on kernel_pmm; tests build private
+ * instances with pmm_init over memory of their own.
+ */
+#ifndef MM_PMM_H
+#define MM_PMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernel/spinlock.h"
+
+#define PMM_MAX_ORDER	10
+#define PMM_MAX_CPUS	8
+
+/* Per-CPU cache: refill this many order-0 pages at a time when empty, and
+ * give this many back when a free takes it above PMM_CACHE_HIGH. */
+#define PMM_CACHE_BATCH	31
+#define PMM_CACHE_HIGH	(2 * PMM_CACHE_BATCH)
+
+/* pmm_alloc / page_alloc flags. */
+#define PAGE_ZERO	(1u << 0)	/* zero the block before returning it */
+#define PAGE_NOCACHE	(1u << 1)	/* order 0: go to the buddy lists, not the CPU's cache */
+
+/*
+ * One per page frame: the database is an array of these indexed by
+ * pfn - base_pfn. Only the first page of a block ("head") carries its state;
+ * every other page of a block has flags == 0. Fields are protected by the
+ * pmm lock, except a PG_CACHED page's, which belong to that CPU's cache.
+ */
+struct page {
+	struct page *next, *prev;	/* free list (prev unused in a CPU cache) */
+	uint8_t order;			/* heads: size of the block */
+	uint8_t flags;			/* PG_* below */
+	uint16_t canary;		/* PAGE_CANARY (mm/pmm.c): catches stray writes */
+};
+_Static_assert(sizeof(struct page) <= 32, "struct page must stay small: one per 4 KiB of RAM");
+
+enum page_flags {
+	PG_RESERVED = 1 << 0,	/* not RAM, or not given to the allocator: never freed */
+	PG_FREE = 1 << 1,	/* head of a block on free list [order] */
+	PG_CACHED = 1 << 2,	/* an order-0 page in a CPU's cache */
+	PG_HEAD = 1 << 3,	/* head of an allocated block of [order] */
+};
+
+/* Order-0 pages kept by one CPU, LIFO so the next allocation gets a cache-hot page. */
+struct pmm_cpu {
+	struct page *pages;	/* singly linked through page->next */
+	unsigned count;
+} __attribute__((aligned(64)));	/* one cache line each: no false sharing */
+
+struct pmm {
+	struct spinlock lock;			/* rank LOCK_RANK_PMM */
+	struct page *db;			/* fixed by pmm_init */
+	uint64_t base_pfn, end_pfn;		/* fixed by pmm_init: db covers [base, end) */
+	struct page *free[PMM_MAX_ORDER + 1];	/* lock: doubly linked free blocks */
+	uint64_t nr_free[PMM_MAX_ORDER + 1];	/* lock: blocks on each list */
+	uint64_t free_pages;			/* lock: pages on the free lists */
+	uint64_t total_pages;			/* lock: pages given by pmm_add_range */
+	struct pmm_cpu cpu[PMM_MAX_CPUS];	/* each: its CPU only, interrupts off */
+	bool poison;		/* fill free pages with PAGE_POISON_FREE; set before pmm_add_range */
+	uint64_t reports;	/* misuse reports so far (atomic); tests count them */
+};
+
+struct pmm_stats {
+	uint64_t total_pages;
+	uint64_t free_pages;	/* available: on the free lists or in CPU caches */
+	uint64_t cached_pages;	/* of those, in CPU caches */
+	uint64_t free_blocks[PMM_MAX_ORDER + 1];	/* on the free lists */
+};
+
+/* Return: bytes of database pmm_init needs for physical range [lowest_pa, highest_pa). */
+size_t pmm_db_bytes(uint64_t lowest_pa, uint64_t highest_pa);
+
+/*
+ * Set pm up with every frame in [lowest_pa, highest_pa) reserved; db is
+ * pmm_db_bytes() of writable memory, 8-byte aligned, that pm keeps using.
+ * Kernel: poisoning starts as page_poison= says, so call after cmdline_init.
+ * Context: before any other use of pm.
+ */
+void pmm_init(struct pmm *pm, void *db, uint64_t lowest_pa, uint64_t highest_pa);
+
+/*
+ * Give the whole pages inside [start_pa, end_pa) to the allocator. They must
+ * lie in the database's range and be reserved (not given before). Touches
+ * only the database unless poisoning is on, so ranges not yet mapped may be
+ * added before paging maps them, as long as nothing allocates them.
+ * Context: any; takes the pmm lock.
+ */
+void pmm_add_range(struct pmm *pm, uint64_t start_pa, uint64_t end_pa);
+
+/*
+ * Return: a direct-map pointer to 2^order pages aligned to their size, or
+ * NULL when no such block is free (or order > PMM_MAX_ORDER).
+ * Context: any, including interrupts; takes the pmm lock.
+ */
+void *pmm_alloc(struct pmm *pm, unsigned order, unsigned flags);
+
+/*
+ * Return a block from pmm_alloc with the order it was allocated with. NULL
+ * is ignored. Anything else (a double free, a foreign pointer, a wrong
+ * order) is reported with a backtrace and changes nothing.
+ * Context: any; takes the pmm lock.
+ */
+void pmm_free(struct pmm *pm, void *p, unsigned order);
+
+/* pmm_free, but straight to the buddy lists even for order 0. */
+void pmm_free_nocache(struct pmm *pm, void *p, unsigned order);
+
+/* Give this CPU's cached pages back to the buddy lists. */
+void pmm_drain(struct pmm *pm);
+
+/* Context: any; a snapshot taken under the lock. */
+void pmm_stats(struct pmm *pm, struct pmm_stats *out);
+
+/*
+ * Walk every free list, CPU cache and database entry and ASSERT the
+ * invariants listed in mm/pmm.c. Linear in the size of the database.
+ * Context: no other CPU is using pm.
+ */
+void pmm_check(struct pmm *pm);
+
+/* The kernel's allocator, over all RAM (set up by boot). */
+extern struct pmm kernel_pmm;
+void *page_alloc(unsigned order, unsigned flags);
+void page_free(void *p, unsigned order);
+
+#endif

@@ -1,0 +1,82 @@
+/*
+ * mm/vmm.h - kernel paging: the kernel's own page tables, the direct map,
+ * 4 KiB map/unmap/protect/translate, accessed/dirty bits, virtual ranges with
+ * guard gaps, and page-fault dispatch to range owners.
+ */
+#ifndef MM_VMM_H
+#define MM_VMM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kernel/spinlock.h"
+
+/* Protection for vmm_map/vmm_protect: readable always; write and exec opt-in. */
+enum vmm_prot {
+	VMM_READ = 0,
+	VMM_WRITE = 1 << 0,
+	VMM_EXEC = 1 << 1,
+};
+
+/* Build the kernel's tables (direct map of all RAM, W^X image, nothing at 0)
+ * and switch to them. Page-table pages come from page_alloc, which must be
+ * able to serve from memory below 4 GiB at this point. */
+void vmm_init(void);
+
+/* Return: KERR_OK, or KERR_NOMEM when a page-table page cannot be had.
+ * Mapping over an existing mapping is a bug and panics. */
+int vmm_map(uint64_t va, uint64_t pa, unsigned prot);
+/* Return: KERR_OK, or KERR_NOENT if nothing was mapped at va. */
+int vmm_unmap(uint64_t va, uint64_t *pa_out);
+int vmm_protect(uint64_t va, unsigned prot);
+
+struct vmm_translation {
+	uint64_t pa;
+	uint64_t page_size;	/* 4 KiB, 2 MiB or 1 GiB */
+	unsigned prot;
+	bool accessed, dirty;
+};
+/* Return: true and *out filled when va is mapped. */
+bool vmm_translate(uint64_t va, struct vmm_translation *out);
+
+/* Test-and-clear the accessed/dirty bit of a 4 KiB mapping, invalidating the
+ * TLB entry when the bit was set: a cached entry with D=1 would let later
+ * writes through without setting the bit again (hazard 5). */
+bool vmm_test_and_clear_dirty(uint64_t va);
+bool vmm_test_and_clear_accessed(uint64_t va);
+
+/* Whether 1 GiB pages back the direct map (CPUID), and whether NX is enforced. */
+bool vmm_has_1g_pages(void);
+bool vmm_has_nx(void);
+
+/*
+ * Virtual ranges in a region, each with at least `guard` unmapped bytes on
+ * both sides, so running off a range faults instead of reaching its
+ * neighbour. First fit over a sorted table (from the early arena).
+ */
+struct vm_arena {
+	const char *name;
+	uint64_t base, end, guard;
+	struct vm_range { uint64_t start, size; } *ranges;	/* sorted by start; lock */
+	unsigned count, capacity;				/* lock */
+	struct spinlock lock;
+};
+
+void vm_arena_init(struct vm_arena *a, const char *name, uint64_t base, uint64_t size,
+		   uint64_t guard, unsigned capacity);
+/* Return: the start of a fresh page-aligned range, or 0 when none fits. */
+uint64_t vm_arena_alloc(struct vm_arena *a, uint64_t size);
+void vm_arena_free(struct vm_arena *a, uint64_t start);
+
+/*
+ * Page-fault owners. A fault inside [start, end) calls handler(ctx, addr,
+ * error); when it returns true the faulting instruction is retried. Called
+ * on the #PF IST stack with interrupts off: a handler may not sleep.
+ */
+typedef bool (*vmm_fault_fn)(void *ctx, uint64_t addr, uint64_t error);
+int vmm_fault_register(uint64_t start, uint64_t end, const char *name, vmm_fault_fn fn, void *ctx);
+void vmm_fault_unregister(uint64_t start);
+/* From the trap path. Return: true when an owner handled the fault. */
+bool vmm_handle_fault(uint64_t addr, uint64_t error);
+
+#endif
