@@ -36,7 +36,7 @@ KASFLAGS := $(filter-out -std=gnu11 -O2,$(KCFLAGS)) -D__ASSEMBLER__
 KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --orphan-handling=error \
 	-T linker.ld --defsym DATA_BUDGET=$(DATA_BUDGET) --defsym IMAGE_LIMIT=$(IMAGE_LIMIT)
 
-KSRCS := $(wildcard boot/*.S) $(wildcard kernel/*.c kernel/*.S) $(wildcard mm/*.c) \
+KSRCS := $(wildcard boot/*.S) $(wildcard kernel/*.c kernel/*.S) $(wildcard mm/*.c) $(wildcard bench/kernel/*.c) \
 	$(wildcard tests/kernel/*.c)
 KOBJS := $(patsubst %,$(BUILD)/obj/%.o,$(KSRCS))
 
@@ -78,7 +78,7 @@ fuzz_srcs_pmm_fuzz    := $(host_srcs_pmm_test)
 FUZZCFLAGS := -std=gnu11 -g -O1 -I. -DHOST_TEST -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 
-.PHONY: all iso run test host-tests fuzz gdb deps deps-check clean
+.PHONY: all iso run test host-tests fuzz bench gdb deps deps-check clean
 all: $(ELF)
 iso: $(ISO)
 
@@ -180,6 +180,19 @@ fuzz: $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
 test: deps-check $(ISO) $(HOST_BINS)
 	$(PYTHON) tools/ktest.py --selftest $(addprefix --host ,$(HOST_BINS)) \
 		--iso $(ISO) --matrix tests/matrix $(if $(MATRIX),--only $(MATRIX))
+
+# Benchmarks: host builds are optimised and unsanitised, unlike the host tests.
+BENCHCFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I. -DHOST_TEST
+HOST_BENCHES := pmm_bench
+bench_srcs_pmm_bench := mm/pmm.c tests/host/kshim.c kernel/printf.c
+
+$(BUILD)/bench/%: bench/host/%.c $$(bench_srcs_$$*)
+	@mkdir -p $(dir $@)
+	@echo "  HOSTCC  $@"
+	$(Q)$(HOSTCC) $(BENCHCFLAGS) $< $(bench_srcs_$*) -o $@
+
+bench: deps-check $(ISO) $(addprefix $(BUILD)/bench/,$(HOST_BENCHES))
+	$(PYTHON) tools/bench.py --iso $(ISO) $(addprefix --host ,$(addprefix $(BUILD)/bench/,$(HOST_BENCHES)))
 
 gdb: $(ISO)
 	@echo "QEMU waits for gdb on :1234; gdb stops at kmain. Quit gdb to stop QEMU."

@@ -20,6 +20,7 @@
 #include "kernel/ktest.h"
 #include "kernel/cmdline.h"
 #include "kernel/console.h"
+#include "kernel/kbench.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
 #include "kernel/qemu.h"
@@ -39,8 +40,8 @@ static const char *ktest_action = "run";
 static uint64_t ktest_seed = 1;
 CMDLINE_OPTION(ktest_filter, "ktest.filter", CMDLINE_STR, NULL,
 	       "run tests whose suite.name matches one of these comma-separated globs");
-CMDLINE_OPTION(ktest_action, "ktest.action", CMDLINE_CHOICE, "run|list|none",
-	       "run the tests, list them, or do neither");
+CMDLINE_OPTION(ktest_action, "ktest.action", CMDLINE_CHOICE, "run|list|bench|none",
+	       "run the tests, list them, run the benchmarks, or do none of these");
 CMDLINE_OPTION(ktest_seed, "ktest.seed", CMDLINE_U64, NULL,
 	       "seed for ktest_random(), so a randomised test can be replayed");
 
@@ -292,6 +293,8 @@ _Noreturn void ktest_main(void)
 	const char *suites[MAX_SUITES];
 	unsigned nsuites = collect_suites(suites);
 
+	if (strcmp(ktest_action, "bench") == 0)
+		kbench_main();
 	if (strcmp(ktest_action, "list") == 0)
 		for (unsigned i = 0; i < nsuites; i++)
 			list_suite(suites[i]);
