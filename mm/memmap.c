@@ -255,8 +255,8 @@ int memmap_build(struct memmap *out, const struct memmap_entry *e, unsigned n,
 
 struct memmap memmap;
 
-static uint64_t mem_limit;
-CMDLINE_OPTION(mem_limit, "mem", CMDLINE_SIZE, NULL,
+uint64_t memmap_mem_limit;
+CMDLINE_OPTION(memmap_mem_limit, "mem", CMDLINE_SIZE, NULL,
 	       "use only the lowest this much usable RAM, e.g. 512M (0: all of it)");
 
 static char last_warning[WARN_MAX];	/* memmap_build's reason, for the panic */
@@ -329,7 +329,7 @@ void memmap_init(void)
 	}
 
 	unsigned n = read_entries(raw);
-	if (memmap_build(&memmap, raw, n, res, nres, mem_limit, console_warn, NULL) < 0)
+	if (memmap_build(&memmap, raw, n, res, nres, memmap_mem_limit, console_warn, NULL) < 0)
 		panic("memmap: %s", last_warning);
 
 	for (unsigned i = 0; i < nres; i++)

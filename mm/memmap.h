@@ -48,6 +48,7 @@ int memmap_build(struct memmap *out, const struct memmap_entry *e, unsigned n,
 
 #ifndef HOST_TEST
 extern struct memmap memmap;
+extern uint64_t memmap_mem_limit;	/* mem= (0: no limit) */
 
 /* Build memmap from the boot information, reserving the first 1 MiB, the
  * kernel image, the boot information and the modules; honours mem=. Prints

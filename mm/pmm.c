@@ -81,14 +81,7 @@ static inline void irq_restore(uint64_t flags) { (void)flags; }
 #include "kernel/x86.h"
 #endif
 
-/*
- * Free pages are filled with this when poisoning is on. It is the byte Linux
- * uses for freed memory (POISON_FREE), so it is familiar in a dump, and
- * 0x6b6b6b6b6b6b6b6b is a non-canonical address: a stale pointer loaded from
- * a freed page faults instead of pointing somewhere plausible.
- */
-#define PAGE_POISON_FREE	0x6b
-#define POISON_WORD		0x6b6b6b6b6b6b6b6bull
+#define POISON_WORD		(0x0101010101010101ull * PAGE_POISON_FREE)
 
 /*
  * In every database entry. Its two bytes differ and are neither 0x00, 0xff
@@ -336,7 +329,7 @@ static void check_poison(struct pmm *pm, const void *p, unsigned order)
 	for (size_t j = first; j < PAGE_SIZE << order; j++)
 		bad += b[j] != PAGE_POISON_FREE;
 	pmm_report(pm, "write after free in page %p (phys 0x%llx, order %u): byte 0x%zx is 0x%02x, "
-		   "expected 0x%02x; %zu bytes differ (found at allocation)",
+		   "expected 0x%02x; changed bytes: %zu (found at allocation)",
 		   p, (unsigned long long)virt_to_phys(p), order, first, b[first],
 		   PAGE_POISON_FREE, bad);
 }
@@ -671,7 +664,8 @@ void pmm_check(struct pmm *pm)
 			ASSERT(entry_in_db(pm, pg));
 			ASSERT(pg->flags == PG_FREE && pg->order == o);
 			ASSERT(pg->prev == prev);
-			ASSERT(++count <= db_free[o]);
+			count++;
+			ASSERT(count <= db_free[o]);	/* so a cycle ends the walk */
 		}
 		ASSERT(count == db_free[o]);
 		ASSERT(count == pm->nr_free[o]);
@@ -685,7 +679,8 @@ void pmm_check(struct pmm *pm)
 		for (const struct page *pg = pm->cpu[c].pages; pg; pg = pg->next) {
 			ASSERT(entry_in_db(pm, pg));
 			ASSERT(pg->flags == PG_CACHED);
-			ASSERT(++count <= pm->cpu[c].count);
+			count++;
+			ASSERT(count <= pm->cpu[c].count);
 		}
 		ASSERT(count == pm->cpu[c].count);
 		cached += count;

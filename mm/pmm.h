@@ -29,10 +29,19 @@
 #define PAGE_NOCACHE	(1u << 1)	/* order 0: go to the buddy lists, not the CPU's cache */
 
 /*
+ * Free pages are filled with this when poisoning is on (page_poison=1). It is
+ * the byte Linux uses for freed memory (POISON_FREE), so it is familiar in a
+ * dump, and 0x6b6b6b6b6b6b6b6b is a non-canonical address: a stale pointer
+ * loaded from a freed page faults instead of pointing somewhere plausible.
+ */
+#define PAGE_POISON_FREE	0x6b
+
+/*
  * One per page frame: the database is an array of these indexed by
  * pfn - base_pfn. Only the first page of a block ("head") carries its state;
  * every other page of a block has flags == 0. Fields are protected by the
- * pmm lock, except a PG_CACHED page's, which belong to that CPU's cache.
+ * pmm lock, except that a PG_CACHED page's belong to that CPU's cache and an
+ * allocated head's to the block's owner until it frees the block.
  */
 struct page {
 	struct page *next, *prev;	/* free list (prev unused in a CPU cache) */
@@ -64,7 +73,8 @@ struct pmm {
 	uint64_t free_pages;			/* lock: pages on the free lists */
 	uint64_t total_pages;			/* lock: pages given by pmm_add_range */
 	struct pmm_cpu cpu[PMM_MAX_CPUS];	/* each: its CPU only, interrupts off */
-	bool poison;		/* fill free pages with PAGE_POISON_FREE; set before pmm_add_range */
+	bool poison;		/* fill free pages with PAGE_POISON_FREE and check them;
+				 * change only while no page is free (before pmm_add_range) */
 	uint64_t reports;	/* misuse reports so far (atomic); tests count them */
 };
 
@@ -110,10 +120,12 @@ void *pmm_alloc(struct pmm *pm, unsigned order, unsigned flags);
  */
 void pmm_free(struct pmm *pm, void *p, unsigned order);
 
-/* pmm_free, but straight to the buddy lists even for order 0. */
+/* pmm_free, but straight to the buddy lists even for order 0.
+ * Context: any; takes the pmm lock. */
 void pmm_free_nocache(struct pmm *pm, void *p, unsigned order);
 
-/* Give this CPU's cached pages back to the buddy lists. */
+/* Give this CPU's cached pages back to the buddy lists (pmm_alloc does
+ * this itself before failing). Context: any; takes the pmm lock. */
 void pmm_drain(struct pmm *pm);
 
 /* Context: any; a snapshot taken under the lock. */
@@ -126,7 +138,8 @@ void pmm_stats(struct pmm *pm, struct pmm_stats *out);
  */
 void pmm_check(struct pmm *pm);
 
-/* The kernel's allocator, over all RAM (set up by boot). */
+/* The kernel's allocator, over all RAM (set up by mm/boot.c); page_alloc and
+ * page_free are pmm_alloc and pmm_free on it, with the same contract. */
 extern struct pmm kernel_pmm;
 void *page_alloc(unsigned order, unsigned flags);
 void page_free(void *p, unsigned order);

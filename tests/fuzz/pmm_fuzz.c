@@ -208,7 +208,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!freed.p)
 				break;
 			if (pm.poison && (cmd & 0x10) && !wrote_after_free) {
-				freed.p[(arg * 61ull) % (PAGE_SIZE << freed.order)] = 0x94;
+				freed.p[(arg * 61ull) % (PAGE_SIZE << freed.order)] = (uint8_t)~PAGE_POISON_FREE;
 				wrote_after_free = true;
 				expected_reports++;
 			} else {
