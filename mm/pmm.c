@@ -99,14 +99,20 @@ static inline void irq_restore(uint64_t flags) { (void)flags; }
  */
 static inline unsigned pmm_cpu_id(void) { return 0; }
 
+/*
+ * pm->vmemmap is where entry 0 would be if the database started at pfn 0
+ * (Linux's name for the same trick): pfn <-> entry is then one shift and one
+ * add, with no base_pfn to subtract on the allocation fast paths. Kept as an
+ * integer because it usually points before the array.
+ */
 static inline struct page *pfn_page(struct pmm *pm, uint64_t pfn)
 {
-	return &pm->db[pfn - pm->base_pfn];
+	return (struct page *)(pm->vmemmap + pfn * sizeof(struct page));
 }
 
 static inline uint64_t page_pfn(const struct pmm *pm, const struct page *pg)
 {
-	return pm->base_pfn + (uint64_t)(pg - pm->db);
+	return ((uintptr_t)pg - pm->vmemmap) / sizeof(struct page);
 }
 
 static inline bool pfn_in_db(const struct pmm *pm, uint64_t pfn)
@@ -342,13 +348,14 @@ static void check_poison(struct pmm *pm, const void *p, unsigned order)
  * belongs to the caller if the answer is yes.
  * Return: the head, or NULL.
  */
-static struct page *allocated_head(struct pmm *pm, const void *p, unsigned order)
+static inline struct page *allocated_head(struct pmm *pm, const void *p, unsigned order)
 {
-	uint64_t pa = virt_to_phys(p);
+	/* Offset from the direct map's start: any other pointer (the kernel
+	 * image, a vmalloc-style mapping) lands outside the database's range. */
+	uint64_t pa = (uint64_t)((const uint8_t *)p - (const uint8_t *)phys_to_virt(0));
 	uint64_t pfn = pa >> PAGE_SHIFT;
 
-	if (order > PMM_MAX_ORDER || (pa & (PAGE_SIZE - 1)) || phys_to_virt(pa) != p ||
-	    !pfn_in_db(pm, pfn))
+	if (order > PMM_MAX_ORDER || (pa & (PAGE_SIZE - 1)) || !pfn_in_db(pm, pfn))
 		return NULL;
 	struct page *pg = pfn_page(pm, pfn);
 	check_canary(pm, pg);
@@ -443,6 +450,7 @@ void pmm_init(struct pmm *pm, void *db, uint64_t lowest_pa, uint64_t highest_pa)
 	*pm = (struct pmm){ .lock = SPINLOCK_INIT("pmm", LOCK_RANK_PMM) };
 	pm->db = db;
 	pm->base_pfn = first_pfn(lowest_pa);
+	pm->vmemmap = (uintptr_t)db - pm->base_pfn * sizeof(struct page);
 	pm->end_pfn = last_pfn(highest_pa);
 	for (uint64_t i = 0; i < pm->end_pfn - pm->base_pfn; i++)
 		pm->db[i] = (struct page){ .flags = PG_RESERVED, .canary = PAGE_CANARY };
@@ -488,22 +496,27 @@ void pmm_add_range(struct pmm *pm, uint64_t start_pa, uint64_t end_pa)
 
 /* ---- allocate and free ---------------------------------------------------- */
 
-static struct page *cache_alloc(struct pmm *pm)
+/* Step 1 when the cache is empty: refill it, then pop. Interrupts are off. */
+static __attribute__((noinline)) struct page *cache_alloc_refill(struct pmm *pm, struct pmm_cpu *c)
+{
+	cache_refill(pm, c);
+	return c->pages;
+}
+
+static inline __attribute__((always_inline)) struct page *cache_alloc(struct pmm *pm)
 {
 	uint64_t irq = irq_save();
 	struct pmm_cpu *c = &pm->cpu[pmm_cpu_id()];
-
-	if (!c->count)
-		cache_refill(pm, c);
 	struct page *pg = c->pages;
+
+	if (__builtin_expect(!pg, 0))
+		pg = cache_alloc_refill(pm, c);
 	if (pg) {
 		check_canary(pm, pg);
 		ASSERT(pg->flags == PG_CACHED);
 		c->pages = pg->next;
 		c->count--;
-		pg->next = NULL;
 		pg->flags = PG_HEAD;
-		pg->order = 0;
 	}
 	irq_restore(irq);
 	return pg;
@@ -524,7 +537,8 @@ static struct page *buddy_alloc(struct pmm *pm, unsigned order)
 	return pg;
 }
 
-void *pmm_alloc(struct pmm *pm, unsigned order, unsigned flags)
+/* Everything but the order-0 cache hit: buddy orders, poison, zeroing. */
+static __attribute__((noinline)) void *alloc_slow(struct pmm *pm, unsigned order, unsigned flags)
 {
 	if (order > PMM_MAX_ORDER)
 		return NULL;
@@ -541,7 +555,38 @@ void *pmm_alloc(struct pmm *pm, unsigned order, unsigned flags)
 	return p;
 }
 
-static void free_checked(struct pmm *pm, void *p, unsigned order, bool use_cache)
+/* The hot path of pmm_alloc, inlined into page_alloc too: a page from this
+ * CPU's cache, with no lock, no poison to check and nothing to zero. */
+static inline __attribute__((always_inline)) void *alloc_fast(struct pmm *pm, unsigned order,
+							       unsigned flags)
+{
+	if (order == 0 && flags == 0 && !pm->poison) {
+		struct page *pg = cache_alloc(pm);
+		return pg ? page_addr(pm, pg) : NULL;
+	}
+	return alloc_slow(pm, order, flags);
+}
+
+void *pmm_alloc(struct pmm *pm, unsigned order, unsigned flags)
+{
+	return alloc_fast(pm, order, flags);
+}
+
+/* Free step 3: push an order-0 page on this CPU's cache. */
+static inline __attribute__((always_inline)) void cache_push(struct pmm *pm, struct page *pg)
+{
+	uint64_t irq = irq_save();
+	struct pmm_cpu *c = &pm->cpu[pmm_cpu_id()];
+	pg->flags = PG_CACHED;
+	pg->next = c->pages;
+	c->pages = pg;
+	if (__builtin_expect(++c->count > PMM_CACHE_HIGH, 0))
+		cache_drain(pm, c, PMM_CACHE_BATCH);
+	irq_restore(irq);
+}
+
+static __attribute__((noinline)) void free_slow(struct pmm *pm, void *p, unsigned order,
+						bool use_cache)
 {
 	if (!p)
 		return;
@@ -554,30 +599,36 @@ static void free_checked(struct pmm *pm, void *p, unsigned order, bool use_cache
 		poison_block(p, order);
 
 	if (order == 0 && use_cache) {
-		uint64_t irq = irq_save();
-		struct pmm_cpu *c = &pm->cpu[pmm_cpu_id()];
-		pg->flags = PG_CACHED;
-		pg->next = c->pages;
-		c->pages = pg;
-		if (++c->count > PMM_CACHE_HIGH)
-			cache_drain(pm, c, PMM_CACHE_BATCH);
-		irq_restore(irq);
+		cache_push(pm, pg);
 		return;
 	}
-
 	uint64_t flags = spin_lock_irqsave(&pm->lock);
 	free_block_locked(pm, pg, order);
 	spin_unlock_irqrestore(&pm->lock, flags);
 }
 
+/* The hot path of pmm_free, inlined into page_free too: a valid order-0
+ * page onto this CPU's cache. Anything else, misuse included, goes slow. */
+static inline __attribute__((always_inline)) void free_fast(struct pmm *pm, void *p, unsigned order)
+{
+	if (order == 0 && !pm->poison) {
+		struct page *pg = allocated_head(pm, p, 0);
+		if (__builtin_expect(pg != NULL, 1)) {
+			cache_push(pm, pg);
+			return;
+		}
+	}
+	free_slow(pm, p, order, true);
+}
+
 void pmm_free(struct pmm *pm, void *p, unsigned order)
 {
-	free_checked(pm, p, order, true);
+	free_fast(pm, p, order);
 }
 
 void pmm_free_nocache(struct pmm *pm, void *p, unsigned order)
 {
-	free_checked(pm, p, order, false);
+	free_slow(pm, p, order, false);
 }
 
 /* ---- introspection ---------------------------------------------------------- */
@@ -696,11 +747,11 @@ struct pmm kernel_pmm = { .lock = SPINLOCK_INIT("pmm", LOCK_RANK_PMM) };
 
 void *page_alloc(unsigned order, unsigned flags)
 {
-	return pmm_alloc(&kernel_pmm, order, flags);
+	return alloc_fast(&kernel_pmm, order, flags);
 }
 
 void page_free(void *p, unsigned order)
 {
-	pmm_free(&kernel_pmm, p, order);
+	free_fast(&kernel_pmm, p, order);
 }
 #endif

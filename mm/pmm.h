@@ -48,8 +48,12 @@ struct page {
 	uint8_t order;			/* heads: size of the block */
 	uint8_t flags;			/* PG_* below */
 	uint16_t canary;		/* PAGE_CANARY (mm/pmm.c): catches stray writes */
+	uint32_t unused;		/* pads to 32 bytes: see the assert below */
+	uint64_t unused2;
 };
-_Static_assert(sizeof(struct page) <= 32, "struct page must stay small: one per 4 KiB of RAM");
+/* Small (one per 4 KiB of RAM), and a power of two so that finding a page's
+ * frame from its entry is a shift, not a division, on the allocation path. */
+_Static_assert(sizeof(struct page) == 32, "struct page must be 32 bytes");
 
 enum page_flags {
 	PG_RESERVED = 1 << 0,	/* not RAM, or not given to the allocator: never freed */
@@ -68,6 +72,7 @@ struct pmm {
 	struct spinlock lock;			/* rank LOCK_RANK_PMM */
 	struct page *db;			/* fixed by pmm_init */
 	uint64_t base_pfn, end_pfn;		/* fixed by pmm_init: db covers [base, end) */
+	uintptr_t vmemmap;			/* fixed by pmm_init: db - base_pfn entries */
 	struct page *free[PMM_MAX_ORDER + 1];	/* lock: doubly linked free blocks */
 	uint64_t nr_free[PMM_MAX_ORDER + 1];	/* lock: blocks on each list */
 	uint64_t free_pages;			/* lock: pages on the free lists */
