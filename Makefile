@@ -174,7 +174,7 @@ fuzz: $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
 		$(BUILD)/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 			$(BUILD)/fuzz/$$f.corpus > $(BUILD)/fuzz/$$f.log 2>&1 || \
 			{ tail -40 $(BUILD)/fuzz/$$f.log; echo "fuzz: $$f FAILED"; exit 1; }; \
-		grep -E '^stat::number_of_executed_runs' $(BUILD)/fuzz/$$f.log; \
+		grep -E '^stat::number_of_executed_units' $(BUILD)/fuzz/$$f.log; \
 	done
 
 test: deps-check $(ISO) $(HOST_BINS)
