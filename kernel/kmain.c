@@ -8,7 +8,7 @@
  *  3. Boot information, then the command line (the loader's, plus QEMU's
  *     fw_cfg extra line that the test runner uses), then the boot report.
  *  4. Memory management: memory map, page allocator, the kernel's own page
- *     tables (mm/boot.c).
+ *     tables (mm/boot.c), then the heap (mm/slab.c).
  *  5. Hand over to the test harness, which runs, lists or skips the tests
  *     and leaves QEMU (or halts on real hardware).
  */
@@ -21,6 +21,7 @@
 #include "kernel/serial.h"
 #include "kernel/trap.h"
 #include "mm/boot.h"
+#include "mm/slab.h"
 
 #include <stdint.h>
 
@@ -56,6 +57,7 @@ _Noreturn void kmain(uint32_t magic, uint32_t info_phys)
 	kprintf("\n");
 	cmdline_init(bootinfo.cmdline, qemu_line);
 	mm_init();
+	slab_init();
 
 	ktest_main();
 }

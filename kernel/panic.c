@@ -57,6 +57,30 @@ static void backtrace_walk(uint64_t rip, uint64_t rbp)
 	}
 }
 
+unsigned backtrace_save(uint64_t *pcs, unsigned max)
+{
+	uint64_t rbp = (uint64_t)__builtin_frame_address(0);
+	unsigned n = 0;
+
+	/* The same walk and the same stopping rules as backtrace_walk. */
+	while (n < max && rbp >= DIRECT_MAP_BASE && !(rbp & 7)) {
+		const uint64_t *frame = (const uint64_t *)rbp;
+		if (frame[1] < KERNEL_VMA)
+			break;
+		pcs[n++] = frame[1] - 1;
+		if (frame[0] <= rbp || frame[0] - rbp > FRAME_MAX_GAP)
+			break;
+		rbp = frame[0];
+	}
+	return n;
+}
+
+void backtrace_print_addrs(const uint64_t *pcs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		print_frame(pcs[i]);
+}
+
 void backtrace_print(uint64_t rip, uint64_t rbp)
 {
 	kprintf("Call Trace:\n");

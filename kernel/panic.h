@@ -21,6 +21,12 @@ _Noreturn void panic_trace_from(uint64_t rip, uint64_t rsp, uint64_t rbp, const 
 /* Print a frame-pointer backtrace that starts at rip, then walks rbp. */
 void backtrace_print(uint64_t rip, uint64_t rbp);
 
+/* Save up to max return addresses of the caller's callers (its own first);
+ * Return: how many. For allocation tracking (slab_debug=U). */
+unsigned backtrace_save(uint64_t *pcs, unsigned max);
+/* Print saved return addresses, symbolised, one per line. */
+void backtrace_print_addrs(const uint64_t *pcs, unsigned n);
+
 /* The same for a trapped context, which may sit in a function without a frame. */
 void backtrace_print_trap(uint64_t rip, uint64_t rsp, uint64_t rbp);
 

@@ -11,7 +11,10 @@
  *
  *   1. LOCK_RANK_VMM     kernel page tables (mm/vmm.c); allocates page-table
  *                        pages, so it is taken before the page allocator's
- *   2. LOCK_RANK_PMM     the buddy free lists (mm/pmm.c)
+ *   2. LOCK_RANK_SLAB_CACHES  the list of all caches (mm/slab.c)
+ *   3. LOCK_RANK_SLAB    one kmem_cache's slab lists (mm/slab.c); both are
+ *                        reached from page allocation through kmem_reclaim
+ *   4. LOCK_RANK_PMM     the buddy free lists (mm/pmm.c)
  *
  * Debug builds (-DDEBUG) check the order at run time and panic on inversion;
  * release builds keep only the cheap recursion check.
@@ -25,7 +28,9 @@
 enum lock_rank {
 	LOCK_RANK_NONE = 0,
 	LOCK_RANK_VMM = 1,
-	LOCK_RANK_PMM = 2,
+	LOCK_RANK_SLAB_CACHES = 2,
+	LOCK_RANK_SLAB = 3,
+	LOCK_RANK_PMM = 4,
 };
 
 struct spinlock {
@@ -37,12 +42,19 @@ struct spinlock {
 #define SPINLOCK_INIT(name_, rank_) { 0, rank_, name_ }
 
 #ifdef HOST_TEST
-/* Host tests are single-threaded unless they say otherwise: locking is a no-op. */
-static inline uint64_t spin_lock_irqsave(struct spinlock *l) { l->locked = 1; return 0; }
+/* Host builds have no interrupts to mask, but may run on several threads
+ * (benchmarks): a plain test-and-set lock. */
+static inline uint64_t spin_lock_irqsave(struct spinlock *l)
+{
+	while (__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(&l->locked, __ATOMIC_RELAXED))
+			__builtin_ia32_pause();
+	return 0;
+}
 static inline void spin_unlock_irqrestore(struct spinlock *l, uint64_t flags)
 {
 	(void)flags;
-	l->locked = 0;
+	__atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);
 }
 #else
 uint64_t spin_lock_irqsave(struct spinlock *l);

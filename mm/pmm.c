@@ -21,7 +21,9 @@
  *      non-empty list of order >= the request and halve it, putting each
  *      upper half on the list below, until it has the size asked for.
  *   3. If no list can serve it, return this CPU's cached pages to the buddy
- *      lists (they may complete a larger block) and try once more.
+ *      lists (they may complete a larger block), let the heap give back
+ *      what it holds in reserve (pm->reclaim: kmem_reclaim), and try once
+ *      more. Never called with the pmm lock held.
  *   4. Check the poison (when on), zero if asked, return the direct-map
  *      address.
  *
@@ -68,6 +70,7 @@
 #include "kernel/panic.h"
 #include "kernel/printf.h"
 #include "kernel/string.h"
+#include "kernel/percpu.h"
 #include "mm/layout.h"
 
 #include <stdarg.h>
@@ -92,12 +95,6 @@ static inline void irq_restore(uint64_t flags) { (void)flags; }
 
 #define BLOCK_PAGES(order)	(1ull << (order))
 
-/*
- * The CPU whose cache to use. One CPU for now: SMP bring-up replaces this
- * with the per-CPU area's index. Call with interrupts off, so the answer
- * stays true while it is used.
- */
-static inline unsigned pmm_cpu_id(void) { return 0; }
 
 /*
  * pm->vmemmap is where entry 0 would be if the database started at pfn 0
@@ -288,7 +285,7 @@ static void cache_drain(struct pmm *pm, struct pmm_cpu *c, unsigned n)
 static unsigned drain_this_cpu(struct pmm *pm)
 {
 	uint64_t irq = irq_save();
-	struct pmm_cpu *c = &pm->cpu[pmm_cpu_id()];
+	struct pmm_cpu *c = &pm->cpu[cpu_id()];
 	unsigned n = c->count;
 
 	if (n)
@@ -506,7 +503,7 @@ static __attribute__((noinline)) struct page *cache_alloc_refill(struct pmm *pm,
 static inline __attribute__((always_inline)) struct page *cache_alloc(struct pmm *pm)
 {
 	uint64_t irq = irq_save();
-	struct pmm_cpu *c = &pm->cpu[pmm_cpu_id()];
+	struct pmm_cpu *c = &pm->cpu[cpu_id()];
 	struct page *pg = c->pages;
 
 	if (__builtin_expect(!pg, 0))
@@ -527,10 +524,16 @@ static struct page *buddy_alloc(struct pmm *pm, unsigned order)
 	uint64_t flags = spin_lock_irqsave(&pm->lock);
 	struct page *pg = alloc_block_locked(pm, order);
 	spin_unlock_irqrestore(&pm->lock, flags);
-	if (pg || !drain_this_cpu(pm))
+	if (pg)
 		return pg;
 
-	/* Step 3: cached pages may be the missing halves of a larger block. */
+	/* Step 3: cached pages may be the missing halves of a larger block;
+	 * then the heap above (pm->reclaim) may give back slabs it keeps. */
+	bool drained = drain_this_cpu(pm);
+	if (pm->reclaim)
+		pm->reclaim();
+	if (!drained && !pm->reclaim)
+		return NULL;
 	flags = spin_lock_irqsave(&pm->lock);
 	pg = alloc_block_locked(pm, order);
 	spin_unlock_irqrestore(&pm->lock, flags);
@@ -576,7 +579,7 @@ void *pmm_alloc(struct pmm *pm, unsigned order, unsigned flags)
 static inline __attribute__((always_inline)) void cache_push(struct pmm *pm, struct page *pg)
 {
 	uint64_t irq = irq_save();
-	struct pmm_cpu *c = &pm->cpu[pmm_cpu_id()];
+	struct pmm_cpu *c = &pm->cpu[cpu_id()];
 	pg->flags = PG_CACHED;
 	pg->next = c->pages;
 	c->pages = pg;
@@ -639,7 +642,7 @@ void pmm_stats(struct pmm *pm, struct pmm_stats *out)
 
 	out->total_pages = pm->total_pages;
 	out->cached_pages = 0;
-	for (unsigned i = 0; i < PMM_MAX_CPUS; i++)
+	for (unsigned i = 0; i < MAX_CPUS; i++)
 		out->cached_pages += pm->cpu[i].count;
 	out->free_pages = pm->free_pages + out->cached_pages;
 	for (unsigned o = 0; o <= PMM_MAX_ORDER; o++)
@@ -725,7 +728,7 @@ void pmm_check(struct pmm *pm)
 	ASSERT(list_pages == pm->free_pages);
 
 	/* 3. The CPU caches hold exactly the cached pages. */
-	for (unsigned c = 0; c < PMM_MAX_CPUS; c++) {
+	for (unsigned c = 0; c < MAX_CPUS; c++) {
 		uint64_t count = 0;
 		for (const struct page *pg = pm->cpu[c].pages; pg; pg = pg->next) {
 			ASSERT(entry_in_db(pm, pg));
@@ -742,7 +745,7 @@ void pmm_check(struct pmm *pm)
 
 /* ---- the kernel's instance -------------------------------------------------- */
 
-#ifndef HOST_TEST
+/* Host builds have one too: host tests of the slab set it up over an arena. */
 struct pmm kernel_pmm = { .lock = SPINLOCK_INIT("pmm", LOCK_RANK_PMM) };
 
 void *page_alloc(unsigned order, unsigned flags)
@@ -754,4 +757,3 @@ void page_free(void *p, unsigned order)
 {
 	free_fast(&kernel_pmm, p, order);
 }
-#endif

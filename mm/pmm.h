@@ -14,10 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernel/percpu.h"
 #include "kernel/spinlock.h"
+#include "mm/layout.h"
 
 #define PMM_MAX_ORDER	10
-#define PMM_MAX_CPUS	8
 
 /* Per-CPU cache: refill this many order-0 pages at a time when empty, and
  * give this many back when a free takes it above PMM_CACHE_HIGH. */
@@ -43,17 +44,25 @@
  * pmm lock, except that a PG_CACHED page's belong to that CPU's cache and an
  * allocated head's to the block's owner until it frees the block.
  */
+struct kmem_cache;
+
 struct page {
-	struct page *next, *prev;	/* free list (prev unused in a CPU cache) */
+	struct page *next, *prev;	/* free list (prev unused in a CPU cache);
+					   slab head: its cache's slab list */
 	uint8_t order;			/* heads: size of the block */
 	uint8_t flags;			/* PG_* below */
 	uint16_t canary;		/* PAGE_CANARY (mm/pmm.c): catches stray writes */
-	uint32_t unused;		/* pads to 32 bytes: see the assert below */
-	uint64_t unused2;
+	uint32_t slab_inuse;		/* slab head: objects handed out (cache lock) */
+	struct kmem_cache *slab_cache;	/* every page of a slab: its cache, else NULL */
+	void *slab_base;		/* every page of a slab: the block's first byte */
+	void *slab_freelist;		/* slab head: first free object (cache lock) */
+	uint8_t slab_list;		/* slab head: which of its cache's lists it is on */
+	uint8_t unused[15];		/* pads to 64 bytes: see the assert below */
 };
-/* Small (one per 4 KiB of RAM), and a power of two so that finding a page's
- * frame from its entry is a shift, not a division, on the allocation path. */
-_Static_assert(sizeof(struct page) == 32, "struct page must be 32 bytes");
+/* One per 4 KiB of RAM (1.6%, as Linux's), and a power of two so that finding
+ * a page's entry from its address is a shift, not a division, on the
+ * allocation fast paths of both this allocator and the slab. */
+_Static_assert(sizeof(struct page) == 64, "struct page must be 64 bytes");
 
 enum page_flags {
 	PG_RESERVED = 1 << 0,	/* not RAM, or not given to the allocator: never freed */
@@ -77,10 +86,11 @@ struct pmm {
 	uint64_t nr_free[PMM_MAX_ORDER + 1];	/* lock: blocks on each list */
 	uint64_t free_pages;			/* lock: pages on the free lists */
 	uint64_t total_pages;			/* lock: pages given by pmm_add_range */
-	struct pmm_cpu cpu[PMM_MAX_CPUS];	/* each: its CPU only, interrupts off */
+	struct pmm_cpu cpu[MAX_CPUS];	/* each: its CPU only, interrupts off */
 	bool poison;		/* fill free pages with PAGE_POISON_FREE and check them;
 				 * change only while no page is free (before pmm_add_range) */
 	uint64_t reports;	/* misuse reports so far (atomic); tests count them */
+	void (*reclaim)(void);	/* called before an allocation fails (kmem_reclaim) */
 };
 
 struct pmm_stats {
@@ -142,6 +152,16 @@ void pmm_stats(struct pmm *pm, struct pmm_stats *out);
  * Context: no other CPU is using pm.
  */
 void pmm_check(struct pmm *pm);
+
+/* The database entry of the frame holding p, a direct-map address; NULL when
+ * p is not in the direct map of the memory pm manages. */
+static inline struct page *pmm_virt_to_page(const struct pmm *pm, const void *p)
+{
+	uint64_t pfn = (uint64_t)((const uint8_t *)p - (const uint8_t *)phys_to_virt(0)) >> PAGE_SHIFT;
+	if (pfn - pm->base_pfn >= pm->end_pfn - pm->base_pfn)
+		return NULL;
+	return (struct page *)(pm->vmemmap + pfn * sizeof(struct page));
+}
 
 /* The kernel's allocator, over all RAM (set up by mm/boot.c); page_alloc and
  * page_free are pmm_alloc and pmm_free on it, with the same contract. */

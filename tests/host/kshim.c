@@ -21,6 +21,7 @@
 #include <stdlib.h>
 
 uint8_t *host_phys_base;
+_Thread_local unsigned host_cpu_id;
 
 static struct {
 	char *buf;
@@ -102,4 +103,20 @@ void backtrace_print(uint64_t rip, uint64_t rbp)
 {
 	(void)rbp;
 	kprintf("Call Trace: (host build: not walked; called from %#llx)\n", (unsigned long long)rip);
+}
+
+/* Host frames below main belong to libc, built without frame pointers: only
+ * the immediate caller is recorded. */
+unsigned backtrace_save(uint64_t *pcs, unsigned max)
+{
+	if (max == 0)
+		return 0;
+	pcs[0] = (uint64_t)__builtin_return_address(0);
+	return 1;
+}
+
+void backtrace_print_addrs(const uint64_t *pcs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		kprintf(" [<%016llx>]\n", (unsigned long long)pcs[i]);
 }

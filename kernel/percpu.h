@@ -1,0 +1,22 @@
+/*
+ * kernel/percpu.h - which CPU is this, for per-CPU caches.
+ *
+ * One CPU for now: cpu_id() is 0, and SMP bring-up will read it from the
+ * per-CPU area. Host builds give each thread its own id (host_cpu_id, set by
+ * multi-threaded host tests and benchmarks), so per-CPU caches become
+ * per-thread there and the same code runs safely on two host threads.
+ * Call with interrupts off (or a lock held) so the answer stays true.
+ */
+#ifndef KERNEL_PERCPU_H
+#define KERNEL_PERCPU_H
+
+#define MAX_CPUS	8
+
+#ifdef HOST_TEST
+extern _Thread_local unsigned host_cpu_id;
+static inline unsigned cpu_id(void) { return host_cpu_id; }
+#else
+static inline unsigned cpu_id(void) { return 0; }
+#endif
+
+#endif

@@ -1,0 +1,1003 @@
+/*
+ * mm/slab.c - the heap: object caches over buddy blocks, with per-CPU
+ * magazines in front, and the kmalloc size classes on top.
+ *
+ * Data structures:
+ *   struct kmem_cache  one per object type (or kmalloc size class): object
+ *                      geometry, three lists of slabs, one lock, and one
+ *                      magazine of free objects per CPU.
+ *   slab               a buddy block of 2^order pages cut into `per_slab`
+ *                      objects `stride` bytes apart, starting at the block's
+ *                      first byte (so power-of-two sizes are naturally
+ *                      aligned). Its state lives in the page allocator's
+ *                      struct page: every page of it names its cache and its
+ *                      base (address -> object is O(1)); the head page holds
+ *                      the free list, the count in use and its list links.
+ *   free object        word 0 of its metadata is the next free object, word
+ *                      1 the free mark (FREE_MARK ^ its address). Metadata
+ *                      sits at offset 0 of the object, or after it when the
+ *                      cache has a constructor or debugging (then the free
+ *                      pointer must not overwrite the object).
+ *
+ * Allocate (kmem_cache_alloc, kmalloc):
+ *   1. Interrupts off; pop this CPU's magazine; clear the free mark. Done:
+ *      no lock, no atomic instruction.
+ *   2. Empty magazine: under the cache lock, move up to `batch` objects from
+ *      partial (then empty) slabs into it. No slab to take from: drop the
+ *      lock, take a block from the page allocator, carve it, and retry.
+ *   3. Debug caches skip magazines and do all of this under the lock, so
+ *      every check sees exact state.
+ * Free (kmem_cache_free, kfree):
+ *   1. Find the page's struct page; it names the cache. Not a slab page:
+ *      a large kmalloc block, or a foreign pointer (reported).
+ *   2. Check the pointer is an object's start (reported if not), and its
+ *      free mark: a set mark means a likely double free, confirmed (and
+ *      reported) under the lock by finding the object on a free list.
+ *   3. Set the mark; push on this CPU's magazine; when full, return `batch`
+ *      objects to their slabs under the lock. A slab that becomes empty goes
+ *      on the empty list; beyond SLAB_KEEP_EMPTY of those, back to the page
+ *      allocator (hysteresis, so a cache at a slab boundary does not
+ *      allocate and free a block on every other call).
+ *
+ * Invariants (slab_check asserts them): every slab is on the list its
+ * `slab_list` names and its counts match; free list length + in use =
+ * per_slab; every free object is an object start inside its slab and
+ * carries its free mark; with debugging, red zones hold REDZONE_BYTE and
+ * free objects hold POISON_FREE.
+ *
+ * Locking: each cache's lock (LOCK_RANK_SLAB) guards its lists, counts and
+ * its slabs' head entries; the magazines belong to their CPU and are used
+ * with interrupts off, so an interrupt handler that allocates finds a
+ * consistent magazine and takes the lock only when the interrupted code is
+ * not holding it (spinlocks disable interrupts). caches_lock
+ * (LOCK_RANK_SLAB_CACHES) guards the list of caches. The page allocator is
+ * never called with a cache lock held: kmem_reclaim, which it may call,
+ * takes cache locks.
+ *
+ * Misuse is reported by slab_report ("BUG <cache>: ..." with the object and
+ * a backtrace, plus the recorded allocation and free backtraces with
+ * slab_debug=U), counted, and leaves the heap as it was.
+ */
+#include "mm/slab.h"
+#include "kernel/console.h"
+#include "kernel/panic.h"
+#include "kernel/percpu.h"
+#include "kernel/printf.h"
+#include "kernel/spinlock.h"
+#include "kernel/string.h"
+#include "mm/layout.h"
+#include "mm/pmm.h"
+
+#include <stdarg.h>
+
+#ifdef HOST_TEST
+static inline uint64_t irq_save(void) { return 0; }
+static inline void irq_restore(uint64_t flags) { (void)flags; }
+#else
+#include "kernel/cmdline.h"
+#include "kernel/x86.h"
+#endif
+
+#define MAG_MAX		32		/* objects a CPU magazine can hold */
+#define MAG_BYTES	(16 * 1024)	/* ...but no more than this many bytes of them */
+#define SLAB_KEEP_EMPTY	1		/* empty slabs a cache keeps in reserve */
+#define SLAB_MAX_ORDER	3		/* slabs are at most 32 KiB */
+#define TRACK_DEPTH	6		/* frames kept per allocation/free (U) */
+
+/* Named bytes, chosen as Linux's so that a dump reads the same. */
+#define POISON_FREE	0x6b	/* a freed object's bytes (P) */
+#define REDZONE_BYTE	0xbb	/* the guard after an object (Z) */
+#define REDZONE_BYTES	16
+
+/* Word 1 of a free object's metadata, xor its address: a stale copy of the
+ * mark at another address never matches, and user data matching it by
+ * chance only costs a locked look-up. */
+#define FREE_MARK	0x5ab1f4eec0ffee00ull
+
+enum { LIST_NONE, LIST_PARTIAL, LIST_FULL, LIST_EMPTY };
+
+struct magazine {
+	unsigned count;
+	void *objs[MAG_MAX];
+} __attribute__((aligned(64)));	/* one CPU's, away from the others' lines */
+
+struct kmem_cache {
+	const char *name;
+	size_t size;			/* as asked */
+	size_t obj_size;		/* size rounded to the alignment */
+	size_t stride;			/* object + red zone + metadata + tracks */
+	size_t meta;			/* offset of the free pointer and mark */
+	unsigned flags;			/* SLAB_* debug letters */
+	unsigned order;			/* slab block order */
+	unsigned per_slab;
+	unsigned mag_cap;		/* magazine capacity, <= MAG_MAX */
+	unsigned batch;			/* objects moved per refill / flush */
+	uint64_t recip;			/* ceil(2^32 / stride): offset -> index */
+	void (*ctor)(void *);
+
+	struct spinlock lock;
+	struct page *lists[4];		/* lock: slab heads by LIST_*; [0] unused */
+	uint64_t nr_slabs[4];		/* lock */
+	uint64_t slab_inuse;		/* lock: objects out of slabs (in magazines too) */
+
+	struct magazine mag[MAX_CPUS];	/* each: its CPU, interrupts off */
+	struct kmem_cache *next;	/* caches_lock */
+};
+
+struct track {
+	uint64_t pcs[TRACK_DEPTH];
+	unsigned n;
+};
+
+static struct spinlock caches_lock = SPINLOCK_INIT("slab-caches", LOCK_RANK_SLAB_CACHES);
+static struct kmem_cache *caches;		/* caches_lock */
+static uint64_t reports;			/* atomic */
+static unsigned debug_flags;			/* slab_debug=, for every cache */
+
+/* The caches of caches and of kmalloc's size classes live in .bss. */
+static struct kmem_cache cache_cache;
+static const uint16_t class_sizes[] = {
+	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512,
+	640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
+	5120, 6144, 7168, 8192,
+};
+#define NR_CLASSES	(sizeof(class_sizes) / sizeof(class_sizes[0]))
+static struct kmem_cache kmalloc_caches[NR_CLASSES];
+static char kmalloc_names[NR_CLASSES][16];
+/* Size -> cache: by 16 B steps up to 1 KiB, by 128 B steps up to 8 KiB.
+ * Pointers, not indexes: kmalloc's fast path is one load away from its cache. */
+static struct kmem_cache *class_small[1024 / 16 + 1], *class_large[KMALLOC_MAX_CACHE / 128 + 1];
+/* Marks the pages of a kmalloc too large for the classes. */
+static struct kmem_cache kmalloc_large = { .name = "kmalloc-large" };
+
+/* ---- geometry ---------------------------------------------------------- */
+
+static inline uint8_t *slab_base_of(const struct page *pg) { return pg->slab_base; }
+
+static inline struct page *head_of(const struct page *pg)
+{
+	return pmm_virt_to_page(&kernel_pmm, pg->slab_base);
+}
+
+static inline uint64_t *meta_of(const struct kmem_cache *c, void *obj)
+{
+	return (uint64_t *)((uint8_t *)obj + c->meta);
+}
+
+static inline struct track *tracks_of(const struct kmem_cache *c, void *obj)
+{
+	return (struct track *)((uint8_t *)meta_of(c, obj) + 16);
+}
+
+/* Index of the object at offset off in its slab; exact for off < 2^17. */
+static inline uint64_t obj_index(const struct kmem_cache *c, uint64_t off)
+{
+	return (off * c->recip) >> 32;
+}
+
+static inline bool is_free_marked(const struct kmem_cache *c, void *obj)
+{
+	return meta_of(c, obj)[1] == (FREE_MARK ^ (uint64_t)obj);
+}
+
+static bool debug_cache(const struct kmem_cache *c) { return c->flags & SLAB_DEBUG_MASK; }
+
+/* Pick the smallest slab order (up to SLAB_MAX_ORDER) that wastes at most
+ * 1/8 of the block, or failing that the least wasteful one. */
+static unsigned pick_order(size_t stride)
+{
+	unsigned best = SLAB_MAX_ORDER;
+	uint64_t best_waste = ~0ull;
+	for (unsigned o = 0; o <= SLAB_MAX_ORDER; o++) {
+		uint64_t bytes = PAGE_SIZE << o;
+		if (bytes < stride)
+			continue;
+		uint64_t waste = bytes % stride;
+		if (waste * 8 <= bytes)
+			return o;
+		if (waste * 1000 / bytes < best_waste) {
+			best_waste = waste * 1000 / bytes;
+			best = o;
+		}
+	}
+	return best;
+}
+
+static void cache_setup(struct kmem_cache *c, const char *name, size_t size, size_t align,
+			unsigned flags, void (*ctor)(void *))
+{
+	if (align < KMALLOC_MIN_ALIGN)
+		align = KMALLOC_MIN_ALIGN;
+	/* Poisoning would undo what the constructor built: a constructed
+	 * cache's free objects must stay constructed, as in Linux. */
+	if (ctor)
+		flags &= ~SLAB_POISON;
+	*c = (struct kmem_cache){
+		.name = name, .size = size, .flags = flags & SLAB_DEBUG_MASK, .ctor = ctor,
+		.lock = SPINLOCK_INIT("slab", LOCK_RANK_SLAB),
+	};
+	c->obj_size = (size + align - 1) & ~(align - 1);
+	if (c->obj_size < 16)
+		c->obj_size = 16;	/* room for the free pointer and mark */
+	if (!debug_cache(c) && !ctor) {
+		c->meta = 0;
+		c->stride = c->obj_size;
+	} else {
+		c->meta = c->obj_size + (flags & SLAB_RED_ZONE ? REDZONE_BYTES : 0);
+		c->stride = c->meta + 16 + (flags & SLAB_STORE_USER ? 2 * sizeof(struct track) : 0);
+		c->stride = (c->stride + align - 1) & ~(align - 1);
+	}
+	c->order = pick_order(c->stride);
+	c->per_slab = (unsigned)((PAGE_SIZE << c->order) / c->stride);
+	c->recip = ((1ull << 32) + c->stride - 1) / c->stride;
+	c->mag_cap = (unsigned)(MAG_BYTES / c->stride);
+	c->mag_cap = c->mag_cap < 4 ? 4 : c->mag_cap > MAG_MAX ? MAG_MAX : c->mag_cap;
+	c->batch = (c->mag_cap + 1) / 2;
+}
+
+static void cache_link(struct kmem_cache *c)
+{
+	uint64_t f = spin_lock_irqsave(&caches_lock);
+	c->next = caches;
+	caches = c;
+	spin_unlock_irqrestore(&caches_lock, f);
+}
+
+/* ---- reports ------------------------------------------------------------ */
+
+static void print_track(const char *what, const struct track *t)
+{
+	if (!t->n) {
+		kprintf("  %s: (not recorded)\n", what);
+		return;
+	}
+	kprintf("  %s:\n", what);
+	backtrace_print_addrs(t->pcs, t->n < TRACK_DEPTH ? t->n : TRACK_DEPTH);
+}
+
+/*
+ * The one way misuse is reported: "BUG <cache>: <what>", the object, the
+ * backtrace of the offending call and, with U, where the object was last
+ * allocated and freed. Counts the report; changes nothing.
+ */
+static void slab_report(const struct kmem_cache *c, void *obj, const char *fmt, ...)
+{
+	const uint64_t *fp = __builtin_frame_address(0);
+	va_list ap;
+
+	kprintf("BUG %s: ", c ? c->name : "kmalloc");
+	va_start(ap, fmt);
+	kvprintf(fmt, ap);
+	va_end(ap);
+	kprintf("\n");
+	if (obj && c && c != &kmalloc_large)
+		kprintf("  object 0x%llx, size %zu (stride %zu)\n", (unsigned long long)obj,
+			c->size, c->stride);
+	backtrace_print(fp[1] - 1, fp[0]);
+	if (obj && c && (c->flags & SLAB_STORE_USER)) {
+		print_track("last allocated at", &tracks_of(c, obj)[0]);
+		print_track("last freed at", &tracks_of(c, obj)[1]);
+	}
+	__atomic_add_fetch(&reports, 1, __ATOMIC_RELAXED);
+}
+
+uint64_t slab_report_count(void)
+{
+	return __atomic_load_n(&reports, __ATOMIC_RELAXED);
+}
+
+/* ---- slabs --------------------------------------------------------------- */
+
+static void list_del_locked(struct kmem_cache *c, struct page *head)
+{
+	if (head->prev)
+		head->prev->next = head->next;
+	else
+		c->lists[head->slab_list] = head->next;
+	if (head->next)
+		head->next->prev = head->prev;
+	c->nr_slabs[head->slab_list]--;
+	head->slab_list = LIST_NONE;
+}
+
+static void list_add_locked(struct kmem_cache *c, struct page *head, unsigned list)
+{
+	head->slab_list = (uint8_t)list;
+	head->prev = NULL;
+	head->next = c->lists[list];
+	if (head->next)
+		head->next->prev = head;
+	c->lists[list] = head;
+	c->nr_slabs[list]++;
+}
+
+/* Which list a slab with `inuse` objects out belongs on. */
+static unsigned list_for(const struct kmem_cache *c, unsigned inuse)
+{
+	return inuse == 0 ? LIST_EMPTY : inuse == c->per_slab ? LIST_FULL : LIST_PARTIAL;
+}
+
+static void relist_locked(struct kmem_cache *c, struct page *head)
+{
+	unsigned want = list_for(c, head->slab_inuse);
+	if (head->slab_list != want) {
+		list_del_locked(c, head);
+		list_add_locked(c, head, want);
+	}
+}
+
+/*
+ * A new slab from the page allocator, carved and on no list. Called without
+ * the cache lock (the page allocator may call kmem_reclaim).
+ * Return: its head page, or NULL when no block is left.
+ */
+static struct page *slab_new(struct kmem_cache *c)
+{
+	uint8_t *base = page_alloc(c->order, 0);
+	if (!base)
+		return NULL;
+	struct page *head = pmm_virt_to_page(&kernel_pmm, base);
+	for (unsigned i = 0; i < (1u << c->order); i++) {
+		head[i].slab_cache = c;
+		head[i].slab_base = base;
+	}
+	void *next = NULL;
+	for (unsigned i = c->per_slab; i-- > 0; ) {
+		uint8_t *obj = base + (uint64_t)i * c->stride;
+		if (c->ctor)
+			c->ctor(obj);
+		if (c->flags & SLAB_POISON)
+			memset(obj, POISON_FREE, c->obj_size);
+		if (c->flags & SLAB_RED_ZONE)
+			memset(obj + c->obj_size, REDZONE_BYTE, REDZONE_BYTES);
+		if (c->flags & SLAB_STORE_USER)
+			memset(tracks_of(c, obj), 0, 2 * sizeof(struct track));
+		meta_of(c, obj)[0] = (uint64_t)next;
+		meta_of(c, obj)[1] = FREE_MARK ^ (uint64_t)obj;
+		next = obj;
+	}
+	head->slab_freelist = next;
+	head->slab_inuse = 0;
+	head->slab_list = LIST_NONE;
+	head->next = head->prev = NULL;
+	return head;
+}
+
+/* Give a slab's block back; clear what marks its pages as a slab's first. */
+static void slab_release(struct kmem_cache *c, struct page *head)
+{
+	void *base = head->slab_base;
+	for (unsigned i = 0; i < (1u << c->order); i++) {
+		head[i].slab_cache = NULL;
+		head[i].slab_base = NULL;
+	}
+	head->slab_freelist = NULL;
+	head->next = head->prev = NULL;
+	page_free(base, c->order);
+}
+
+/* Take one free object from slab `head`. Must hold c->lock. */
+static void *slab_take_locked(struct kmem_cache *c, struct page *head)
+{
+	void *obj = head->slab_freelist;
+	head->slab_freelist = (void *)meta_of(c, obj)[0];
+	head->slab_inuse++;
+	relist_locked(c, head);
+	c->slab_inuse++;
+	return obj;
+}
+
+/* Put obj back on its slab. Return: the slab if it should now be released
+ * (an empty slab beyond SLAB_KEEP_EMPTY), else NULL. Must hold c->lock. */
+static struct page *slab_put_locked(struct kmem_cache *c, void *obj)
+{
+	struct page *head = head_of(pmm_virt_to_page(&kernel_pmm, obj));
+	meta_of(c, obj)[0] = (uint64_t)head->slab_freelist;
+	head->slab_freelist = obj;
+	head->slab_inuse--;
+	c->slab_inuse--;
+	relist_locked(c, head);
+	if (head->slab_list == LIST_EMPTY && c->nr_slabs[LIST_EMPTY] > SLAB_KEEP_EMPTY) {
+		list_del_locked(c, head);
+		return head;
+	}
+	return NULL;
+}
+
+/* A slab with a free object, or NULL. Must hold c->lock. */
+static struct page *slab_with_room_locked(struct kmem_cache *c)
+{
+	return c->lists[LIST_PARTIAL] ? c->lists[LIST_PARTIAL] : c->lists[LIST_EMPTY];
+}
+
+/* ---- debug checks (caches with slab_debug letters) ------------------------ */
+
+static bool redzone_intact(const struct kmem_cache *c, void *obj)
+{
+	const uint8_t *rz = (const uint8_t *)obj + c->obj_size;
+	for (unsigned i = 0; i < REDZONE_BYTES; i++)
+		if (rz[i] != REDZONE_BYTE)
+			return false;
+	return true;
+}
+
+static long first_unpoisoned(const struct kmem_cache *c, void *obj)
+{
+	const uint8_t *b = obj;
+	for (size_t i = 0; i < c->obj_size; i++)
+		if (b[i] != POISON_FREE)
+			return (long)i;
+	return -1;
+}
+
+static void record(const struct kmem_cache *c, void *obj, int which)
+{
+	struct track *t = &tracks_of(c, obj)[which];
+	t->n = backtrace_save(t->pcs, TRACK_DEPTH);
+}
+
+/* Allocation checks for a debug cache; reports, never refuses the object. */
+static void debug_on_alloc(struct kmem_cache *c, void *obj)
+{
+	if (c->flags & SLAB_POISON) {
+		long at = first_unpoisoned(c, obj);
+		if (at >= 0)
+			slab_report(c, obj, "Poison overwritten: written after free at offset %ld (0x%02x)",
+				    at, ((uint8_t *)obj)[at]);
+	}
+	if ((c->flags & SLAB_RED_ZONE) && !redzone_intact(c, obj))
+		slab_report(c, obj, "Right Redzone overwritten (while free)");
+	if (c->flags & SLAB_STORE_USER)
+		record(c, obj, 0);
+}
+
+/* ---- the fast paths ------------------------------------------------------ */
+
+static __attribute__((noinline)) void *alloc_slow(struct kmem_cache *c, unsigned flags);
+static __attribute__((noinline)) void free_slow(struct kmem_cache *c, void *obj, struct page *pg);
+
+static inline __attribute__((always_inline)) void *cache_alloc(struct kmem_cache *c, unsigned flags)
+{
+	if (__builtin_expect(!c->flags, 1)) {
+		uint64_t irq = irq_save();
+		struct magazine *m = &c->mag[cpu_id()];
+		if (__builtin_expect(m->count != 0, 1)) {
+			void *obj = m->objs[--m->count];
+			irq_restore(irq);
+			meta_of(c, obj)[1] = 0;
+			if (flags & KM_ZERO)
+				memset(obj, 0, c->obj_size);
+			return obj;
+		}
+		irq_restore(irq);
+	}
+	return alloc_slow(c, flags);
+}
+
+/*
+ * The object obj (known to be in a slab page pg of cache c) freed through
+ * the magazine when it is a plain object start with no free mark; anything
+ * else takes the slow path, which checks and reports.
+ */
+static inline __attribute__((always_inline)) void cache_free(struct kmem_cache *c, void *obj,
+							     struct page *pg)
+{
+	uint64_t off = (uint64_t)((uint8_t *)obj - slab_base_of(pg));
+	uint64_t idx = obj_index(c, off);
+	if (__builtin_expect(!c->flags && idx < c->per_slab && idx * c->stride == off &&
+			     !is_free_marked(c, obj), 1)) {
+		meta_of(c, obj)[1] = FREE_MARK ^ (uint64_t)obj;
+		uint64_t irq = irq_save();
+		struct magazine *m = &c->mag[cpu_id()];
+		if (__builtin_expect(m->count < c->mag_cap, 1)) {
+			m->objs[m->count++] = obj;
+			irq_restore(irq);
+			return;
+		}
+		irq_restore(irq);
+		meta_of(c, obj)[1] = 0;		/* free_slow sets it again */
+	}
+	free_slow(c, obj, pg);
+}
+
+/* ---- the slow paths -------------------------------------------------------- */
+
+/* Fill this CPU's magazine (interrupts off) from slabs, carving new ones as
+ * needed. Return: false when the page allocator had nothing. */
+static bool mag_refill(struct kmem_cache *c, struct magazine *m)
+{
+	while (m->count < c->batch) {
+		uint64_t f = spin_lock_irqsave(&c->lock);
+		struct page *head;
+		while (m->count < c->batch && (head = slab_with_room_locked(c)) != NULL)
+			m->objs[m->count++] = slab_take_locked(c, head);
+		spin_unlock_irqrestore(&c->lock, f);
+		if (m->count >= c->batch)
+			break;
+		head = slab_new(c);
+		if (!head)
+			return m->count != 0;
+		f = spin_lock_irqsave(&c->lock);
+		list_add_locked(c, head, LIST_EMPTY);
+		spin_unlock_irqrestore(&c->lock, f);
+	}
+	return true;
+}
+
+/* Return the oldest n objects of a magazine to their slabs (interrupts off). */
+static void mag_flush(struct kmem_cache *c, struct magazine *m, unsigned n)
+{
+	struct page *release[MAG_MAX];
+	unsigned nrel = 0;
+
+	uint64_t f = spin_lock_irqsave(&c->lock);
+	for (unsigned i = 0; i < n; i++) {
+		struct page *r = slab_put_locked(c, m->objs[i]);
+		if (r)
+			release[nrel++] = r;
+	}
+	memmove(m->objs, m->objs + n, (m->count - n) * sizeof(m->objs[0]));
+	m->count -= n;
+	spin_unlock_irqrestore(&c->lock, f);
+	for (unsigned i = 0; i < nrel; i++)
+		slab_release(c, release[i]);
+}
+
+static __attribute__((noinline)) void *alloc_slow(struct kmem_cache *c, unsigned flags)
+{
+	void *obj = NULL;
+
+	if (!c->flags) {
+		uint64_t irq = irq_save();
+		struct magazine *m = &c->mag[cpu_id()];
+		if (m->count || mag_refill(c, m))
+			obj = m->objs[--m->count];
+		irq_restore(irq);
+		if (!obj)
+			return NULL;
+		meta_of(c, obj)[1] = 0;
+	} else {
+		/* Debug: straight from the slabs under the lock, checked. */
+		uint64_t f = spin_lock_irqsave(&c->lock);
+		struct page *head = slab_with_room_locked(c);
+		if (!head) {
+			spin_unlock_irqrestore(&c->lock, f);
+			head = slab_new(c);
+			if (!head)
+				return NULL;
+			f = spin_lock_irqsave(&c->lock);
+			list_add_locked(c, head, LIST_EMPTY);
+		}
+		obj = slab_take_locked(c, head);
+		debug_on_alloc(c, obj);
+		meta_of(c, obj)[1] = 0;
+		spin_unlock_irqrestore(&c->lock, f);
+	}
+	if (flags & KM_ZERO)
+		memset(obj, 0, c->obj_size);
+	return obj;
+}
+
+/* Is obj on a free list of c right now (a magazine or its slab's list)?
+ * Must hold c->lock. Used only to confirm a suspected double free. */
+static bool on_free_list_locked(struct kmem_cache *c, void *obj, struct page *head)
+{
+	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
+		for (unsigned i = 0; i < c->mag[cpu].count; i++)
+			if (c->mag[cpu].objs[i] == obj)
+				return true;
+	for (void *f = head->slab_freelist; f; f = (void *)meta_of(c, f)[0])
+		if (f == obj)
+			return true;
+	return false;
+}
+
+static __attribute__((noinline)) void free_slow(struct kmem_cache *c, void *obj, struct page *pg)
+{
+	uint8_t *base = slab_base_of(pg);
+	uint64_t off = (uint64_t)((uint8_t *)obj - base), idx = obj_index(c, off);
+
+	if (idx >= c->per_slab || idx * c->stride != off) {
+		slab_report(c, NULL, "free of 0x%llx, which is not the start of an object "
+			    "(inside object 0x%llx at offset %llu)", (unsigned long long)obj,
+			    (unsigned long long)(base + idx * c->stride),
+			    (unsigned long long)(off - idx * c->stride));
+		return;
+	}
+
+	struct page *head = head_of(pg);
+	uint64_t f = spin_lock_irqsave(&c->lock);
+	if (is_free_marked(c, obj) && on_free_list_locked(c, obj, head)) {
+		spin_unlock_irqrestore(&c->lock, f);
+		slab_report(c, obj, "double free");
+		return;
+	}
+	if (!c->flags) {
+		/* A full magazine: flush half of it, then push. */
+		spin_unlock_irqrestore(&c->lock, f);
+		meta_of(c, obj)[1] = FREE_MARK ^ (uint64_t)obj;
+		uint64_t irq = irq_save();
+		struct magazine *m = &c->mag[cpu_id()];
+		if (m->count >= c->mag_cap)
+			mag_flush(c, m, c->batch);
+		m->objs[m->count++] = obj;
+		irq_restore(irq);
+		return;
+	}
+
+	/* Debug cache: check, poison, record, and straight back to the slab. */
+	if ((c->flags & SLAB_RED_ZONE) && !redzone_intact(c, obj)) {
+		spin_unlock_irqrestore(&c->lock, f);
+		slab_report(c, obj, "Right Redzone overwritten");
+		f = spin_lock_irqsave(&c->lock);
+		memset((uint8_t *)obj + c->obj_size, REDZONE_BYTE, REDZONE_BYTES);
+	}
+	if (c->flags & SLAB_POISON)
+		memset(obj, POISON_FREE, c->obj_size);
+	if (c->flags & SLAB_STORE_USER)
+		record(c, obj, 1);
+	meta_of(c, obj)[1] = FREE_MARK ^ (uint64_t)obj;
+	struct page *release = slab_put_locked(c, obj);
+	spin_unlock_irqrestore(&c->lock, f);
+	if (release)
+		slab_release(c, release);
+}
+
+/* ---- object caches ---------------------------------------------------------- */
+
+struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align,
+				     unsigned flags, void (*ctor)(void *))
+{
+	if (size == 0 || size > KMALLOC_MAX_CACHE || (align & (align - 1)) || align > PAGE_SIZE)
+		return NULL;
+	struct kmem_cache *c = kmem_cache_alloc(&cache_cache, 0);
+	if (!c)
+		return NULL;
+	cache_setup(c, name, size, align, flags | debug_flags, ctor);
+	cache_link(c);
+	return c;
+}
+
+void *kmem_cache_alloc(struct kmem_cache *c, unsigned flags)
+{
+	return cache_alloc(c, flags);
+}
+
+void kmem_cache_free(struct kmem_cache *c, void *p)
+{
+	if (!p)
+		return;
+	struct page *pg = pmm_virt_to_page(&kernel_pmm, p);
+	if (!pg || pg->slab_cache != c) {
+		slab_report(c, NULL, "kmem_cache_free of 0x%llx, which belongs to %s",
+			    (unsigned long long)p,
+			    pg && pg->slab_cache ? pg->slab_cache->name : "no cache");
+		return;
+	}
+	cache_free(c, p, pg);
+}
+
+/* Return every object of this CPU's magazine to its slab, and release the
+ * empty slabs beyond none kept. */
+static void cache_shrink(struct kmem_cache *c)
+{
+	uint64_t irq = irq_save();
+	struct magazine *m = &c->mag[cpu_id()];
+	if (m->count)
+		mag_flush(c, m, m->count);
+	irq_restore(irq);
+
+	for (;;) {
+		uint64_t f = spin_lock_irqsave(&c->lock);
+		struct page *head = c->lists[LIST_EMPTY];
+		if (head)
+			list_del_locked(c, head);
+		spin_unlock_irqrestore(&c->lock, f);
+		if (!head)
+			return;
+		slab_release(c, head);
+	}
+}
+
+void kmem_cache_destroy(struct kmem_cache *c)
+{
+	if (!c)
+		return;
+	cache_shrink(c);
+	uint64_t f = spin_lock_irqsave(&c->lock);
+	uint64_t leaked = c->slab_inuse;
+	spin_unlock_irqrestore(&c->lock, f);
+	if (leaked) {
+		slab_report(c, NULL, "kmem_cache_destroy: %llu objects still in use; cache kept",
+			    (unsigned long long)leaked);
+		return;
+	}
+	f = spin_lock_irqsave(&caches_lock);
+	for (struct kmem_cache **pp = &caches; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	spin_unlock_irqrestore(&caches_lock, f);
+	kmem_cache_free(&cache_cache, c);
+}
+
+void kmem_reclaim(void)
+{
+	uint64_t f = spin_lock_irqsave(&caches_lock);
+	for (struct kmem_cache *c = caches; c; c = c->next)
+		cache_shrink(c);
+	spin_unlock_irqrestore(&caches_lock, f);
+}
+
+/* ---- kmalloc ------------------------------------------------------------------ */
+
+struct kmem_cache *kmalloc_cache(size_t n)
+{
+	if (n <= 1024)
+		return class_small[(n + 15) >> 4];
+	if (n <= KMALLOC_MAX_CACHE)
+		return class_large[(n + 127) >> 7];
+	return NULL;
+}
+
+static unsigned order_for(size_t n)
+{
+	unsigned o = 0;
+	while ((PAGE_SIZE << o) < n)
+		o++;
+	return o;
+}
+
+static __attribute__((noinline)) void *kmalloc_large_alloc(size_t n, unsigned flags)
+{
+	unsigned order = order_for(n);
+	if (order > PMM_MAX_ORDER)
+		return NULL;
+	uint8_t *p = page_alloc(order, flags & KM_ZERO ? PAGE_ZERO : 0);
+	if (!p)
+		return NULL;
+	struct page *head = pmm_virt_to_page(&kernel_pmm, p);
+	for (unsigned i = 0; i < (1u << order); i++) {
+		head[i].slab_cache = &kmalloc_large;
+		head[i].slab_base = p;
+	}
+	return p;
+}
+
+void *kmalloc(size_t n, unsigned flags)
+{
+	if (__builtin_expect(n <= 1024, 1))
+		return cache_alloc(class_small[(n + 15) >> 4], flags);
+	if (n <= KMALLOC_MAX_CACHE)
+		return cache_alloc(class_large[(n + 127) >> 7], flags);
+	return kmalloc_large_alloc(n, flags);
+}
+
+void *kzalloc(size_t n, unsigned flags)
+{
+	return kmalloc(n, flags | KM_ZERO);
+}
+
+static void kfree_large(struct page *pg, void *p)
+{
+	if (p != pg->slab_base) {
+		slab_report(&kmalloc_large, NULL, "kfree of 0x%llx, inside the large object at 0x%llx",
+			    (unsigned long long)p, (unsigned long long)pg->slab_base);
+		return;
+	}
+	unsigned order = pg->order;
+	for (unsigned i = 0; i < (1u << order); i++) {
+		pg[i].slab_cache = NULL;
+		pg[i].slab_base = NULL;
+	}
+	page_free(p, order);
+}
+
+void kfree(void *p)
+{
+	struct page *pg = pmm_virt_to_page(&kernel_pmm, p);
+	if (__builtin_expect(pg && pg->slab_cache && pg->slab_cache != &kmalloc_large, 1)) {
+		cache_free(pg->slab_cache, p, pg);
+		return;
+	}
+	if (!p)
+		return;
+	if (pg && pg->slab_cache == &kmalloc_large) {
+		kfree_large(pg, p);
+		return;
+	}
+	slab_report(NULL, NULL, "kfree of 0x%llx, which the heap does not own "
+		    "(a foreign pointer, or a large object freed twice)", (unsigned long long)p);
+}
+
+size_t ksize(const void *p)
+{
+	struct page *pg = pmm_virt_to_page(&kernel_pmm, p);
+	if (!p || !pg || !pg->slab_cache)
+		return 0;
+	if (pg->slab_cache == &kmalloc_large)
+		return PAGE_SIZE << pg->order;
+	return pg->slab_cache->obj_size;
+}
+
+void *krealloc(void *p, size_t n, unsigned flags)
+{
+	if (!p)
+		return kmalloc(n, flags);
+	if (n == 0) {
+		kfree(p);
+		return NULL;
+	}
+	size_t old = ksize(p);
+	if (old == 0) {
+		slab_report(NULL, NULL, "krealloc of 0x%llx, which the heap does not own",
+			    (unsigned long long)p);
+		return NULL;
+	}
+	if (n <= old && (n > KMALLOC_MAX_CACHE || kmalloc_cache(n) == kmalloc_cache(old)))
+		return p;
+	void *q = kmalloc(n, flags);
+	if (!q)
+		return NULL;	/* p stays valid, as C's realloc */
+	memcpy(q, p, n < old ? n : old);
+	kfree(p);
+	return q;
+}
+
+void *kmem_object_base(const void *addr)
+{
+	struct page *pg = pmm_virt_to_page(&kernel_pmm, addr);
+	if (!pg || !pg->slab_cache)
+		return NULL;
+	uint8_t *base = slab_base_of(pg);
+	struct kmem_cache *c = pg->slab_cache;
+	if (c == &kmalloc_large)
+		return base;
+	uint64_t off = (uint64_t)((const uint8_t *)addr - base), idx = obj_index(c, off);
+	if (idx >= c->per_slab || off - idx * c->stride >= c->obj_size)
+		return NULL;	/* the slab's tail, or an object's metadata */
+	return base + idx * c->stride;
+}
+
+/* ---- statistics and checking ------------------------------------------------- */
+
+void kmem_cache_stats(struct kmem_cache *c, struct kmem_cache_stats *out)
+{
+	uint64_t f = spin_lock_irqsave(&c->lock);
+	uint64_t cached = 0;
+	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
+		cached += c->mag[cpu].count;
+	uint64_t slabs = c->nr_slabs[LIST_PARTIAL] + c->nr_slabs[LIST_FULL] + c->nr_slabs[LIST_EMPTY];
+	*out = (struct kmem_cache_stats){
+		.name = c->name, .object_size = c->size, .stride = c->stride,
+		.objects_in_use = c->slab_inuse - cached,
+		.slabs = slabs, .bytes = slabs * (PAGE_SIZE << c->order),
+	};
+	spin_unlock_irqrestore(&c->lock, f);
+}
+
+void kmem_dump(void)
+{
+	kprintf("%-18s %8s %8s %10s %8s %10s\n", "# name", "objsize", "stride", "active",
+		"slabs", "KiB");
+	uint64_t f = spin_lock_irqsave(&caches_lock);
+	for (struct kmem_cache *c = caches; c; c = c->next) {
+		struct kmem_cache_stats s;
+		kmem_cache_stats(c, &s);
+		kprintf("%-18s %8zu %8zu %10llu %8llu %10llu\n", s.name, s.object_size, s.stride,
+			(unsigned long long)s.objects_in_use, (unsigned long long)s.slabs,
+			(unsigned long long)(s.bytes >> 10));
+	}
+	spin_unlock_irqrestore(&caches_lock, f);
+}
+
+static void check_slab_locked(struct kmem_cache *c, struct page *head, unsigned list)
+{
+	uint8_t *base = head->slab_base;
+	ASSERT(head->slab_cache == c && head->slab_list == list);
+	ASSERT(pmm_virt_to_page(&kernel_pmm, base) == head);
+	unsigned nfree = 0;
+	for (void *f = head->slab_freelist; f; f = (void *)meta_of(c, f)[0]) {
+		uint64_t off = (uint64_t)((uint8_t *)f - base);
+		ASSERT(off % c->stride == 0 && off / c->stride < c->per_slab);
+		ASSERT(is_free_marked(c, f));
+		if (c->flags & SLAB_POISON)
+			ASSERT(first_unpoisoned(c, f) < 0);
+		ASSERT(++nfree <= c->per_slab);
+	}
+	ASSERT(nfree + head->slab_inuse == c->per_slab);
+	ASSERT(list_for(c, head->slab_inuse) == list);
+	if (c->flags & SLAB_RED_ZONE)
+		for (unsigned i = 0; i < c->per_slab; i++)
+			ASSERT(redzone_intact(c, base + (uint64_t)i * c->stride));
+}
+
+static void check_cache(struct kmem_cache *c)
+{
+	uint64_t f = spin_lock_irqsave(&c->lock);
+	uint64_t inuse = 0;
+	for (unsigned list = LIST_PARTIAL; list <= LIST_EMPTY; list++) {
+		uint64_t n = 0;
+		for (struct page *h = c->lists[list]; h; h = h->next, n++) {
+			check_slab_locked(c, h, list);
+			inuse += h->slab_inuse;
+		}
+		ASSERT(n == c->nr_slabs[list]);
+	}
+	ASSERT(inuse == c->slab_inuse);
+	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
+		ASSERT(c->mag[cpu].count <= c->mag_cap);
+		for (unsigned i = 0; i < c->mag[cpu].count; i++) {
+			void *obj = c->mag[cpu].objs[i];
+			struct page *pg = pmm_virt_to_page(&kernel_pmm, obj);
+			ASSERT(pg && pg->slab_cache == c && is_free_marked(c, obj));
+		}
+	}
+	spin_unlock_irqrestore(&c->lock, f);
+}
+
+void slab_check(void)
+{
+	uint64_t f = spin_lock_irqsave(&caches_lock);
+	for (struct kmem_cache *c = caches; c; c = c->next)
+		check_cache(c);
+	spin_unlock_irqrestore(&caches_lock, f);
+}
+
+/* ---- set-up --------------------------------------------------------------------- */
+
+#ifndef HOST_TEST
+static const char *slab_debug = "";
+CMDLINE_OPTION(slab_debug, "slab_debug", CMDLINE_STR, NULL,
+	       "debug every cache: F checks, Z red zones, P poisoning, U owner tracking");
+#else
+static const char *slab_debug = "";
+#endif
+
+/* Linux's letters; anything else is named and ignored. */
+static unsigned parse_debug(const char *s)
+{
+	unsigned flags = 0;
+	for (; *s; s++) {
+		switch (*s) {
+		case 'F': case 'f': flags |= SLAB_CONSISTENCY; break;
+		case 'Z': case 'z': flags |= SLAB_RED_ZONE; break;
+		case 'P': case 'p': flags |= SLAB_POISON; break;
+		case 'U': case 'u': flags |= SLAB_STORE_USER; break;
+		default:
+			kprintf("slab: warning: slab_debug=%s: unknown letter '%c' ignored "
+				"(F, Z, P, U are known)\n", slab_debug, *s);
+		}
+	}
+	return flags;
+}
+
+void slab_init(void)
+{
+	debug_flags = parse_debug(slab_debug);
+	cache_setup(&cache_cache, "kmem_cache", sizeof(struct kmem_cache),
+		    _Alignof(struct kmem_cache), debug_flags, NULL);
+	cache_link(&cache_cache);
+
+	unsigned k = 0;
+	for (unsigned i = 0; i < sizeof(class_small) / sizeof(class_small[0]); i++) {
+		while (class_sizes[k] < i * 16)
+			k++;
+		class_small[i] = &kmalloc_caches[k];
+	}
+	k = 0;
+	for (unsigned i = 0; i < sizeof(class_large) / sizeof(class_large[0]); i++) {
+		while (class_sizes[k] < i * 128)
+			k++;
+		class_large[i] = &kmalloc_caches[k];
+	}
+	for (unsigned i = NR_CLASSES; i-- > 0; ) {
+		ksnprintf(kmalloc_names[i], sizeof(kmalloc_names[i]), "kmalloc-%u", class_sizes[i]);
+		cache_setup(&kmalloc_caches[i], kmalloc_names[i], class_sizes[i], KMALLOC_MIN_ALIGN,
+			    debug_flags, NULL);
+		cache_link(&kmalloc_caches[i]);
+	}
+	kernel_pmm.reclaim = kmem_reclaim;
+}

@@ -1,0 +1,79 @@
+/*
+ * mm/slab.h - the heap: object caches and kmalloc (design: mm/slab.c).
+ *
+ * Objects come from slabs (buddy blocks cut into equal objects); each CPU
+ * keeps a small magazine of free objects per cache, so the common
+ * allocation and free take no lock. kmalloc serves sizes up to
+ * KMALLOC_MAX_CACHE from size classes and larger ones from the page
+ * allocator. Every object is at least 16-byte aligned; power-of-two sizes
+ * are naturally aligned. Failure returns NULL; misuse is reported.
+ */
+#ifndef MM_SLAB_H
+#define MM_SLAB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KMALLOC_MIN_ALIGN	16
+#define KMALLOC_MAX_CACHE	8192	/* larger requests go to page_alloc */
+
+/* Allocation flags (kmalloc, kmem_cache_alloc). */
+#define KM_ZERO		(1u << 0)	/* zero the object */
+
+/* kmem_cache_create flags: Linux's slab_debug= letters, per cache. */
+#define SLAB_CONSISTENCY	(1u << 0)	/* F: full checks on every free */
+#define SLAB_RED_ZONE		(1u << 1)	/* Z: guard bytes after each object */
+#define SLAB_POISON		(1u << 2)	/* P: fill free objects, check on alloc */
+#define SLAB_STORE_USER		(1u << 3)	/* U: remember alloc/free backtraces */
+#define SLAB_DEBUG_MASK		0xfu
+
+struct kmem_cache;
+
+struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align,
+				     unsigned flags, void (*ctor)(void *));
+void *kmem_cache_alloc(struct kmem_cache *c, unsigned flags);
+void kmem_cache_free(struct kmem_cache *c, void *p);
+/* A cache with objects still in use reports the leak and stays alive. */
+void kmem_cache_destroy(struct kmem_cache *c);
+
+void *kmalloc(size_t n, unsigned flags);
+void *kzalloc(size_t n, unsigned flags);
+void *krealloc(void *p, size_t n, unsigned flags);
+void kfree(void *p);
+size_t ksize(const void *p);
+
+/* The start of the heap object containing addr, or NULL if addr is not
+ * inside one (the collector's question). O(1). */
+void *kmem_object_base(const void *addr);
+
+/* Give every empty slab and every CPU magazine back to the page allocator. */
+void kmem_reclaim(void);
+
+struct kmem_cache_stats {
+	const char *name;
+	size_t object_size;	/* as asked */
+	size_t stride;		/* bytes per object in a slab, metadata included */
+	uint64_t objects_in_use;
+	uint64_t slabs;
+	uint64_t bytes;		/* pages held by its slabs */
+};
+void kmem_cache_stats(struct kmem_cache *c, struct kmem_cache_stats *out);
+
+/* Print a slabinfo-style table of every cache. */
+void kmem_dump(void);
+/* Verify every cache's slabs, lists and counts (and red zones, poison);
+ * broken invariants panic. */
+void slab_check(void);
+
+/* Misuse reports so far (double free, foreign pointer, wrong cache, red
+ * zone, use after free); tests count them, as Linux's slub_kunit does. */
+uint64_t slab_report_count(void);
+
+/* Set up the kmalloc caches over kernel_pmm; slab_debug= applies to them. */
+void slab_init(void);
+
+/* The kmalloc cache serving n bytes, or NULL above KMALLOC_MAX_CACHE. */
+struct kmem_cache *kmalloc_cache(size_t n);
+
+#endif

@@ -1,0 +1,387 @@
+/*
+ * tests/kernel/slab_test.c - the heap in the kernel build: size classes,
+ * alignment, large allocations, krealloc, exhaustion and recovery, a
+ * randomised stress against a shadow record, and each misuse detector on
+ * exactly its misuse (counted through slab_report_count, like slub_kunit).
+ * tests/host/slab_test.c runs the same mm/slab.c under ASan and UBSan.
+ */
+#include "kernel/console.h"
+#include "kernel/ktest.h"
+#include "kernel/string.h"
+#include "mm/layout.h"
+#include "mm/pmm.h"
+#include "mm/slab.h"
+
+static const size_t classes[] = {
+	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512,
+	640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
+	5120, 6144, 7168, 8192,
+};
+
+KTEST(slab, every_size_class_fits_and_aligns)
+{
+	size_t prev = 0;
+	for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
+		size_t sizes[] = { prev + 1, classes[i] };
+		for (int j = 0; j < 2; j++) {
+			size_t n = sizes[j];
+			uint8_t *p = kmalloc(n, 0);
+			KASSERT_NOT_NULL(p);
+			KEXPECT_EQ(ksize(p), classes[i]);
+			KEXPECT_EQ((uintptr_t)p % KMALLOC_MIN_ALIGN, 0);
+			if ((classes[i] & (classes[i] - 1)) == 0)
+				KEXPECT_EQ((uintptr_t)p % classes[i], 0);	/* naturally aligned */
+			p[0] = 1;
+			p[n - 1] = 2;
+			KEXPECT_EQ(kmem_object_base(p + n - 1), p);
+			kfree(p);
+		}
+		prev = classes[i];
+	}
+	/* Worst internal waste (at the first size of each class) is at most 25%
+	 * from 64 B up; below, the 16-byte alignment forces 16-byte steps, as
+	 * Go's smallest classes waste more too. */
+	for (size_t i = 1; i < sizeof(classes) / sizeof(classes[0]); i++)
+		if (classes[i] >= 64)
+			KEXPECT_LE((classes[i] - classes[i - 1] - 1) * 100 / classes[i], 25);
+}
+
+KTEST(slab, large_requests_go_to_the_page_allocator)
+{
+	uint8_t *p = kmalloc(KMALLOC_MAX_CACHE + 1, 0);
+	KASSERT_NOT_NULL(p);
+	KEXPECT_EQ(ksize(p), 4 * PAGE_SIZE);
+	KEXPECT_EQ((uintptr_t)p % PAGE_SIZE, 0);
+	KEXPECT_EQ(kmem_object_base(p + 12345), p);
+	p[KMALLOC_MAX_CACHE] = 7;
+	kfree(p);
+	KEXPECT_EQ(kmalloc(8ull << 20, 0), NULL);	/* above the largest block */
+}
+
+KTEST(slab, krealloc_keeps_contents)
+{
+	uint8_t *p = kmalloc(24, 0);
+	KASSERT_NOT_NULL(p);
+	for (int i = 0; i < 24; i++)
+		p[i] = (uint8_t)i;
+	p = krealloc(p, 3000, 0);
+	KASSERT_NOT_NULL(p);
+	for (int i = 0; i < 24; i++)
+		KEXPECT_EQ(p[i], i);
+	p = krealloc(p, 20000, 0);
+	KASSERT_NOT_NULL(p);
+	KEXPECT_EQ(p[23], 23);
+	p = krealloc(p, 16, 0);
+	KASSERT_NOT_NULL(p);
+	KEXPECT_EQ(p[15], 15);
+	KEXPECT_EQ(ksize(p), 16);
+	KEXPECT_NULL(krealloc(p, 0, 0));
+}
+
+KTEST(slab, kzalloc_zeroes_a_recycled_object)
+{
+	uint8_t *p = kmalloc(200, 0);
+	KASSERT_NOT_NULL(p);
+	memset(p, 0xee, 200);
+	kfree(p);
+	uint8_t *q = kzalloc(200, 0);
+	KASSERT_NOT_NULL(q);
+	KEXPECT_EQ(q, p);	/* the magazine hands the same object back */
+	for (int i = 0; i < 200; i++)
+		KEXPECT_EQ(q[i], 0);
+	kfree(q);
+}
+
+/* Allocate until NULL, chaining the objects through their first word. */
+static void **exhaust(size_t n, unsigned *count)
+{
+	void **head = NULL, **p;
+	*count = 0;
+	while ((p = kmalloc(n, 0)) != NULL) {
+		*p = head;
+		head = p;
+		(*count)++;
+	}
+	return head;
+}
+
+static void free_chain(void **head)
+{
+	while (head) {
+		void **next = *head;
+		kfree(head);
+		head = next;
+	}
+}
+
+KTEST(slab, exhaustion_returns_null_and_recovers)
+{
+	struct pmm_stats before, after;
+	unsigned big, small;
+
+	kmem_reclaim();
+	pmm_drain(&kernel_pmm);
+	pmm_stats(&kernel_pmm, &before);
+	void **bigs = exhaust(1 << 20, &big);	/* most memory, in 1 MiB blocks */
+	void **smalls = exhaust(64, &small);	/* then every last slab */
+	KEXPECT_GT(big, 0);
+	KEXPECT_GT(small, 0);
+	KEXPECT_NULL(kmalloc(64, 0));
+	free_chain(smalls);
+	free_chain(bigs);
+	void *p = kmalloc(64, 0);
+	KEXPECT_NOT_NULL(p);
+	kfree(p);
+	slab_check();
+	kmem_reclaim();
+	pmm_drain(&kernel_pmm);
+	pmm_stats(&kernel_pmm, &after);
+	KEXPECT_EQ(after.free_pages, before.free_pages);
+}
+
+#define STRESS_SLOTS	1000
+#define STRESS_OPS	1000000
+
+struct shadow {
+	uint64_t *p;
+	size_t n;	/* bytes asked */
+	uint64_t tag;
+};
+
+/* Tags at the first, middle and last word: contents are checked where a
+ * neighbour's overrun or a double hand-out would land, cheaply enough for
+ * 10^6 operations under emulation (the host test checks every byte). */
+static void tag(struct shadow *s)
+{
+	size_t w = s->n / 8;
+	s->p[w - 1] = s->tag ^ 2;
+	s->p[w / 2] = s->tag ^ 1;
+	s->p[0] = s->tag;
+}
+
+static bool tag_ok(const struct shadow *s)
+{
+	size_t w = s->n / 8;	/* in small objects the three words coincide */
+	return s->p[0] == s->tag && (w / 2 == 0 || s->p[w / 2] == (s->tag ^ 1)) &&
+	       (w - 1 <= w / 2 || s->p[w - 1] == (s->tag ^ 2));
+}
+
+KTEST(slab, random_stress_against_shadow)
+{
+	static struct shadow slots[STRESS_SLOTS];
+	uint64_t reports = slab_report_count(), bad = 0, allocs = 0;
+
+	for (unsigned op = 0; op < STRESS_OPS; op++) {
+		struct shadow *s = &slots[ktest_random() % STRESS_SLOTS];
+		if (s->p) {
+			bad += !tag_ok(s);
+			kfree(s->p);
+			s->p = NULL;
+			continue;
+		}
+		uint64_t r = ktest_random();
+		s->n = (r % 64 == 0) ? 8192 + (r >> 8) % 40000 : 8 + (r >> 8) % 4089;
+		s->n &= ~7ull;
+		s->p = kmalloc(s->n, 0);
+		KASSERT_NOT_NULL(s->p);
+		s->tag = r | 1;
+		tag(s);
+		allocs++;
+		if (op % 100000 == 0)
+			slab_check();
+	}
+	for (unsigned i = 0; i < STRESS_SLOTS; i++) {
+		if (slots[i].p) {
+			bad += !tag_ok(&slots[i]);
+			kfree(slots[i].p);
+			slots[i].p = NULL;
+		}
+	}
+	slab_check();
+	KEXPECT_EQ(bad, 0);
+	KEXPECT_GT(allocs, STRESS_OPS / 3);
+	KEXPECT_EQ(slab_report_count(), reports);
+}
+
+/* ---- detectors: each fires on its misuse, once, and on nothing else ---- */
+
+static char report[2048];
+
+/* Run the misuse with the console captured; return how many reports it made. */
+#define REPORTS_OF(stmt)							\
+	({									\
+		uint64_t before_ = slab_report_count();				\
+		console_capture(report, sizeof(report));			\
+		stmt;								\
+		console_capture(NULL, 0);					\
+		slab_report_count() - before_;					\
+	})
+
+KTEST(slab, double_free_is_reported_once)
+{
+	void *p = kmalloc(64, 0);
+	KASSERT_NOT_NULL(p);
+	KEXPECT_EQ(REPORTS_OF(kfree(p)), 0);
+	KEXPECT_EQ(REPORTS_OF(kfree(p)), 1);
+	KEXPECT_CONTAINS(report, "BUG kmalloc-64: double free");
+	void *q = kmalloc(64, 0);	/* the heap still works, and hands p out once */
+	void *r = kmalloc(64, 0);
+	KEXPECT_NE(q, r);
+	kfree(q);
+	kfree(r);
+	slab_check();
+}
+
+KTEST(slab, foreign_and_interior_pointers_are_reported)
+{
+	int on_stack;
+	uint8_t *page = page_alloc(0, 0);
+	uint8_t *p = kmalloc(128, 0);
+	KASSERT_NOT_NULL(page);
+	KASSERT_NOT_NULL(p);
+	KEXPECT_EQ(REPORTS_OF(kfree(&on_stack)), 1);
+	KEXPECT_CONTAINS(report, "which the heap does not own");
+	KEXPECT_EQ(REPORTS_OF(kfree(page)), 1);
+	KEXPECT_EQ(REPORTS_OF(kfree(p + 16)), 1);
+	KEXPECT_CONTAINS(report, "not the start of an object");
+	KEXPECT_EQ(REPORTS_OF(kfree(p)), 0);
+	page_free(page, 0);
+	slab_check();
+}
+
+KTEST(slab, wrong_cache_is_reported)
+{
+	struct kmem_cache *a = kmem_cache_create("test-a", 40, 0, 0, NULL);
+	struct kmem_cache *b = kmem_cache_create("test-b", 40, 0, 0, NULL);
+	KASSERT_NOT_NULL(a);
+	KASSERT_NOT_NULL(b);
+	void *obj = kmem_cache_alloc(a, 0);
+	KASSERT_NOT_NULL(obj);
+	KEXPECT_EQ(REPORTS_OF(kmem_cache_free(b, obj)), 1);
+	KEXPECT_CONTAINS(report, "BUG test-b: kmem_cache_free");
+	KEXPECT_CONTAINS(report, "belongs to test-a");
+	KEXPECT_EQ(REPORTS_OF(kmem_cache_free(a, obj)), 0);
+	kmem_cache_destroy(a);
+	kmem_cache_destroy(b);
+}
+
+KTEST(slab, red_zone_overwrite_is_reported)
+{
+	struct kmem_cache *c = kmem_cache_create("test-rz", 48, 0, SLAB_RED_ZONE, NULL);
+	KASSERT_NOT_NULL(c);
+	uint8_t *obj = kmem_cache_alloc(c, 0);
+	KASSERT_NOT_NULL(obj);
+	obj[48] = 0;	/* one past the end */
+	KEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, obj)), 1);
+	KEXPECT_CONTAINS(report, "BUG test-rz: Right Redzone overwritten");
+	obj = kmem_cache_alloc(c, 0);
+	KEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, obj)), 0);	/* repaired, and quiet */
+	slab_check();
+	kmem_cache_destroy(c);
+}
+
+KTEST(slab, write_after_free_is_reported_under_poisoning)
+{
+	struct kmem_cache *c = kmem_cache_create("test-poison", 64, 0, SLAB_POISON, NULL);
+	KASSERT_NOT_NULL(c);
+	uint8_t *obj = kmem_cache_alloc(c, 0);
+	KASSERT_NOT_NULL(obj);
+	KEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, obj)), 0);
+	obj[10] = 0x42;	/* use after free */
+	uint8_t *again;
+	KEXPECT_EQ(REPORTS_OF(again = kmem_cache_alloc(c, 0)), 1);
+	KEXPECT_CONTAINS(report, "Poison overwritten");
+	KEXPECT_CONTAINS(report, "offset 10");
+	KEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, again)), 0);
+	kmem_cache_destroy(c);
+}
+
+__attribute__((noinline)) static void *owner_tracking_allocator(struct kmem_cache *c)
+{
+	void *p = kmem_cache_alloc(c, 0);
+	__asm__ volatile("");
+	return p;
+}
+
+KTEST(slab, owner_tracking_names_the_allocation_site)
+{
+	struct kmem_cache *c = kmem_cache_create("test-user", 32, 0, SLAB_STORE_USER, NULL);
+	KASSERT_NOT_NULL(c);
+	void *obj = owner_tracking_allocator(c);
+	KASSERT_NOT_NULL(obj);
+	kmem_cache_free(c, obj);
+	KEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, obj)), 1);
+	KEXPECT_CONTAINS(report, "double free");
+	KEXPECT_CONTAINS(report, "last allocated at");
+	KEXPECT_CONTAINS(report, "owner_tracking_allocator");
+	KEXPECT_CONTAINS(report, "last freed at");
+	kmem_cache_destroy(c);
+}
+
+KTEST(slab, destroy_with_objects_in_use_reports_and_keeps_the_cache)
+{
+	struct kmem_cache *c = kmem_cache_create("test-leak", 100, 0, 0, NULL);
+	KASSERT_NOT_NULL(c);
+	void *a = kmem_cache_alloc(c, 0), *b = kmem_cache_alloc(c, 0);
+	KEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 1);
+	KEXPECT_CONTAINS(report, "2 objects still in use");
+	void *d = kmem_cache_alloc(c, 0);	/* still a working cache */
+	KEXPECT_NOT_NULL(d);
+	kmem_cache_free(c, a);
+	kmem_cache_free(c, b);
+	kmem_cache_free(c, d);
+	KEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);
+}
+
+static void ctor_fill(void *p)
+{
+	memset(p, 0x5a, 72);
+}
+
+KTEST(slab, constructor_state_survives_free)
+{
+	struct kmem_cache *c = kmem_cache_create("test-ctor", 72, 0, 0, ctor_fill);
+	KASSERT_NOT_NULL(c);
+	uint8_t *p = kmem_cache_alloc(c, 0);
+	KASSERT_NOT_NULL(p);
+	for (int i = 0; i < 72; i++)
+		KEXPECT_EQ(p[i], 0x5a);
+	kmem_cache_free(c, p);	/* the free pointer must not land in the object */
+	p = kmem_cache_alloc(c, 0);
+	for (int i = 0; i < 72; i++)
+		KEXPECT_EQ(p[i], 0x5a);
+	kmem_cache_free(c, p);
+	kmem_cache_destroy(c);
+}
+
+KTEST(slab, stats_count_objects_in_use)
+{
+	struct kmem_cache *c = kmem_cache_create("test-stats", 256, 0, 0, NULL);
+	struct kmem_cache_stats st;
+	void *objs[10];
+	KASSERT_NOT_NULL(c);
+	for (int i = 0; i < 10; i++)
+		objs[i] = kmem_cache_alloc(c, 0);
+	kmem_cache_stats(c, &st);
+	KEXPECT_EQ(st.objects_in_use, 10);
+	KEXPECT_GE(st.slabs, 1);
+	KEXPECT_EQ(st.bytes % PAGE_SIZE, 0);
+	for (int i = 0; i < 10; i++)
+		kmem_cache_free(c, objs[i]);
+	kmem_cache_stats(c, &st);
+	KEXPECT_EQ(st.objects_in_use, 0);
+	kmem_cache_destroy(c);
+}
+
+KTEST(slab, object_base_of_interior_and_foreign_addresses)
+{
+	uint8_t *p = kmalloc(100, 0);	/* kmalloc-112 */
+	int local;
+	KASSERT_NOT_NULL(p);
+	KEXPECT_EQ(kmem_object_base(p), p);
+	KEXPECT_EQ(kmem_object_base(p + 99), p);
+	KEXPECT_EQ(kmem_object_base(p + 111), p);
+	KEXPECT_NULL(kmem_object_base(&local));
+	KEXPECT_NULL(kmem_object_base(NULL));
+	kfree(p);
+}
