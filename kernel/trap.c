@@ -121,6 +121,7 @@ void trap_dispatch(struct trap_frame *f)
 		halt_forever();
 	}
 	reporting = true;
+	console_capture(NULL, 0);	/* a report must reach the serial port */
 	trap_report(f);
 	char sym[128];
 	ksym_format(sym, sizeof(sym), f->rip);

@@ -448,7 +448,9 @@ void pmm_init(struct pmm *pm, void *db, uint64_t lowest_pa, uint64_t highest_pa)
 	pm->db = db;
 	pm->base_pfn = first_pfn(lowest_pa);
 	pm->vmemmap = (uintptr_t)db - pm->base_pfn * sizeof(struct page);
+	pm->va_start = (uintptr_t)phys_to_virt(pm->base_pfn << PAGE_SHIFT);
 	pm->end_pfn = last_pfn(highest_pa);
+	pm->npages = pm->end_pfn - pm->base_pfn;
 	for (uint64_t i = 0; i < pm->end_pfn - pm->base_pfn; i++)
 		pm->db[i] = (struct page){ .flags = PG_RESERVED, .canary = PAGE_CANARY };
 #ifndef HOST_TEST

@@ -82,6 +82,8 @@ struct pmm {
 	struct page *db;			/* fixed by pmm_init */
 	uint64_t base_pfn, end_pfn;		/* fixed by pmm_init: db covers [base, end) */
 	uintptr_t vmemmap;			/* fixed by pmm_init: db - base_pfn entries */
+	uintptr_t va_start;			/* fixed by pmm_init: direct-map address of base_pfn */
+	uint64_t npages;			/* fixed by pmm_init: end_pfn - base_pfn */
 	struct page *free[PMM_MAX_ORDER + 1];	/* lock: doubly linked free blocks */
 	uint64_t nr_free[PMM_MAX_ORDER + 1];	/* lock: blocks on each list */
 	uint64_t free_pages;			/* lock: pages on the free lists */
@@ -157,10 +159,8 @@ void pmm_check(struct pmm *pm);
  * p is not in the direct map of the memory pm manages. */
 static inline struct page *pmm_virt_to_page(const struct pmm *pm, const void *p)
 {
-	uint64_t pfn = (uint64_t)((const uint8_t *)p - (const uint8_t *)phys_to_virt(0)) >> PAGE_SHIFT;
-	if (pfn - pm->base_pfn >= pm->end_pfn - pm->base_pfn)
-		return NULL;
-	return (struct page *)(pm->vmemmap + pfn * sizeof(struct page));
+	uint64_t i = ((uintptr_t)p - pm->va_start) >> PAGE_SHIFT;	/* wraps below */
+	return i < pm->npages ? &pm->db[i] : NULL;
 }
 
 /* The kernel's allocator, over all RAM (set up by mm/boot.c); page_alloc and

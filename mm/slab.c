@@ -14,7 +14,7 @@
  *                      base (address -> object is O(1)); the head page holds
  *                      the free list, the count in use and its list links.
  *   free object        word 0 of its metadata is the next free object, word
- *                      1 the free mark (FREE_MARK ^ its address). Metadata
+ *                      1 the free mark (FREE_MARK). Metadata
  *                      sits at offset 0 of the object, or after it when the
  *                      cache has a constructor or debugging (then the free
  *                      pointer must not overwrite the object).
@@ -89,9 +89,10 @@ static inline void irq_restore(uint64_t flags) { (void)flags; }
 #define REDZONE_BYTE	0xbb	/* the guard after an object (Z) */
 #define REDZONE_BYTES	16
 
-/* Word 1 of a free object's metadata, xor its address: a stale copy of the
- * mark at another address never matches, and user data matching it by
- * chance only costs a locked look-up. */
+/* Word 1 of a free object's metadata. A set mark only makes a double free
+ * suspected: the slow path confirms it by finding the object on a free
+ * list, so user data (or a stale copy) that matches by chance costs one
+ * locked look-up, never a false report. */
 #define FREE_MARK	0x5ab1f4eec0ffee00ull
 
 enum { LIST_NONE, LIST_PARTIAL, LIST_FULL, LIST_EMPTY };
@@ -147,8 +148,10 @@ static char kmalloc_names[NR_CLASSES][16];
 /* Size -> cache: by 16 B steps up to 1 KiB, by 128 B steps up to 8 KiB.
  * Pointers, not indexes: kmalloc's fast path is one load away from its cache. */
 static struct kmem_cache *class_small[1024 / 16 + 1], *class_large[KMALLOC_MAX_CACHE / 128 + 1];
-/* Marks the pages of a kmalloc too large for the classes. */
-static struct kmem_cache kmalloc_large = { .name = "kmalloc-large" };
+/* Marks the pages of a kmalloc too large for the classes. Its flags are
+ * non-zero so that kfree's fast path sends it to the slow path. */
+#define SLAB_LARGE	(1u << 31)
+static struct kmem_cache kmalloc_large = { .name = "kmalloc-large", .flags = SLAB_LARGE };
 
 /* ---- geometry ---------------------------------------------------------- */
 
@@ -177,7 +180,7 @@ static inline uint64_t obj_index(const struct kmem_cache *c, uint64_t off)
 
 static inline bool is_free_marked(const struct kmem_cache *c, void *obj)
 {
-	return meta_of(c, obj)[1] == (FREE_MARK ^ (uint64_t)obj);
+	return meta_of(c, obj)[1] == (FREE_MARK);
 }
 
 static bool debug_cache(const struct kmem_cache *c) { return c->flags & SLAB_DEBUG_MASK; }
@@ -353,7 +356,7 @@ static struct page *slab_new(struct kmem_cache *c)
 		if (c->flags & SLAB_STORE_USER)
 			memset(tracks_of(c, obj), 0, 2 * sizeof(struct track));
 		meta_of(c, obj)[0] = (uint64_t)next;
-		meta_of(c, obj)[1] = FREE_MARK ^ (uint64_t)obj;
+		meta_of(c, obj)[1] = FREE_MARK;
 		next = obj;
 	}
 	head->slab_freelist = next;
@@ -486,7 +489,7 @@ static inline __attribute__((always_inline)) void cache_free(struct kmem_cache *
 	uint64_t idx = obj_index(c, off);
 	if (__builtin_expect(!c->flags && idx < c->per_slab && idx * c->stride == off &&
 			     !is_free_marked(c, obj), 1)) {
-		meta_of(c, obj)[1] = FREE_MARK ^ (uint64_t)obj;
+		meta_of(c, obj)[1] = FREE_MARK;
 		uint64_t irq = irq_save();
 		struct magazine *m = &c->mag[cpu_id()];
 		if (__builtin_expect(m->count < c->mag_cap, 1)) {
@@ -592,8 +595,14 @@ static bool on_free_list_locked(struct kmem_cache *c, void *obj, struct page *he
 	return false;
 }
 
+static void kfree_large(struct page *pg, void *p);
+
 static __attribute__((noinline)) void free_slow(struct kmem_cache *c, void *obj, struct page *pg)
 {
+	if (c == &kmalloc_large) {
+		kfree_large(pg, obj);
+		return;
+	}
 	uint8_t *base = slab_base_of(pg);
 	uint64_t off = (uint64_t)((uint8_t *)obj - base), idx = obj_index(c, off);
 
@@ -615,7 +624,7 @@ static __attribute__((noinline)) void free_slow(struct kmem_cache *c, void *obj,
 	if (!c->flags) {
 		/* A full magazine: flush half of it, then push. */
 		spin_unlock_irqrestore(&c->lock, f);
-		meta_of(c, obj)[1] = FREE_MARK ^ (uint64_t)obj;
+		meta_of(c, obj)[1] = FREE_MARK;
 		uint64_t irq = irq_save();
 		struct magazine *m = &c->mag[cpu_id()];
 		if (m->count >= c->mag_cap)
@@ -636,7 +645,7 @@ static __attribute__((noinline)) void free_slow(struct kmem_cache *c, void *obj,
 		memset(obj, POISON_FREE, c->obj_size);
 	if (c->flags & SLAB_STORE_USER)
 		record(c, obj, 1);
-	meta_of(c, obj)[1] = FREE_MARK ^ (uint64_t)obj;
+	meta_of(c, obj)[1] = FREE_MARK;
 	struct page *release = slab_put_locked(c, obj);
 	spin_unlock_irqrestore(&c->lock, f);
 	if (release)
@@ -798,16 +807,12 @@ static void kfree_large(struct page *pg, void *p)
 void kfree(void *p)
 {
 	struct page *pg = pmm_virt_to_page(&kernel_pmm, p);
-	if (__builtin_expect(pg && pg->slab_cache && pg->slab_cache != &kmalloc_large, 1)) {
-		cache_free(pg->slab_cache, p, pg);
+	if (__builtin_expect(pg && pg->slab_cache, 1)) {
+		cache_free(pg->slab_cache, p, pg);	/* large blocks too, via free_slow */
 		return;
 	}
 	if (!p)
 		return;
-	if (pg && pg->slab_cache == &kmalloc_large) {
-		kfree_large(pg, p);
-		return;
-	}
 	slab_report(NULL, NULL, "kfree of 0x%llx, which the heap does not own "
 		    "(a foreign pointer, or a large object freed twice)", (unsigned long long)p);
 }
