@@ -62,23 +62,25 @@ ISO := $(BUILD)/tidemark.iso
 # Host tests: the same sources, built for the host with sanitizers.
 HOSTCFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -I. -DHOST_TEST \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-HOST_TESTS := printf_test cmdline_test symbols_test memmap_test pmm_test
+HOST_TESTS := printf_test cmdline_test symbols_test memmap_test pmm_test slab_test
 host_srcs_printf_test  := kernel/printf.c
 host_srcs_cmdline_test := kernel/cmdline.c kernel/printf.c
 host_srcs_symbols_test := kernel/symbols.c
 host_srcs_memmap_test  := mm/memmap.c kernel/printf.c
 host_srcs_pmm_test     := mm/pmm.c tests/host/kshim.c kernel/printf.c
+host_srcs_slab_test    := mm/slab.c mm/pmm.c tests/host/kshim.c kernel/printf.c
 HOST_BINS := $(addprefix $(BUILD)/host/,$(HOST_TESTS))
 
 # libFuzzer targets (clang): the same sources as the host tests.
-FUZZERS := memmap_fuzz pmm_fuzz
+FUZZERS := memmap_fuzz pmm_fuzz slab_fuzz
 FUZZ_SECONDS ?= 60
 fuzz_srcs_memmap_fuzz := $(host_srcs_memmap_test)
 fuzz_srcs_pmm_fuzz    := $(host_srcs_pmm_test)
+fuzz_srcs_slab_fuzz   := $(host_srcs_slab_test)
 FUZZCFLAGS := -std=gnu11 -g -O1 -I. -DHOST_TEST -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 
-.PHONY: all iso run test host-tests fuzz bench gdb deps deps-check clean
+.PHONY: all iso run test host-tests fuzz bench bench-deps gdb deps deps-check clean
 all: $(ELF)
 iso: $(ISO)
 
@@ -185,14 +187,40 @@ test: deps-check $(ISO) $(HOST_BINS)
 BENCHCFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I. -DHOST_TEST
 HOST_BENCHES := pmm_bench
 bench_srcs_pmm_bench := mm/pmm.c tests/host/kshim.c kernel/printf.c
+# Built in one step, without dependency files: any kernel header may matter.
+BENCH_HEADERS := $(wildcard kernel/*.h mm/*.h)
 
-$(BUILD)/bench/%: bench/host/%.c $$(bench_srcs_$$*)
+$(BUILD)/bench/%: bench/host/%.c $$(bench_srcs_$$*) $(BENCH_HEADERS)
 	@mkdir -p $(dir $@)
 	@echo "  HOSTCC  $@"
 	$(Q)$(HOSTCC) $(BENCHCFLAGS) $< $(bench_srcs_$*) -o $@
 
+# The heap against other allocators: one binary per allocator from
+# bench/host/slab_bench.c. Tidemark's is mm/slab.c on the test shim; each
+# other links the library whose malloc replaces glibc's (glibc's own: -lc).
+SLAB_ALLOCS := tidemark glibc jemalloc mimalloc tcmalloc
+slab_lib_glibc    := c
+slab_lib_jemalloc := jemalloc
+slab_lib_mimalloc := mimalloc
+slab_lib_tcmalloc := tcmalloc_minimal
+slab_srcs_tidemark := mm/slab.c mm/pmm.c tests/host/kshim.c kernel/printf.c
+slab_deps_tidemark := $(BENCH_HEADERS)
+HOST_BENCHES += $(addprefix slab_bench_,$(SLAB_ALLOCS))
+
+# Order-only on bench-deps: the peers' libraries must be installed before
+# linking, which is no reason to relink.
+$(BUILD)/bench/slab_bench_%: bench/host/slab_bench.c $$(slab_srcs_$$*) $$(slab_deps_$$*) | bench-deps
+	@mkdir -p $(dir $@)
+	@echo "  HOSTCC  $@"
+	$(Q)$(HOSTCC) $(BENCHCFLAGS) -pthread -DALLOC_NAME='"$*"' \
+		$(if $(slab_lib_$*),-DALLOC_LIB='"$(slab_lib_$*)"',-DALLOC_TIDEMARK) \
+		$< $(slab_srcs_$*) -o $@ $(addprefix -l,$(slab_lib_$*))
+
 bench: deps-check $(ISO) $(addprefix $(BUILD)/bench/,$(HOST_BENCHES))
 	$(PYTHON) tools/bench.py --iso $(ISO) $(addprefix --host ,$(addprefix $(BUILD)/bench/,$(HOST_BENCHES)))
+
+bench-deps:
+	@HOSTCC=$(HOSTCC) sh tools/deps.sh check bench || HOSTCC=$(HOSTCC) sh tools/deps.sh install bench
 
 gdb: $(ISO)
 	@echo "QEMU waits for gdb on :1234; gdb stops at kmain. Quit gdb to stop QEMU."

@@ -4,7 +4,7 @@
  * All 256 vectors point at their stub in isr.S, as interrupt gates (IF is
  * cleared on entry), each on an IST stack chosen by kind (see gdt.c). The
  * two 8259 PICs are remapped to vectors 32-47, clear of the exceptions, and
- * fully masked: nothing drives interrupts yet, and a stray IRQ must not look
+ * masked until a driver registers its line (kernel/irq.c); a stray IRQ must not look
  * like a CPU exception. Called once from kmain, after gdt_init.
  */
 #include "kernel/gdt.h"

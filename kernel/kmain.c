@@ -9,7 +9,8 @@
  *     fw_cfg extra line that the test runner uses), then the boot report.
  *  4. Memory management: memory map, page allocator, the kernel's own page
  *     tables (mm/boot.c), then the heap (mm/slab.c).
- *  5. Hand over to the test harness, which runs, lists or skips the tests
+ *  5. The timer (PIT, timer.hz=), programmed but with interrupts still off.
+ *  6. Hand over to the test harness, which runs, lists or skips the tests
  *     and leaves QEMU (or halts on real hardware).
  */
 #include "kernel/bootinfo.h"
@@ -19,6 +20,7 @@
 #include "kernel/ktest.h"
 #include "kernel/qemu.h"
 #include "kernel/serial.h"
+#include "kernel/timer.h"
 #include "kernel/trap.h"
 #include "mm/boot.h"
 #include "mm/slab.h"
@@ -58,6 +60,7 @@ _Noreturn void kmain(uint32_t magic, uint32_t info_phys)
 	cmdline_init(bootinfo.cmdline, qemu_line);
 	mm_init();
 	slab_init();
+	timer_init();
 
 	ktest_main();
 }

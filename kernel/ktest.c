@@ -20,12 +20,14 @@
 #include "kernel/ktest.h"
 #include "kernel/cmdline.h"
 #include "kernel/console.h"
+#include "kernel/irq.h"
 #include "kernel/kbench.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
 #include "kernel/qemu.h"
 #include "kernel/setjmp.h"
 #include "kernel/string.h"
+#include "kernel/timer.h"
 #include "kernel/x86.h"
 
 #include <stdarg.h>
@@ -123,6 +125,13 @@ static struct ktest_outcome run_one(const struct ktest *t)
 		t->fn();
 	else
 		out.aborted = true;
+	/* The kernel runs with interrupts off between tests; a test that left
+	 * them on (or a timer hook behind) would disturb every test after it. */
+	if (irq_enabled()) {
+		irq_disable();
+		timer_set_handler(NULL, NULL);
+		ktest_fail(t->file, t->line, "test returned with interrupts enabled");
+	}
 	out.failures = current.failures;
 	current = saved;
 	return out;

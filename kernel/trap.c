@@ -6,7 +6,7 @@
  *     execution resumes where the test said.
  *  2. A page fault inside a range with an owner (mm/vmm.c) goes to the
  *     owner's handler; if it handles it, the instruction is retried.
- *  3. Spurious IRQs from the masked PICs (vectors 39 and 47) are ignored.
+ *  3. Interrupts from the PICs go to their line's handler (kernel/irq.c).
  *  4. Anything else is reported (name, error code, CR2 for #PF, registers,
  *     symbolised RIP) and panics with a backtrace from the trapped context.
  *
@@ -14,6 +14,7 @@
  */
 #include "kernel/trap.h"
 #include "kernel/console.h"
+#include "kernel/irq.h"
 #include "kernel/panic.h"
 #include "kernel/qemu.h"
 #include "kernel/symbols.h"
@@ -110,7 +111,8 @@ void trap_dispatch(struct trap_frame *f)
 	}
 	if (f->vector == VEC_PF && vmm_handle_fault(read_cr2(), f->error))
 		return;
-	if (f->vector == VEC_IRQ_BASE + 7 || f->vector == VEC_IRQ_BASE + 15)
+	if (f->vector >= VEC_IRQ_BASE && f->vector < VEC_IRQ_BASE + IRQ_LINES &&
+	    irq_dispatch((unsigned)(f->vector - VEC_IRQ_BASE)))
 		return;
 
 	if (reporting) {

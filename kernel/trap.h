@@ -19,7 +19,7 @@ _Static_assert(sizeof(struct trap_frame) == 22 * 8, "must match kernel/isr.S");
 enum {
 	VEC_DE = 0, VEC_DB = 1, VEC_NMI = 2, VEC_BP = 3, VEC_UD = 6,
 	VEC_DF = 8, VEC_GP = 13, VEC_PF = 14, VEC_MC = 18,
-	VEC_IRQ_BASE = 32,	/* the legacy PICs are remapped here and masked */
+	VEC_IRQ_BASE = 32,	/* the legacy PICs are remapped here (kernel/irq.c) */
 };
 
 void idt_init(void);

@@ -54,7 +54,10 @@ static inline void irq_restore(uint64_t flags)
 	__asm__ volatile("pushq %0; popfq" :: "r"(flags) : "memory", "cc");
 }
 
+static inline uint64_t read_rflags(void) { uint64_t v; __asm__ volatile("pushfq; popq %0" : "=r"(v)); return v; }
+
 static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
+static inline void sti(void) { __asm__ volatile("sti" ::: "memory"); }
 static inline void hlt(void) { __asm__ volatile("hlt" ::: "memory"); }
 
 static inline _Noreturn void halt_forever(void)
@@ -66,5 +69,6 @@ static inline _Noreturn void halt_forever(void)
 #define MSR_EFER	0xc0000080
 #define EFER_NXE	(1u << 11)
 #define CR0_WP		(1u << 16)
+#define RFLAGS_IF	(1u << 9)
 
 #endif

@@ -499,6 +499,13 @@ void pmm_add_range(struct pmm *pm, uint64_t start_pa, uint64_t end_pa)
 static __attribute__((noinline)) struct page *cache_alloc_refill(struct pmm *pm, struct pmm_cpu *c)
 {
 	cache_refill(pm, c);
+	if (!c->pages && pm->reclaim) {
+		/* Step 3 for order 0: the heap gives back what it keeps in
+		 * reserve; its pages may land in this very cache. */
+		pm->reclaim();
+		if (!c->pages)
+			cache_refill(pm, c);
+	}
 	return c->pages;
 }
 
@@ -529,12 +536,12 @@ static struct page *buddy_alloc(struct pmm *pm, unsigned order)
 	if (pg)
 		return pg;
 
-	/* Step 3: cached pages may be the missing halves of a larger block;
-	 * then the heap above (pm->reclaim) may give back slabs it keeps. */
-	bool drained = drain_this_cpu(pm);
+	/* Step 3: the heap gives back what it keeps in reserve (pm->reclaim);
+	 * then this CPU's cached pages, which may be the missing halves of a
+	 * larger block (reclaimed pages land there too, hence this order). */
 	if (pm->reclaim)
 		pm->reclaim();
-	if (!drained && !pm->reclaim)
+	if (!drain_this_cpu(pm) && !pm->reclaim)
 		return NULL;
 	flags = spin_lock_irqsave(&pm->lock);
 	pg = alloc_block_locked(pm, order);

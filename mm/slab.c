@@ -79,7 +79,7 @@ static inline void irq_restore(uint64_t flags) { (void)flags; }
 #endif
 
 #define MAG_MAX		32		/* objects a CPU magazine can hold */
-#define MAG_BYTES	(16 * 1024)	/* ...but no more than this many bytes of them */
+#define MAG_BYTES	(8 * 1024)	/* ...but no more than this many bytes of them */
 #define SLAB_KEEP_EMPTY	1		/* empty slabs a cache keeps in reserve */
 #define SLAB_MAX_ORDER	3		/* slabs are at most 32 KiB */
 #define TRACK_DEPTH	6		/* frames kept per allocation/free (U) */
@@ -234,7 +234,7 @@ static void cache_setup(struct kmem_cache *c, const char *name, size_t size, siz
 	c->per_slab = (unsigned)((PAGE_SIZE << c->order) / c->stride);
 	c->recip = ((1ull << 32) + c->stride - 1) / c->stride;
 	c->mag_cap = (unsigned)(MAG_BYTES / c->stride);
-	c->mag_cap = c->mag_cap < 4 ? 4 : c->mag_cap > MAG_MAX ? MAG_MAX : c->mag_cap;
+	c->mag_cap = c->mag_cap < 2 ? 2 : c->mag_cap > MAG_MAX ? MAG_MAX : c->mag_cap;
 	c->batch = (c->mag_cap + 1) / 2;
 }
 
@@ -448,8 +448,12 @@ static void debug_on_alloc(struct kmem_cache *c, void *obj)
 			slab_report(c, obj, "Poison overwritten: written after free at offset %ld (0x%02x)",
 				    at, ((uint8_t *)obj)[at]);
 	}
-	if ((c->flags & SLAB_RED_ZONE) && !redzone_intact(c, obj))
+	if ((c->flags & SLAB_RED_ZONE) && !redzone_intact(c, obj)) {
 		slab_report(c, obj, "Right Redzone overwritten (while free)");
+		/* Repaired, so that one overwrite is one report and slab_check
+		 * still passes. */
+		memset((uint8_t *)obj + c->obj_size, REDZONE_BYTE, REDZONE_BYTES);
+	}
 	if (c->flags & SLAB_STORE_USER)
 		record(c, obj, 0);
 }
@@ -505,26 +509,30 @@ static inline __attribute__((always_inline)) void cache_free(struct kmem_cache *
 
 /* ---- the slow paths -------------------------------------------------------- */
 
-/* Fill this CPU's magazine (interrupts off) from slabs, carving new ones as
- * needed. Return: false when the page allocator had nothing. */
+/* Fill this CPU's magazine (interrupts off) with up to `batch` objects
+ * from slabs; carve a new slab only when none has a free object. Carving
+ * while the magazine holds some would let the page allocator's reclaim
+ * flush them back: the allocation would fail with objects free, or (when
+ * that flush empties a slab whose block then serves the carve) carve and
+ * reclaim the same block for ever. Return: false when the page allocator
+ * had nothing. */
 static bool mag_refill(struct kmem_cache *c, struct magazine *m)
 {
-	while (m->count < c->batch) {
+	for (;;) {
 		uint64_t f = spin_lock_irqsave(&c->lock);
 		struct page *head;
 		while (m->count < c->batch && (head = slab_with_room_locked(c)) != NULL)
 			m->objs[m->count++] = slab_take_locked(c, head);
 		spin_unlock_irqrestore(&c->lock, f);
-		if (m->count >= c->batch)
-			break;
+		if (m->count)
+			return true;
 		head = slab_new(c);
 		if (!head)
-			return m->count != 0;
+			return false;
 		f = spin_lock_irqsave(&c->lock);
 		list_add_locked(c, head, LIST_EMPTY);
 		spin_unlock_irqrestore(&c->lock, f);
 	}
-	return true;
 }
 
 /* Return the oldest n objects of a magazine to their slabs (interrupts off). */
@@ -712,6 +720,11 @@ void kmem_cache_destroy(struct kmem_cache *c)
 {
 	if (!c)
 		return;
+	/* Nobody may use c once it is being destroyed, so the other CPUs'
+	 * magazines are ours to empty too: their objects are free, not leaked. */
+	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
+		if (cpu != cpu_id() && c->mag[cpu].count)
+			mag_flush(c, &c->mag[cpu], c->mag[cpu].count);
 	cache_shrink(c);
 	uint64_t f = spin_lock_irqsave(&c->lock);
 	uint64_t leaked = c->slab_inuse;
@@ -761,9 +774,10 @@ static unsigned order_for(size_t n)
 
 static __attribute__((noinline)) void *kmalloc_large_alloc(size_t n, unsigned flags)
 {
-	unsigned order = order_for(n);
-	if (order > PMM_MAX_ORDER)
+	/* Before order_for: near SIZE_MAX its shift would pass 63 bits. */
+	if (n > (PAGE_SIZE << PMM_MAX_ORDER))
 		return NULL;
+	unsigned order = order_for(n);
 	uint8_t *p = page_alloc(order, flags & KM_ZERO ? PAGE_ZERO : 0);
 	if (!p)
 		return NULL;

@@ -47,7 +47,8 @@ size_t ksize(const void *p);
  * inside one (the collector's question). O(1). */
 void *kmem_object_base(const void *addr);
 
-/* Give every empty slab and every CPU magazine back to the page allocator. */
+/* Give every empty slab, and this CPU's magazines, back to the page
+ * allocator (other CPUs flush theirs as they refill and free). */
 void kmem_reclaim(void);
 
 struct kmem_cache_stats {

@@ -1,12 +1,16 @@
 #!/bin/sh
-# tools/deps.sh check|install - the host packages Tidemark's build, run and
-# test steps need. `check` exits non-zero when something is missing;
-# `install` uses apt-get (through sudo when not root) on Debian and Ubuntu,
-# and elsewhere prints the Debian package names to look for.
+# tools/deps.sh check|install [bench] - the host packages Tidemark's build,
+# run and test steps need; with `bench`, instead the allocators `make bench`
+# compares the heap with (bench/host/slab_bench.c). `check` exits non-zero
+# when something is missing; `install` uses apt-get (through sudo when not
+# root) on Debian and Ubuntu, and elsewhere prints the Debian package names
+# to look for.
 set -eu
 
 PACKAGES="gcc make binutils python3 qemu-system-x86 grub-common grub-pc-bin
 grub-efi-amd64-bin xorriso mtools ovmf clang gdb"
+BENCH_PACKAGES="libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev"
+BENCH_LIBS="jemalloc mimalloc tcmalloc_minimal"
 
 missing() {
 	for tool in gcc ld nm make python3 qemu-system-x86_64 grub-mkrescue grub-file xorriso mformat; do
@@ -19,9 +23,28 @@ missing() {
 	return 1
 }
 
+# A library is there when the host compiler can link against it.
+missing_bench() {
+	for lib in $BENCH_LIBS; do
+		echo 'int main(void) { return 0; }' |
+			"${HOSTCC:-cc}" -x c - -l"$lib" -o /dev/null >/dev/null 2>&1 ||
+			{ echo "missing: lib$lib"; return 0; }
+	done
+	return 1
+}
+
+find_missing=missing
+if [ "${2:-}" = bench ]; then
+	PACKAGES=$BENCH_PACKAGES
+	find_missing=missing_bench
+elif [ -n "${2:-}" ]; then
+	echo "usage: $0 check|install [bench]" >&2
+	exit 2
+fi
+
 case "${1:-check}" in
 check)
-	if what=$(missing); then
+	if what=$($find_missing); then
 		echo "deps: $what"
 		exit 1
 	fi
@@ -41,7 +64,7 @@ install)
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q $PACKAGES
 	;;
 *)
-	echo "usage: $0 check|install" >&2
+	echo "usage: $0 check|install [bench]" >&2
 	exit 2
 	;;
 esac

@@ -11,6 +11,7 @@
 #include "mm/layout.h"
 #include "mm/pmm.h"
 #include "mm/slab.h"
+#include "tests/kernel/irq_stress.h"
 
 static const size_t classes[] = {
 	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512,
@@ -384,4 +385,88 @@ KTEST(slab, object_base_of_interior_and_foreign_addresses)
 	KEXPECT_NULL(kmem_object_base(&local));
 	KEXPECT_NULL(kmem_object_base(NULL));
 	kfree(p);
+}
+
+/* ---- interrupt context (hazard 3) ---- */
+
+#define IRQ_RING	16
+
+struct irq_heap {
+	uint64_t *ring[IRQ_RING];	/* the tick handler's objects, freed 16 ticks later */
+	unsigned next;
+	uint64_t bad, nulls;		/* stamps found broken; allocations that failed */
+};
+
+/* Each object carries its own address and a context tag: an object handed
+ * to both contexts at once, or changed under one, breaks its stamp. */
+static void stamp(uint64_t *p, size_t n, uint64_t who)
+{
+	p[0] = (uint64_t)p ^ who;
+	p[n / 8 - 1] = ~(uint64_t)p ^ who;
+}
+
+static bool stamp_ok(const uint64_t *p, size_t n, uint64_t who)
+{
+	return p[0] == ((uint64_t)p ^ who) && p[n / 8 - 1] == (~(uint64_t)p ^ who);
+}
+
+static void heap_in_irq(void *ctx)
+{
+	struct irq_heap *h = ctx;
+	unsigned slot = h->next++ % IRQ_RING;
+	size_t n = 64 + 32 * (slot % 5);	/* the sizes the main loop uses too */
+	if (h->ring[slot]) {
+		h->bad += !stamp_ok(h->ring[slot], 64 + 32 * (slot % 5), 1);
+		kfree(h->ring[slot]);
+	}
+	h->ring[slot] = kmalloc(n, 0);
+	if (!h->ring[slot]) {
+		h->nulls++;
+		return;
+	}
+	stamp(h->ring[slot], n, 1);
+}
+
+static void heap_in_loop(void *ctx)
+{
+	struct irq_heap *h = ctx;
+	uint64_t *p[8];
+	for (int i = 0; i < 8; i++) {
+		size_t n = 64 + 32 * (i % 5);
+		p[i] = kmalloc(n, 0);
+		if (!p[i]) {
+			h->nulls++;
+			continue;
+		}
+		stamp(p[i], n, 2);
+	}
+	for (int i = 0; i < 8; i++) {
+		if (!p[i])
+			continue;
+		h->bad += !stamp_ok(p[i], 64 + 32 * (i % 5), 2);
+		kfree(p[i]);
+	}
+}
+
+KTEST(slab, allocation_from_interrupt_context)
+{
+	static struct irq_heap h;
+	uint64_t reports = slab_report_count();
+	struct irq_stress s = { .in_irq = heap_in_irq, .in_loop = heap_in_loop, .ctx = &h,
+				.ticks = 500, .hz = 2000 };
+	struct irq_stress_result r = irq_stress_run(&s);
+	KEXPECT_FALSE(r.stalled);
+	KEXPECT_EQ(r.irq_calls, r.ticks);
+	KEXPECT_GT(r.irqs_in_loop, r.ticks / 2);	/* most ticks hit the heap mid-call */
+	KEXPECT_EQ(h.bad, 0);
+	KEXPECT_EQ(h.nulls, 0);
+	for (unsigned i = 0; i < IRQ_RING; i++) {
+		if (h.ring[i]) {
+			KEXPECT_TRUE(stamp_ok(h.ring[i], 64 + 32 * (i % 5), 1));
+			kfree(h.ring[i]);
+			h.ring[i] = NULL;
+		}
+	}
+	KEXPECT_EQ(slab_report_count(), reports);
+	slab_check();
 }

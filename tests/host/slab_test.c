@@ -1,0 +1,1071 @@
+/*
+ * tests/host/slab_test.c - mm/slab.c on the host, under ASan and UBSan.
+ *
+ * The heap runs over kernel_pmm, as in the kernel: main points it at a
+ * 64 MiB arena aligned to 4 MiB (so a block's virtual alignment is its
+ * physical one) and calls slab_init once; the tests share that heap, and
+ * each leaves it as it found it. Misuse is counted through
+ * slab_report_count and read through console_capture (tests/host/kshim.c);
+ * after every report the heap must still pass slab_check. The two-thread
+ * test gives each thread its own CPU id (kernel/percpu.h), so each has its
+ * own magazines, as two CPUs would. tests/kernel/slab_test.c runs the same
+ * code in the kernel build.
+ */
+#include "kernel/console.h"
+#include "mm/layout.h"
+#include "mm/pmm.h"
+#include "mm/slab.h"
+#include "tests/host/htest.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#define MiB		(1ull << 20)
+#define ARENA		(64 * MiB)
+#define ARRAY_LEN(a)	(sizeof(a) / sizeof((a)[0]))
+
+/* kmalloc's size classes, restated: the test's own idea of what ksize is. */
+static const size_t classes[] = {
+	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512,
+	640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
+	5120, 6144, 7168, 8192,
+};
+
+static size_t class_of(size_t n)
+{
+	for (size_t i = 0; i < ARRAY_LEN(classes); i++)
+		if (classes[i] >= n)
+			return classes[i];
+	return 0;
+}
+
+static bool is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
+
+/* ---- contents: bytes regenerated from a seed ------------------------------ */
+
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return x;
+}
+
+/* Byte i of a fill depends only on seed and i, so a prefix checks alone. */
+static void fill(void *p, size_t n, uint64_t seed)
+{
+	uint8_t *b = p;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w = mix(seed + i);
+		memcpy(b + i, &w, 8);
+	}
+	if (i < n) {
+		uint64_t w = mix(seed + i);
+		memcpy(b + i, &w, n - i);
+	}
+}
+
+static bool filled(const void *p, size_t n, uint64_t seed)
+{
+	const uint8_t *b = p;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w = mix(seed + i);
+		if (memcmp(b + i, &w, 8))
+			return false;
+	}
+	if (i < n) {
+		uint64_t w = mix(seed + i);
+		if (memcmp(b + i, &w, n - i))
+			return false;
+	}
+	return true;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+	*s += 0x9e3779b97f4a7c15ull;
+	return mix(*s);
+}
+
+/* ---- reports ------------------------------------------------------------- */
+
+static char report[4096];
+
+/* Run stmt with the console captured; the value is how many reports it made. */
+#define REPORTS_OF(stmt)						\
+	({								\
+		uint64_t before_ = slab_report_count();			\
+		console_capture(report, sizeof(report));		\
+		stmt;							\
+		console_capture(NULL, 0);				\
+		slab_report_count() - before_;				\
+	})
+
+static inline bool expect_contains(const char *file, int line, const char *hay, const char *needle)
+{
+	if (strstr(hay, needle))
+		return true;
+	htest_fail_begin(file, line);
+	printf("report lacks ");
+	htest_print_quoted(needle);
+	printf(": ");
+	htest_print_quoted(hay);
+	printf("\n");
+	fflush(stdout);
+	return false;
+}
+#define HEXPECT_CONTAINS(hay, needle)	\
+	do { expect_contains(__FILE__, __LINE__, (hay), (needle)); } while (0)
+
+static uint64_t in_use(struct kmem_cache *c)
+{
+	struct kmem_cache_stats st;
+	kmem_cache_stats(c, &st);
+	return st.objects_in_use;
+}
+
+/* Objects in use over every kmalloc class. */
+static uint64_t kmalloc_in_use(void)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < ARRAY_LEN(classes); i++)
+		n += in_use(kmalloc_cache(classes[i]));
+	return n;
+}
+
+/* ---- size classes -------------------------------------------------------- */
+
+HTEST(every_size_fits_its_class_and_aligns)
+{
+	uint64_t reports = slab_report_count();
+	for (size_t n = 1; n <= KMALLOC_MAX_CACHE; n++) {
+		size_t want = class_of(n);
+		uint8_t *p = kmalloc(n, 0);
+		HASSERT_TRUE(p != NULL);
+		HEXPECT_EQ(ksize(p), want);
+		HEXPECT_EQ((uintptr_t)p % KMALLOC_MIN_ALIGN, 0);
+		if (is_pow2(want))
+			HEXPECT_EQ((uintptr_t)p % want, 0);
+		HEXPECT_TRUE(kmalloc_cache(n) == kmalloc_cache(want));
+		memset(p, 0xa5, ksize(p));	/* all of ksize is the caller's */
+		HEXPECT_TRUE(kmem_object_base(p + n - 1) == p);
+		kfree(p);
+	}
+	/* Each class's cache carries its name and size. */
+	for (size_t i = 0; i < ARRAY_LEN(classes); i++) {
+		struct kmem_cache_stats st;
+		char name[32];
+		kmem_cache_stats(kmalloc_cache(classes[i]), &st);
+		snprintf(name, sizeof(name), "kmalloc-%zu", classes[i]);
+		HEXPECT_STREQ(st.name, name);
+		HEXPECT_EQ(st.object_size, classes[i]);
+	}
+	HEXPECT_TRUE(kmalloc_cache(KMALLOC_MAX_CACHE + 1) == NULL);
+	HEXPECT_EQ(slab_report_count(), reports);
+	slab_check();
+}
+
+HTEST(large_sizes_are_page_rounded_powers_of_two)
+{
+	uint64_t reports = slab_report_count();
+	size_t sizes[64], n = 0;
+	sizes[n++] = KMALLOC_MAX_CACHE + 1;
+	sizes[n++] = 3 * PAGE_SIZE;
+	for (size_t b = 4 * PAGE_SIZE; b <= (PAGE_SIZE << PMM_MAX_ORDER); b <<= 1) {
+		sizes[n++] = b - 1;
+		sizes[n++] = b;
+		if (b < (PAGE_SIZE << PMM_MAX_ORDER))
+			sizes[n++] = b + 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t want = 4 * PAGE_SIZE;
+		while (want < sizes[i])
+			want <<= 1;
+		uint8_t *p = kmalloc(sizes[i], 0);
+		HASSERT_TRUE(p != NULL);
+		HEXPECT_EQ(ksize(p), want);
+		HEXPECT_EQ((uintptr_t)p % want, 0);	/* naturally aligned: a buddy block */
+		p[0] = 1;
+		p[sizes[i] - 1] = 2;
+		HEXPECT_TRUE(kmem_object_base(p + sizes[i] - 1) == p);
+		HEXPECT_TRUE(kmem_object_base(p + want / 2) == p);
+		kfree(p);
+	}
+	/* Above the largest block, and sizes whose page count would overflow. */
+	HEXPECT_TRUE(kmalloc((PAGE_SIZE << PMM_MAX_ORDER) + 1, 0) == NULL);
+	HEXPECT_TRUE(kmalloc(1ull << 62, 0) == NULL);
+	HEXPECT_TRUE(kmalloc(SIZE_MAX, 0) == NULL);
+	HEXPECT_TRUE(kzalloc(SIZE_MAX - PAGE_SIZE, 0) == NULL);
+	HEXPECT_EQ(slab_report_count(), reports);
+	slab_check();
+}
+
+HTEST(krealloc_keeps_contents)
+{
+	uint64_t reports = slab_report_count();
+	/* Through every kind of move: up the classes, into and out of the large
+	 * blocks, down again; each step keeps the common prefix. */
+	static const size_t steps[] = { 1, 24, 100, 1000, 4096, 5000, 8192, 8193, 20000, 300000,
+					20000, 9000, 8192, 3000, 33, 16, 7 };
+	size_t n = 0;
+	uint8_t *p = NULL;
+	for (size_t i = 0; i < ARRAY_LEN(steps); i++) {
+		uint8_t *q = krealloc(p, steps[i], 0);
+		HASSERT_TRUE(q != NULL);
+		if (p)
+			HEXPECT_TRUE(filled(q, n < steps[i] ? n : steps[i], 77));
+		HEXPECT_TRUE(ksize(q) >= steps[i]);
+		fill(q, steps[i], 77);
+		p = q;
+		n = steps[i];
+	}
+	/* Within its class the object stays where it is. */
+	uint8_t *same = krealloc(p, 9, 0);
+	HEXPECT_TRUE(same == p);
+	HEXPECT_EQ(ksize(same), 16);
+	HEXPECT_TRUE(filled(same, 7, 77));
+	/* krealloc(p, 0) frees. */
+	struct kmem_cache *c16 = kmalloc_cache(16);
+	uint64_t before = in_use(c16);
+	HEXPECT_TRUE(krealloc(same, 0, 0) == NULL);
+	HEXPECT_EQ(in_use(c16), before - 1);
+	/* krealloc(NULL, n) is kmalloc(n). */
+	p = krealloc(NULL, 700, 0);
+	HASSERT_TRUE(p != NULL);
+	HEXPECT_EQ(ksize(p), 768);
+	HEXPECT_EQ(in_use(kmalloc_cache(700)), 1);
+	/* A failed growth leaves the old object as it was. */
+	fill(p, 700, 5);
+	HEXPECT_TRUE(krealloc(p, SIZE_MAX, 0) == NULL);
+	HEXPECT_TRUE(filled(p, 700, 5));
+	kfree(p);
+	HEXPECT_EQ(in_use(kmalloc_cache(700)), 0);
+	HEXPECT_EQ(slab_report_count(), reports);
+	slab_check();
+}
+
+HTEST(kzalloc_zeroes_a_recycled_object)
+{
+	for (size_t n = 8; n <= 20000; n = n * 3 + 1) {
+		uint8_t *p = kmalloc(n, 0);
+		HASSERT_TRUE(p != NULL);
+		memset(p, 0xee, ksize(p));
+		kfree(p);
+		uint8_t *q = kzalloc(n, 0);
+		HASSERT_TRUE(q != NULL);
+		if (n <= KMALLOC_MAX_CACHE)
+			HEXPECT_TRUE(q == p);	/* the magazine hands the same object back */
+		size_t bad = 0;
+		for (size_t i = 0; i < ksize(q); i++)
+			bad += q[i] != 0;
+		HEXPECT_EQ(bad, 0);
+		kfree(q);
+	}
+	slab_check();
+}
+
+HTEST(stats_count_objects_and_pages)
+{
+	struct kmem_cache *c = kmem_cache_create("test-stats", 256, 0, 0, NULL);
+	struct kmem_cache_stats st;
+	void *objs[100];
+	HASSERT_TRUE(c != NULL);
+	for (int i = 0; i < 100; i++)
+		objs[i] = kmem_cache_alloc(c, 0);
+	kmem_cache_stats(c, &st);
+	HEXPECT_STREQ(st.name, "test-stats");
+	HEXPECT_EQ(st.object_size, 256);
+	HEXPECT_EQ(st.objects_in_use, 100);
+	HEXPECT_TRUE(st.slabs * (PAGE_SIZE / 256) >= 100);
+	HEXPECT_TRUE(st.bytes >= st.slabs * PAGE_SIZE && st.bytes % PAGE_SIZE == 0);
+	for (int i = 0; i < 100; i++)
+		kmem_cache_free(c, objs[i]);
+	kmem_cache_stats(c, &st);
+	HEXPECT_EQ(st.objects_in_use, 0);
+	slab_check();
+	uint64_t reports = slab_report_count();
+	kmem_cache_destroy(c);
+	HEXPECT_EQ(slab_report_count(), reports);
+}
+
+/* ---- exhaustion ------------------------------------------------------------ */
+
+/* Allocate n-byte objects until NULL, chained through their first word. */
+static void **exhaust(size_t n, uint64_t *count)
+{
+	void **head = NULL, **p;
+	*count = 0;
+	while ((p = kmalloc(n, 0)) != NULL) {
+		*p = head;
+		head = p;
+		(*count)++;
+	}
+	return head;
+}
+
+static void free_chain(void **head)
+{
+	while (head) {
+		void **next = *head;
+		kfree(head);
+		head = next;
+	}
+}
+
+static uint64_t free_pages_after_reclaim(void)
+{
+	struct pmm_stats st;
+	kmem_reclaim();
+	pmm_drain(&kernel_pmm);
+	pmm_stats(&kernel_pmm, &st);
+	return st.free_pages;
+}
+
+HTEST(exhaustion_returns_null_and_recovers)
+{
+	uint64_t big, mid, small, reports = slab_report_count();
+	uint64_t before = free_pages_after_reclaim();
+
+	/* Free objects and empty slabs in reserve, for the shortage to reclaim. */
+	void *reserve[500];
+	for (int i = 0; i < 500; i++)
+		reserve[i] = kmalloc(256, 0);
+	for (int i = 0; i < 500; i++)
+		kfree(reserve[i]);
+
+	void **bigs = exhaust(MiB, &big);	/* most of memory, in 1 MiB blocks */
+	void **mids = exhaust(3000, &mid);	/* then order-2 slabs */
+	void **smalls = exhaust(64, &small);	/* then every last page */
+	HEXPECT_TRUE(big >= 50);
+	HEXPECT_TRUE(small > 0);
+	HEXPECT_TRUE(kmalloc(64, 0) == NULL);
+	HEXPECT_TRUE(kmalloc(20000, 0) == NULL);
+	HEXPECT_TRUE(kmalloc(3000, 0) == NULL);
+	struct pmm_stats empty;
+	pmm_stats(&kernel_pmm, &empty);
+	HEXPECT_EQ(empty.free_pages, 0);
+	/* Running out made the heap give back what it held in reserve. */
+	struct kmem_cache_stats st;
+	kmem_cache_stats(kmalloc_cache(256), &st);
+	HEXPECT_EQ(st.slabs, 0);
+	slab_check();
+
+	free_chain(smalls);
+	free_chain(mids);
+	free_chain(bigs);
+	void *p = kmalloc(64, 0), *q = kmalloc(MiB, 0);
+	HEXPECT_TRUE(p != NULL && q != NULL);
+	kfree(p);
+	kfree(q);
+	slab_check();
+	pmm_check(&kernel_pmm);
+	HEXPECT_EQ(free_pages_after_reclaim(), before);
+	HEXPECT_EQ(slab_report_count(), reports);
+	printf("    # exhaustion: %llu x 1 MiB, %llu x 3000 B, %llu x 64 B before NULL\n",
+	       (unsigned long long)big, (unsigned long long)mid, (unsigned long long)small);
+}
+
+/* Every object of c's slabs handed out: none free in them or a magazine. */
+static bool cache_full(struct kmem_cache *c)
+{
+	struct kmem_cache_stats st;
+	kmem_cache_stats(c, &st);
+	return st.slabs && st.objects_in_use == st.slabs * (st.bytes / st.slabs / st.stride);
+}
+
+/*
+ * With no page left, freed objects are still handed out, whatever the
+ * slab's shape: kmalloc-1536 and -2560 (order-1 slabs, a refill wanting
+ * more objects than are free), -8192 (one object to a slab) and -896,
+ * -384, -320 (fewer objects to a slab than a refill takes). A refill that
+ * went to the page allocator holding objects had them flushed back by the
+ * allocator's reclaim, and failed with objects free.
+ */
+HTEST(exhaustion_hands_out_every_free_object)
+{
+	static const size_t sizes[] = { 1536, 2560, 8192, 896, 384, 320 };
+	uint64_t before = free_pages_after_reclaim();
+	for (size_t i = 0; i < ARRAY_LEN(sizes); i++) {
+		struct kmem_cache *c = kmalloc_cache(sizes[i]);
+		uint64_t big, n, again;
+		void **bigs = exhaust(MiB, &big);
+		void **objs = exhaust(sizes[i], &n);
+		HEXPECT_TRUE(n >= 2);
+		HEXPECT_TRUE(cache_full(c));
+		for (int k = 0; k < 2; k++) {
+			void **p = objs;
+			objs = *p;
+			kfree(p);
+		}
+		kmem_reclaim();		/* the two back on their slabs */
+		void **more = exhaust(sizes[i], &again);
+		HEXPECT_EQ(again, 2);
+		HEXPECT_TRUE(cache_full(c));
+		slab_check();
+		free_chain(more);
+		free_chain(objs);
+		free_chain(bigs);
+	}
+	HEXPECT_EQ(free_pages_after_reclaim(), before);
+}
+
+/* ---- randomised stress against a shadow record ------------------------------- */
+
+#define STRESS_SLOTS	2000
+#define STRESS_OPS	1000000
+#define STRESS_CHECK	10000
+
+struct shadow {
+	uint8_t *p;
+	size_t n;	/* bytes asked */
+	uint64_t seed;	/* regenerates all n bytes */
+	struct kmem_cache *cache;	/* its cache, or NULL for kmalloc */
+};
+
+static size_t stress_size(uint64_t r)
+{
+	unsigned kind = r % 100;
+	r >>= 8;
+	if (kind < 2)
+		return KMALLOC_MAX_CACHE + 1 + r % (64 * 1024);	/* large */
+	if (kind < 6)
+		return 4097 + r % (KMALLOC_MAX_CACHE - 4096);
+	return 8 + r % (4096 - 7);
+}
+
+HTEST(random_stress_against_shadow)
+{
+	static struct shadow slots[STRESS_SLOTS];
+	uint64_t rng = 1, reports = slab_report_count(), in_use_before = kmalloc_in_use();
+	uint64_t allocs = 0, frees = 0, reallocs = 0, checks = 0, live = 0, peak = 0, bytes = 0, bad = 0;
+
+	for (unsigned op = 1; op <= STRESS_OPS; op++) {
+		uint64_t r = rng_next(&rng);
+		struct shadow *s = &slots[r % STRESS_SLOTS];
+		r >>= 16;
+		if (!s->p) {
+			s->n = stress_size(r);
+			s->p = kmalloc(s->n, 0);
+			HASSERT_TRUE(s->p != NULL);
+			s->seed = rng_next(&rng);
+			fill(s->p, s->n, s->seed);
+			allocs++;
+			live++;
+			peak = live > peak ? live : peak;
+		} else {
+			bad += ksize(s->p) < s->n;
+			bad += kmem_object_base(s->p + r % s->n) != s->p;
+			if (r % 8 == 0) {
+				size_t n = stress_size(r >> 3);
+				uint8_t *q = krealloc(s->p, n, 0);
+				HASSERT_TRUE(q != NULL);
+				bad += !filled(q, n < s->n ? n : s->n, s->seed);
+				bytes += n < s->n ? n : s->n;
+				s->p = q;
+				s->n = n;
+				s->seed = rng_next(&rng);
+				fill(s->p, s->n, s->seed);
+				reallocs++;
+			} else {
+				bad += !filled(s->p, s->n, s->seed);
+				bytes += s->n;
+				kfree(s->p);
+				s->p = NULL;
+				frees++;
+				live--;
+			}
+		}
+		if (op % STRESS_CHECK == 0) {
+			slab_check();
+			checks++;
+		}
+		HASSERT_EQ(bad, 0);
+	}
+	for (unsigned i = 0; i < STRESS_SLOTS; i++) {
+		if (slots[i].p) {
+			bad += !filled(slots[i].p, slots[i].n, slots[i].seed);
+			kfree(slots[i].p);
+			slots[i].p = NULL;
+		}
+	}
+	slab_check();
+	HEXPECT_EQ(bad, 0);
+	HEXPECT_EQ(kmalloc_in_use(), in_use_before);
+	HEXPECT_EQ(slab_report_count(), reports);
+	HEXPECT_TRUE(peak >= 900);
+	printf("    # stress: %d ops: %llu allocs, %llu frees, %llu reallocs, peak %llu live, "
+	       "%llu MiB checked, %llu slab_checks\n", STRESS_OPS, (unsigned long long)allocs,
+	       (unsigned long long)frees, (unsigned long long)reallocs, (unsigned long long)peak,
+	       (unsigned long long)(bytes >> 20), (unsigned long long)checks);
+}
+
+/* ---- detectors: each fires on its misuse, once, and on nothing else ----------- */
+
+HTEST(double_free_is_reported_once)
+{
+	void *p = kmalloc(64, 0);
+	HASSERT_TRUE(p != NULL);
+	HEXPECT_EQ(REPORTS_OF(kfree(p)), 0);
+	HEXPECT_EQ(REPORTS_OF(kfree(p)), 1);	/* still in the magazine */
+	HEXPECT_CONTAINS(report, "BUG kmalloc-64: double free");
+	HEXPECT_CONTAINS(report, "Call Trace:");
+	slab_check();
+	void *q = kmalloc(64, 0), *r = kmalloc(64, 0);	/* handed out once, not twice */
+	HEXPECT_TRUE(q != r);
+	kfree(q);
+	kfree(r);
+
+	/* Freed long enough ago to be back on its slab's free list. */
+	void *objs[200];
+	for (int i = 0; i < 200; i++)
+		objs[i] = kmalloc(64, 0);
+	for (int i = 0; i < 200; i++)
+		kfree(objs[i]);
+	HEXPECT_EQ(REPORTS_OF(kfree(objs[0])), 1);
+	HEXPECT_CONTAINS(report, "double free");
+	slab_check();
+
+	/* A plain cache of its own, and a large block. */
+	struct kmem_cache *c = kmem_cache_create("test-df", 40, 0, 0, NULL);
+	HASSERT_TRUE(c != NULL);
+	void *o = kmem_cache_alloc(c, 0);
+	kmem_cache_free(c, o);
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, o)), 1);
+	HEXPECT_CONTAINS(report, "BUG test-df: double free");
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);
+	void *big = kmalloc(50000, 0);
+	kfree(big);
+	HEXPECT_EQ(REPORTS_OF(kfree(big)), 1);
+	HEXPECT_CONTAINS(report, "which the heap does not own");
+	slab_check();
+}
+
+HTEST(foreign_and_interior_pointers_are_reported)
+{
+	int on_stack;
+	void *libc = malloc(64);
+	uint8_t *page = page_alloc(0, 0);
+	uint8_t *p = kmalloc(128, 0), *big = kmalloc(40000, 0);
+	HASSERT_TRUE(libc && page && p && big);
+	struct pmm_stats before, after;
+	pmm_stats(&kernel_pmm, &before);
+
+	HEXPECT_EQ(REPORTS_OF(kfree(&on_stack)), 1);
+	HEXPECT_CONTAINS(report, "BUG kmalloc: kfree of 0x");
+	HEXPECT_CONTAINS(report, "which the heap does not own");
+	HEXPECT_EQ(REPORTS_OF(kfree(libc)), 1);
+	HEXPECT_CONTAINS(report, "which the heap does not own");
+	HEXPECT_EQ(REPORTS_OF(kfree(page)), 1);
+	HEXPECT_CONTAINS(report, "which the heap does not own");
+	HEXPECT_EQ(REPORTS_OF(kfree(host_phys_base)), 1);	/* a reserved frame */
+	HEXPECT_EQ(REPORTS_OF(kfree(p + 16)), 1);
+	HEXPECT_CONTAINS(report, "BUG kmalloc-128: free of 0x");
+	HEXPECT_CONTAINS(report, "not the start of an object");
+	HEXPECT_CONTAINS(report, "at offset 16");
+	HEXPECT_EQ(REPORTS_OF(kfree(p + 127)), 1);
+	HEXPECT_EQ(REPORTS_OF(kfree(big + PAGE_SIZE)), 1);
+	HEXPECT_CONTAINS(report, "BUG kmalloc-large: kfree of 0x");
+	HEXPECT_CONTAINS(report, "inside the large object");
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(kmalloc_cache(128), &on_stack)), 1);
+	HEXPECT_CONTAINS(report, "belongs to no cache");
+	HEXPECT_EQ(REPORTS_OF(ksize(&on_stack)), 0);
+	HEXPECT_EQ(ksize(&on_stack), 0);
+	HEXPECT_EQ(REPORTS_OF(krealloc(libc, 10, 0)), 1);
+	HEXPECT_CONTAINS(report, "krealloc of 0x");
+	pmm_stats(&kernel_pmm, &after);
+	HEXPECT_EQ(after.free_pages, before.free_pages);
+	slab_check();
+
+	/* The real owners free quietly. */
+	HEXPECT_EQ(REPORTS_OF(kfree(p)), 0);
+	HEXPECT_EQ(REPORTS_OF(kfree(big)), 0);
+	HEXPECT_EQ(REPORTS_OF(kfree(NULL)), 0);
+	page_free(page, 0);
+	free(libc);
+	slab_check();
+}
+
+HTEST(wrong_cache_is_reported)
+{
+	struct kmem_cache *a = kmem_cache_create("test-a", 40, 0, 0, NULL);
+	struct kmem_cache *b = kmem_cache_create("test-b", 40, 0, 0, NULL);
+	HASSERT_TRUE(a && b);
+	void *obj = kmem_cache_alloc(a, 0), *km = kmalloc(40, 0), *big = kmalloc(10000, 0);
+	HASSERT_TRUE(obj && km && big);
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(b, obj)), 1);
+	HEXPECT_CONTAINS(report, "BUG test-b: kmem_cache_free of 0x");
+	HEXPECT_CONTAINS(report, "which belongs to test-a");
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(b, km)), 1);
+	HEXPECT_CONTAINS(report, "which belongs to kmalloc-48");
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(b, big)), 1);
+	HEXPECT_CONTAINS(report, "which belongs to kmalloc-large");
+	HEXPECT_EQ(in_use(a), 1);
+	slab_check();
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(a, obj)), 0);
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(kmalloc_cache(40), km)), 0);
+	kfree(big);
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(a)), 0);
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(b)), 0);
+	slab_check();
+}
+
+HTEST(red_zone_overwrite_is_reported)
+{
+	struct kmem_cache *c = kmem_cache_create("test-rz", 48, 0, SLAB_RED_ZONE, NULL);
+	HASSERT_TRUE(c != NULL);
+	uint8_t *obj = kmem_cache_alloc(c, 0);
+	HASSERT_TRUE(obj != NULL);
+	obj[48] = 0;	/* one past the end */
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, obj)), 1);
+	HEXPECT_CONTAINS(report, "BUG test-rz: Right Redzone overwritten");
+	HEXPECT_CONTAINS(report, "size 48");
+	slab_check();	/* repaired */
+
+	obj = kmem_cache_alloc(c, 0);
+	obj[48 + 15] = 0x11;	/* the red zone's last byte */
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, obj)), 1);
+	slab_check();
+
+	/* Into the red zone of a free object: found when it is next handed out,
+	 * reported once, and repaired. */
+	obj = kmem_cache_alloc(c, 0);
+	kmem_cache_free(c, obj);
+	obj[50] = 0;
+	uint8_t *again;
+	HEXPECT_EQ(REPORTS_OF(again = kmem_cache_alloc(c, 0)), 1);
+	HEXPECT_TRUE(again == obj);
+	HEXPECT_CONTAINS(report, "BUG test-rz: Right Redzone overwritten (while free)");
+	slab_check();
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, again)), 0);
+
+	/* Writing all 48 bytes is no misuse. */
+	obj = kmem_cache_alloc(c, 0);
+	memset(obj, 0xff, 48);
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, obj)), 0);
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);
+	slab_check();
+}
+
+HTEST(write_after_free_is_reported_under_poisoning)
+{
+	struct kmem_cache *c = kmem_cache_create("test-poison", 64, 0, SLAB_POISON, NULL);
+	HASSERT_TRUE(c != NULL);
+	uint8_t *obj = kmem_cache_alloc(c, 0);
+	HASSERT_TRUE(obj != NULL);
+	memset(obj, 0, 64);
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, obj)), 0);
+	for (int i = 0; i < 64; i++)
+		HEXPECT_EQ(obj[i], 0x6b);	/* POISON_FREE */
+	obj[10] = 0x42;	/* use after free */
+	uint8_t *again;
+	HEXPECT_EQ(REPORTS_OF(again = kmem_cache_alloc(c, 0)), 1);
+	HEXPECT_TRUE(again == obj);
+	HEXPECT_CONTAINS(report, "BUG test-poison: Poison overwritten");
+	HEXPECT_CONTAINS(report, "offset 10 (0x42)");
+	slab_check();
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, again)), 0);
+	slab_check();
+	/* Untouched free objects come back quietly. */
+	HEXPECT_EQ(REPORTS_OF(again = kmem_cache_alloc(c, 0)), 0);
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, again)), 0);
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);
+}
+
+HTEST(owner_tracking_names_the_last_allocation_and_free)
+{
+	struct kmem_cache *c = kmem_cache_create("test-user", 32, 0, SLAB_STORE_USER, NULL);
+	HASSERT_TRUE(c != NULL);
+	void *obj = kmem_cache_alloc(c, 0);
+	HASSERT_TRUE(obj != NULL);
+	kmem_cache_free(c, obj);
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, obj)), 1);
+	HEXPECT_CONTAINS(report, "BUG test-user: double free");
+	HEXPECT_CONTAINS(report, "last allocated at:\n [<");
+	HEXPECT_CONTAINS(report, "last freed at:\n [<");
+	HEXPECT_TRUE(strstr(report, "not recorded") == NULL);
+	slab_check();
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);
+}
+
+HTEST(every_debug_letter_is_quiet_on_correct_use)
+{
+	struct kmem_cache *c = kmem_cache_create("test-fzpu", 100, 0, SLAB_DEBUG_MASK, NULL);
+	static struct shadow objs[300];
+	uint64_t rng = 7;
+	HASSERT_TRUE(c != NULL);
+	uint64_t reports = slab_report_count();
+	for (int round = 0; round < 20000; round++) {
+		struct shadow *s = &objs[rng_next(&rng) % ARRAY_LEN(objs)];
+		if (s->p) {
+			HEXPECT_TRUE(filled(s->p, 100, s->seed));
+			kmem_cache_free(c, s->p);
+			s->p = NULL;
+		} else {
+			s->p = kmem_cache_alloc(c, round % 3 ? 0 : KM_ZERO);
+			HASSERT_TRUE(s->p != NULL);
+			s->seed = rng_next(&rng);
+			fill(s->p, 100, s->seed);	/* every byte asked for */
+		}
+		if (round % 1000 == 0)
+			slab_check();
+	}
+	for (size_t i = 0; i < ARRAY_LEN(objs); i++) {
+		if (objs[i].p)
+			kmem_cache_free(c, objs[i].p);
+		objs[i].p = NULL;
+	}
+	slab_check();
+	kmem_cache_destroy(c);
+	HEXPECT_EQ(slab_report_count(), reports);
+}
+
+/* ---- caches -------------------------------------------------------------------- */
+
+HTEST(destroy_with_objects_in_use_reports_and_keeps_the_cache)
+{
+	char dump[4096];
+	struct kmem_cache *c = kmem_cache_create("test-leak", 100, 0, 0, NULL);
+	HASSERT_TRUE(c != NULL);
+	void *a = kmem_cache_alloc(c, 0), *b = kmem_cache_alloc(c, 0);
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 1);
+	HEXPECT_CONTAINS(report, "BUG test-leak: kmem_cache_destroy: 2 objects still in use; cache kept");
+	console_capture(dump, sizeof(dump));
+	kmem_dump();
+	console_capture(NULL, 0);
+	HEXPECT_CONTAINS(dump, "test-leak");
+	void *d = kmem_cache_alloc(c, 0);	/* still a working cache */
+	HEXPECT_TRUE(d != NULL);
+	HEXPECT_EQ(in_use(c), 3);
+	kmem_cache_free(c, a);
+	kmem_cache_free(c, b);
+	kmem_cache_free(c, d);
+	slab_check();
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);
+	console_capture(dump, sizeof(dump));
+	kmem_dump();
+	console_capture(NULL, 0);
+	HEXPECT_TRUE(strstr(dump, "test-leak") == NULL);
+	HEXPECT_CONTAINS(dump, "kmalloc-64");
+	slab_check();
+}
+
+HTEST(object_base_maps_interior_addresses)
+{
+	static const size_t sizes[] = { 16, 48, 100, 200, 640, 3000, 4096, 7000, 8192 };
+	int local;
+	for (size_t k = 0; k < ARRAY_LEN(sizes); k++) {
+		uint8_t *objs[20];
+		for (int i = 0; i < 20; i++) {
+			objs[i] = kmalloc(sizes[k], 0);
+			HASSERT_TRUE(objs[i] != NULL);
+		}
+		for (int i = 0; i < 20; i++) {
+			size_t bad = 0;
+			for (size_t off = 0; off < ksize(objs[i]); off++)
+				bad += kmem_object_base(objs[i] + off) != objs[i];
+			HEXPECT_EQ(bad, 0);
+		}
+		for (int i = 0; i < 20; i++)
+			kfree(objs[i]);
+	}
+
+	/* The tail of a slab that no object covers: kmalloc-48 fits 85 in a page. */
+	uint8_t *p = kmalloc(48, 0);
+	uint8_t *page = (uint8_t *)((uintptr_t)p & ~(PAGE_SIZE - 1));
+	HEXPECT_TRUE(kmem_object_base(page + 85 * 48 - 1) == page + 84 * 48);
+	HEXPECT_TRUE(kmem_object_base(page + 85 * 48) == NULL);
+	HEXPECT_TRUE(kmem_object_base(page + PAGE_SIZE - 1) == NULL);
+	kfree(p);
+
+	/* A debug cache's red zone and metadata are not the object. */
+	struct kmem_cache *c = kmem_cache_create("test-base", 64, 0, SLAB_RED_ZONE, NULL);
+	HASSERT_TRUE(c != NULL);
+	uint8_t *o = kmem_cache_alloc(c, 0);
+	HEXPECT_TRUE(kmem_object_base(o + 63) == o);
+	HEXPECT_TRUE(kmem_object_base(o + 64) == NULL);
+	HEXPECT_TRUE(kmem_object_base(o + 64 + 16) == NULL);
+	kmem_cache_free(c, o);
+	kmem_cache_destroy(c);
+
+	/* A large block maps to its base from any page of it. */
+	uint8_t *big = kmalloc(MiB, 0);
+	HASSERT_TRUE(big != NULL);
+	for (size_t off = 0; off < MiB; off += 4093)
+		HEXPECT_TRUE(kmem_object_base(big + off) == big);
+	HEXPECT_TRUE(kmem_object_base(big + MiB - 1) == big);
+	kfree(big);
+
+	/* Not the heap's. */
+	void *libc = malloc(32);
+	uint8_t *pg = page_alloc(0, 0);
+	HEXPECT_TRUE(kmem_object_base(NULL) == NULL);
+	HEXPECT_TRUE(kmem_object_base(&local) == NULL);
+	HEXPECT_TRUE(kmem_object_base(libc) == NULL);
+	HEXPECT_TRUE(kmem_object_base(pg) == NULL);
+	HEXPECT_TRUE(kmem_object_base(pg + 100) == NULL);
+	HEXPECT_TRUE(kmem_object_base(host_phys_base) == NULL);
+	HEXPECT_TRUE(kmem_object_base(host_phys_base + ARENA) == NULL);
+	HEXPECT_TRUE(kmem_object_base(host_phys_base - 1) == NULL);
+	page_free(pg, 0);
+	free(libc);
+}
+
+static unsigned ctor_calls;
+
+static void ctor_fill(void *p)
+{
+	memset(p, 0x5a, 72);
+	ctor_calls++;
+}
+
+HTEST(constructor_state_survives_free)
+{
+	static const unsigned flag_sets[] = { 0, SLAB_POISON, SLAB_RED_ZONE | SLAB_STORE_USER,
+					      SLAB_DEBUG_MASK };
+	for (size_t k = 0; k < ARRAY_LEN(flag_sets); k++) {
+		uint64_t reports = slab_report_count();
+		struct kmem_cache *c = kmem_cache_create("test-ctor", 72, 0, flag_sets[k], ctor_fill);
+		uint8_t *objs[100];
+		HASSERT_TRUE(c != NULL);
+		ctor_calls = 0;
+		for (int i = 0; i < 100; i++) {
+			objs[i] = kmem_cache_alloc(c, 0);
+			HASSERT_TRUE(objs[i] != NULL);
+			size_t bad = 0;
+			for (int b = 0; b < 72; b++)
+				bad += objs[i][b] != 0x5a;
+			HEXPECT_EQ(bad, 0);
+		}
+		unsigned calls = ctor_calls;
+		HEXPECT_TRUE(calls >= 100);	/* once per object as its slab is carved */
+		/* Users give objects back constructed; the allocator must not
+		 * disturb them (no free pointer, no poison inside). Every other
+		 * one, so that no slab empties and goes back to the pages. */
+		for (int i = 1; i < 100; i += 2)
+			kmem_cache_free(c, objs[i]);
+		for (int i = 1; i < 100; i += 2) {
+			objs[i] = kmem_cache_alloc(c, 0);
+			size_t bad = 0;
+			for (int b = 0; b < 72; b++)
+				bad += objs[i][b] != 0x5a;
+			HEXPECT_EQ(bad, 0);
+		}
+		HEXPECT_EQ(ctor_calls, calls);	/* recycled, not constructed again */
+		for (int i = 0; i < 100; i++)
+			kmem_cache_free(c, objs[i]);
+		slab_check();
+		kmem_cache_destroy(c);
+		HEXPECT_EQ(slab_report_count(), reports);
+	}
+}
+
+HTEST(alignment_of_created_caches)
+{
+	static const size_t aligns[] = { 0, 8, 16, 32, 64, 128, 256, 4096 };
+	for (size_t k = 0; k < ARRAY_LEN(aligns); k++) {
+		for (unsigned flags = 0; flags <= SLAB_DEBUG_MASK; flags += 5) {
+			struct kmem_cache *c = kmem_cache_create("test-align", 24, aligns[k], flags, NULL);
+			HASSERT_TRUE(c != NULL);
+			size_t want = aligns[k] < KMALLOC_MIN_ALIGN ? KMALLOC_MIN_ALIGN : aligns[k];
+			void *objs[10];
+			for (int i = 0; i < 10; i++) {
+				objs[i] = kmem_cache_alloc(c, 0);
+				HASSERT_TRUE(objs[i] != NULL);
+				HEXPECT_EQ((uintptr_t)objs[i] % want, 0);
+				memset(objs[i], 0xcc, 24);
+			}
+			for (int i = 0; i < 10; i++)
+				kmem_cache_free(c, objs[i]);
+			kmem_cache_destroy(c);
+		}
+	}
+	/* Refused: no size, too big, alignment not a power of two or above a page. */
+	HEXPECT_TRUE(kmem_cache_create("test-bad", 0, 0, 0, NULL) == NULL);
+	HEXPECT_TRUE(kmem_cache_create("test-bad", KMALLOC_MAX_CACHE + 1, 0, 0, NULL) == NULL);
+	HEXPECT_TRUE(kmem_cache_create("test-bad", 64, 24, 0, NULL) == NULL);
+	HEXPECT_TRUE(kmem_cache_create("test-bad", 64, 2 * PAGE_SIZE, 0, NULL) == NULL);
+	slab_check();
+}
+
+/* ---- two CPUs ----------------------------------------------------------------------- */
+
+#define THREAD_OPS	200000
+#define THREAD_SLOTS	256
+#define QUEUE_LEN	128
+
+/* Objects one thread allocated and filled, for the other to check and free. */
+struct handoff {
+	pthread_mutex_t lock;
+	struct shadow q[QUEUE_LEN];
+	unsigned head, count;
+};
+
+static struct handoff handoffs[2] = {
+	{ .lock = PTHREAD_MUTEX_INITIALIZER }, { .lock = PTHREAD_MUTEX_INITIALIZER },
+};
+static struct kmem_cache *shared_cache;
+
+struct worker {
+	unsigned cpu;
+	uint64_t bad, allocs, frees, handed, taken;
+};
+
+static bool handoff_push(struct handoff *h, struct shadow s)
+{
+	pthread_mutex_lock(&h->lock);
+	bool ok = h->count < QUEUE_LEN;
+	if (ok)
+		h->q[(h->head + h->count++) % QUEUE_LEN] = s;
+	pthread_mutex_unlock(&h->lock);
+	return ok;
+}
+
+static bool handoff_pop(struct handoff *h, struct shadow *s)
+{
+	pthread_mutex_lock(&h->lock);
+	bool ok = h->count > 0;
+	if (ok) {
+		*s = h->q[h->head];
+		h->head = (h->head + 1) % QUEUE_LEN;
+		h->count--;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return ok;
+}
+
+static void free_shadow(struct shadow *s, uint64_t *bad)
+{
+	*bad += !filled(s->p, s->n, s->seed);
+	if (s->cache)
+		kmem_cache_free(s->cache, s->p);
+	else
+		kfree(s->p);
+	s->p = NULL;
+}
+
+static void *worker_run(void *arg)
+{
+	struct worker *w = arg;
+	struct shadow slots[THREAD_SLOTS] = { 0 };
+	uint64_t rng = 1000 + w->cpu;
+	host_cpu_id = w->cpu;
+
+	for (unsigned op = 0; op < THREAD_OPS; op++) {
+		uint64_t r = rng_next(&rng);
+		switch (r % 8) {
+		case 0: case 1: {		/* allocate for the other thread */
+			struct shadow s = { .seed = rng_next(&rng) };
+			if (s.seed & 1) {
+				s.n = 200;
+				s.cache = shared_cache;
+				s.p = kmem_cache_alloc(shared_cache, 0);
+			} else {
+				s.n = 8 + (r >> 8) % 2040;
+				s.p = kmalloc(s.n, 0);
+			}
+			if (!s.p) {
+				w->bad++;
+				break;
+			}
+			fill(s.p, s.n, s.seed);
+			w->allocs++;
+			if (handoff_push(&handoffs[w->cpu], s)) {
+				w->handed++;
+			} else {
+				free_shadow(&s, &w->bad);
+				w->frees++;
+			}
+			break;
+		}
+		case 2: {			/* free what the other thread allocated */
+			struct shadow s;
+			if (handoff_pop(&handoffs[!w->cpu], &s)) {
+				free_shadow(&s, &w->bad);
+				w->taken++;
+				w->frees++;
+			}
+			break;
+		}
+		default: {			/* this thread's own */
+			struct shadow *s = &slots[(r >> 8) % THREAD_SLOTS];
+			if (s->p) {
+				free_shadow(s, &w->bad);
+				w->frees++;
+			} else {
+				s->n = 8 + (r >> 16) % 2040;
+				s->seed = rng_next(&rng);
+				s->p = kmalloc(s->n, 0);
+				if (!s->p) {
+					w->bad++;
+					break;
+				}
+				fill(s->p, s->n, s->seed);
+				w->allocs++;
+			}
+		}
+		}
+	}
+	for (unsigned i = 0; i < THREAD_SLOTS; i++) {
+		if (slots[i].p) {
+			free_shadow(&slots[i], &w->bad);
+			w->frees++;
+		}
+	}
+	return NULL;
+}
+
+HTEST(two_cpus_allocate_and_free_each_others_objects)
+{
+	uint64_t reports = slab_report_count(), before = kmalloc_in_use();
+	shared_cache = kmem_cache_create("test-shared", 200, 0, 0, NULL);
+	HASSERT_TRUE(shared_cache != NULL);
+	struct worker w[2] = { { .cpu = 0 }, { .cpu = 1 } };
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		HASSERT_EQ(pthread_create(&t[i], NULL, worker_run, &w[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+
+	/* What is left in the queues, freed here on CPU 0. */
+	uint64_t bad = w[0].bad + w[1].bad, frees = w[0].frees + w[1].frees;
+	for (int i = 0; i < 2; i++) {
+		struct shadow s;
+		while (handoff_pop(&handoffs[i], &s)) {
+			free_shadow(&s, &bad);
+			frees++;
+		}
+	}
+	slab_check();
+	HEXPECT_EQ(bad, 0);
+	HEXPECT_EQ(w[0].allocs + w[1].allocs, frees);
+	HEXPECT_TRUE(w[0].taken > 1000 && w[1].taken > 1000);
+	HEXPECT_EQ(kmalloc_in_use(), before);
+	HEXPECT_EQ(in_use(shared_cache), 0);
+	/* Both CPUs' magazines hold objects of the cache; destroying it takes
+	 * them back, so nothing counts as leaked. */
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(shared_cache)), 0);
+	HEXPECT_EQ(slab_report_count(), reports);
+	slab_check();
+	printf("    # two CPUs: %llu + %llu allocations, %llu + %llu handed across\n",
+	       (unsigned long long)w[0].allocs, (unsigned long long)w[1].allocs,
+	       (unsigned long long)w[0].taken, (unsigned long long)w[1].taken);
+}
+
+int main(void)
+{
+	host_phys_base = aligned_alloc(4 * MiB, ARENA);
+	void *db = malloc(pmm_db_bytes(0, ARENA));
+	if (!host_phys_base || !db)
+		abort();
+	pmm_init(&kernel_pmm, db, 0, ARENA);
+	pmm_add_range(&kernel_pmm, PAGE_SIZE, ARENA);
+	slab_init();
+	int rc = htest_main("slab");
+	free(db);
+	free(host_phys_base);
+	return rc;
+}
