@@ -1,6 +1,6 @@
 /*
  * mm/slab.c - the heap: object caches over buddy blocks, with per-CPU
- * magazines in front, and the kmalloc size classes on top.
+ * magazines in front (mm/kmalloc.c puts the size classes on top).
  *
  * Data structures:
  *   struct kmem_cache  one per object type (or kmalloc size class): object
@@ -58,130 +58,24 @@
  * a backtrace, plus the recorded allocation and free backtraces with
  * slab_debug=U), counted, and leaves the heap as it was.
  */
-#include "mm/slab.h"
+#include "mm/slab_internal.h"
 #include "kernel/console.h"
 #include "kernel/panic.h"
-#include "kernel/percpu.h"
 #include "kernel/printf.h"
-#include "kernel/spinlock.h"
-#include "kernel/string.h"
-#include "mm/layout.h"
-#include "mm/pmm.h"
 
 #include <stdarg.h>
 
-#ifdef HOST_TEST
-static inline uint64_t irq_save(void) { return 0; }
-static inline void irq_restore(uint64_t flags) { (void)flags; }
-#else
+#ifndef HOST_TEST
 #include "kernel/cmdline.h"
-#include "kernel/x86.h"
 #endif
-
-#define MAG_MAX		32		/* objects a CPU magazine can hold */
-#define MAG_BYTES	(8 * 1024)	/* ...but no more than this many bytes of them */
-#define SLAB_KEEP_EMPTY	1		/* empty slabs a cache keeps in reserve */
-#define SLAB_MAX_ORDER	3		/* slabs are at most 32 KiB */
-#define TRACK_DEPTH	6		/* frames kept per allocation/free (U) */
-
-/* Named bytes, chosen as Linux's so that a dump reads the same. */
-#define POISON_FREE	0x6b	/* a freed object's bytes (P) */
-#define REDZONE_BYTE	0xbb	/* the guard after an object (Z) */
-#define REDZONE_BYTES	16
-
-/* Word 1 of a free object's metadata. A set mark only makes a double free
- * suspected: the slow path confirms it by finding the object on a free
- * list, so user data (or a stale copy) that matches by chance costs one
- * locked look-up, never a false report. */
-#define FREE_MARK	0x5ab1f4eec0ffee00ull
-
-enum { LIST_NONE, LIST_PARTIAL, LIST_FULL, LIST_EMPTY };
-
-struct magazine {
-	unsigned count;
-	void *objs[MAG_MAX];
-} __attribute__((aligned(64)));	/* one CPU's, away from the others' lines */
-
-struct kmem_cache {
-	const char *name;
-	size_t size;			/* as asked */
-	size_t obj_size;		/* size rounded to the alignment */
-	size_t stride;			/* object + red zone + metadata + tracks */
-	size_t meta;			/* offset of the free pointer and mark */
-	unsigned flags;			/* SLAB_* debug letters */
-	unsigned order;			/* slab block order */
-	unsigned per_slab;
-	unsigned mag_cap;		/* magazine capacity, <= MAG_MAX */
-	unsigned batch;			/* objects moved per refill / flush */
-	uint64_t recip;			/* ceil(2^32 / stride): offset -> index */
-	void (*ctor)(void *);
-
-	struct spinlock lock;
-	struct page *lists[4];		/* lock: slab heads by LIST_*; [0] unused */
-	uint64_t nr_slabs[4];		/* lock */
-	uint64_t slab_inuse;		/* lock: objects out of slabs (in magazines too) */
-
-	struct magazine mag[MAX_CPUS];	/* each: its CPU, interrupts off */
-	struct kmem_cache *next;	/* caches_lock */
-};
-
-struct track {
-	uint64_t pcs[TRACK_DEPTH];
-	unsigned n;
-};
 
 static struct spinlock caches_lock = SPINLOCK_INIT("slab-caches", LOCK_RANK_SLAB_CACHES);
 static struct kmem_cache *caches;		/* caches_lock */
 static uint64_t reports;			/* atomic */
 static unsigned debug_flags;			/* slab_debug=, for every cache */
 
-/* The caches of caches and of kmalloc's size classes live in .bss. */
+/* The cache of caches lives in .bss. */
 static struct kmem_cache cache_cache;
-static const uint16_t class_sizes[] = {
-	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512,
-	640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
-	5120, 6144, 7168, 8192,
-};
-#define NR_CLASSES	(sizeof(class_sizes) / sizeof(class_sizes[0]))
-static struct kmem_cache kmalloc_caches[NR_CLASSES];
-static char kmalloc_names[NR_CLASSES][16];
-/* Size -> cache: by 16 B steps up to 1 KiB, by 128 B steps up to 8 KiB.
- * Pointers, not indexes: kmalloc's fast path is one load away from its cache. */
-static struct kmem_cache *class_small[1024 / 16 + 1], *class_large[KMALLOC_MAX_CACHE / 128 + 1];
-/* Marks the pages of a kmalloc too large for the classes. Its flags are
- * non-zero so that kfree's fast path sends it to the slow path. */
-#define SLAB_LARGE	(1u << 31)
-static struct kmem_cache kmalloc_large = { .name = "kmalloc-large", .flags = SLAB_LARGE };
-
-/* ---- geometry ---------------------------------------------------------- */
-
-static inline uint8_t *slab_base_of(const struct page *pg) { return pg->slab_base; }
-
-static inline struct page *head_of(const struct page *pg)
-{
-	return pmm_virt_to_page(&kernel_pmm, pg->slab_base);
-}
-
-static inline uint64_t *meta_of(const struct kmem_cache *c, void *obj)
-{
-	return (uint64_t *)((uint8_t *)obj + c->meta);
-}
-
-static inline struct track *tracks_of(const struct kmem_cache *c, void *obj)
-{
-	return (struct track *)((uint8_t *)meta_of(c, obj) + 16);
-}
-
-/* Index of the object at offset off in its slab; exact for off < 2^17. */
-static inline uint64_t obj_index(const struct kmem_cache *c, uint64_t off)
-{
-	return (off * c->recip) >> 32;
-}
-
-static inline bool is_free_marked(const struct kmem_cache *c, void *obj)
-{
-	return meta_of(c, obj)[1] == (FREE_MARK);
-}
 
 static bool debug_cache(const struct kmem_cache *c) { return c->flags & SLAB_DEBUG_MASK; }
 
@@ -206,7 +100,7 @@ static unsigned pick_order(size_t stride)
 	return best;
 }
 
-static void cache_setup(struct kmem_cache *c, const char *name, size_t size, size_t align,
+void slab_cache_setup(struct kmem_cache *c, const char *name, size_t size, size_t align,
 			unsigned flags, void (*ctor)(void *))
 {
 	if (align < KMALLOC_MIN_ALIGN)
@@ -238,7 +132,7 @@ static void cache_setup(struct kmem_cache *c, const char *name, size_t size, siz
 	c->batch = (c->mag_cap + 1) / 2;
 }
 
-static void cache_link(struct kmem_cache *c)
+void slab_cache_link(struct kmem_cache *c)
 {
 	uint64_t f = spin_lock_irqsave(&caches_lock);
 	c->next = caches;
@@ -263,7 +157,7 @@ static void print_track(const char *what, const struct track *t)
  * backtrace of the offending call and, with U, where the object was last
  * allocated and freed. Counts the report; changes nothing.
  */
-static void slab_report(const struct kmem_cache *c, void *obj, const char *fmt, ...)
+void slab_report(const struct kmem_cache *c, void *obj, const char *fmt, ...)
 {
 	const uint64_t *fp = __builtin_frame_address(0);
 	va_list ap;
@@ -458,55 +352,6 @@ static void debug_on_alloc(struct kmem_cache *c, void *obj)
 		record(c, obj, 0);
 }
 
-/* ---- the fast paths ------------------------------------------------------ */
-
-static __attribute__((noinline)) void *alloc_slow(struct kmem_cache *c, unsigned flags);
-static __attribute__((noinline)) void free_slow(struct kmem_cache *c, void *obj, struct page *pg);
-
-static inline __attribute__((always_inline)) void *cache_alloc(struct kmem_cache *c, unsigned flags)
-{
-	if (__builtin_expect(!c->flags, 1)) {
-		uint64_t irq = irq_save();
-		struct magazine *m = &c->mag[cpu_id()];
-		if (__builtin_expect(m->count != 0, 1)) {
-			void *obj = m->objs[--m->count];
-			irq_restore(irq);
-			meta_of(c, obj)[1] = 0;
-			if (flags & KM_ZERO)
-				memset(obj, 0, c->obj_size);
-			return obj;
-		}
-		irq_restore(irq);
-	}
-	return alloc_slow(c, flags);
-}
-
-/*
- * The object obj (known to be in a slab page pg of cache c) freed through
- * the magazine when it is a plain object start with no free mark; anything
- * else takes the slow path, which checks and reports.
- */
-static inline __attribute__((always_inline)) void cache_free(struct kmem_cache *c, void *obj,
-							     struct page *pg)
-{
-	uint64_t off = (uint64_t)((uint8_t *)obj - slab_base_of(pg));
-	uint64_t idx = obj_index(c, off);
-	if (__builtin_expect(!c->flags && idx < c->per_slab && idx * c->stride == off &&
-			     !is_free_marked(c, obj), 1)) {
-		meta_of(c, obj)[1] = FREE_MARK;
-		uint64_t irq = irq_save();
-		struct magazine *m = &c->mag[cpu_id()];
-		if (__builtin_expect(m->count < c->mag_cap, 1)) {
-			m->objs[m->count++] = obj;
-			irq_restore(irq);
-			return;
-		}
-		irq_restore(irq);
-		meta_of(c, obj)[1] = 0;		/* free_slow sets it again */
-	}
-	free_slow(c, obj, pg);
-}
-
 /* ---- the slow paths -------------------------------------------------------- */
 
 /* Fill this CPU's magazine (interrupts off) with up to `batch` objects
@@ -554,7 +399,7 @@ static void mag_flush(struct kmem_cache *c, struct magazine *m, unsigned n)
 		slab_release(c, release[i]);
 }
 
-static __attribute__((noinline)) void *alloc_slow(struct kmem_cache *c, unsigned flags)
+void *slab_alloc_slow(struct kmem_cache *c, unsigned flags)
 {
 	void *obj = NULL;
 
@@ -603,9 +448,7 @@ static bool on_free_list_locked(struct kmem_cache *c, void *obj, struct page *he
 	return false;
 }
 
-static void kfree_large(struct page *pg, void *p);
-
-static __attribute__((noinline)) void free_slow(struct kmem_cache *c, void *obj, struct page *pg)
+void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg)
 {
 	if (c == &kmalloc_large) {
 		kfree_large(pg, obj);
@@ -670,8 +513,8 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
 	struct kmem_cache *c = kmem_cache_alloc(&cache_cache, 0);
 	if (!c)
 		return NULL;
-	cache_setup(c, name, size, align, flags | debug_flags, ctor);
-	cache_link(c);
+	slab_cache_setup(c, name, size, align, flags | debug_flags, ctor);
+	slab_cache_link(c);
 	return c;
 }
 
@@ -751,133 +594,6 @@ void kmem_reclaim(void)
 	for (struct kmem_cache *c = caches; c; c = c->next)
 		cache_shrink(c);
 	spin_unlock_irqrestore(&caches_lock, f);
-}
-
-/* ---- kmalloc ------------------------------------------------------------------ */
-
-struct kmem_cache *kmalloc_cache(size_t n)
-{
-	if (n <= 1024)
-		return class_small[(n + 15) >> 4];
-	if (n <= KMALLOC_MAX_CACHE)
-		return class_large[(n + 127) >> 7];
-	return NULL;
-}
-
-static unsigned order_for(size_t n)
-{
-	unsigned o = 0;
-	while ((PAGE_SIZE << o) < n)
-		o++;
-	return o;
-}
-
-static __attribute__((noinline)) void *kmalloc_large_alloc(size_t n, unsigned flags)
-{
-	/* Before order_for: near SIZE_MAX its shift would pass 63 bits. */
-	if (n > (PAGE_SIZE << PMM_MAX_ORDER))
-		return NULL;
-	unsigned order = order_for(n);
-	uint8_t *p = page_alloc(order, flags & KM_ZERO ? PAGE_ZERO : 0);
-	if (!p)
-		return NULL;
-	struct page *head = pmm_virt_to_page(&kernel_pmm, p);
-	for (unsigned i = 0; i < (1u << order); i++) {
-		head[i].slab_cache = &kmalloc_large;
-		head[i].slab_base = p;
-	}
-	return p;
-}
-
-void *kmalloc(size_t n, unsigned flags)
-{
-	if (__builtin_expect(n <= 1024, 1))
-		return cache_alloc(class_small[(n + 15) >> 4], flags);
-	if (n <= KMALLOC_MAX_CACHE)
-		return cache_alloc(class_large[(n + 127) >> 7], flags);
-	return kmalloc_large_alloc(n, flags);
-}
-
-void *kzalloc(size_t n, unsigned flags)
-{
-	return kmalloc(n, flags | KM_ZERO);
-}
-
-static void kfree_large(struct page *pg, void *p)
-{
-	if (p != pg->slab_base) {
-		slab_report(&kmalloc_large, NULL, "kfree of 0x%llx, inside the large object at 0x%llx",
-			    (unsigned long long)p, (unsigned long long)pg->slab_base);
-		return;
-	}
-	unsigned order = pg->order;
-	for (unsigned i = 0; i < (1u << order); i++) {
-		pg[i].slab_cache = NULL;
-		pg[i].slab_base = NULL;
-	}
-	page_free(p, order);
-}
-
-void kfree(void *p)
-{
-	struct page *pg = pmm_virt_to_page(&kernel_pmm, p);
-	if (__builtin_expect(pg && pg->slab_cache, 1)) {
-		cache_free(pg->slab_cache, p, pg);	/* large blocks too, via free_slow */
-		return;
-	}
-	if (!p)
-		return;
-	slab_report(NULL, NULL, "kfree of 0x%llx, which the heap does not own "
-		    "(a foreign pointer, or a large object freed twice)", (unsigned long long)p);
-}
-
-size_t ksize(const void *p)
-{
-	struct page *pg = pmm_virt_to_page(&kernel_pmm, p);
-	if (!p || !pg || !pg->slab_cache)
-		return 0;
-	if (pg->slab_cache == &kmalloc_large)
-		return PAGE_SIZE << pg->order;
-	return pg->slab_cache->obj_size;
-}
-
-void *krealloc(void *p, size_t n, unsigned flags)
-{
-	if (!p)
-		return kmalloc(n, flags);
-	if (n == 0) {
-		kfree(p);
-		return NULL;
-	}
-	size_t old = ksize(p);
-	if (old == 0) {
-		slab_report(NULL, NULL, "krealloc of 0x%llx, which the heap does not own",
-			    (unsigned long long)p);
-		return NULL;
-	}
-	if (n <= old && (n > KMALLOC_MAX_CACHE || kmalloc_cache(n) == kmalloc_cache(old)))
-		return p;
-	void *q = kmalloc(n, flags);
-	if (!q)
-		return NULL;	/* p stays valid, as C's realloc */
-	memcpy(q, p, n < old ? n : old);
-	kfree(p);
-	return q;
-}
-
-void *kmem_object_base(const void *addr)
-{
-	struct page *pg = pmm_virt_to_page(&kernel_pmm, addr);
-	if (!pg || !pg->slab_cache)
-		return NULL;
-	uint8_t *base = slab_base_of(pg);
-	struct kmem_cache *c = pg->slab_cache;
-	if (c == &kmalloc_large)
-		return base;
-	uint64_t off = (uint64_t)((const uint8_t *)addr - base), idx = obj_index(c, off);
-	if (idx >= c->per_slab || off - idx * c->stride >= c->obj_size)
-		return NULL;	/* the slab's tail, or an object's metadata */
-	return base + idx * c->stride;
 }
 
 /* ---- statistics and checking ------------------------------------------------- */
@@ -996,27 +712,9 @@ static unsigned parse_debug(const char *s)
 void slab_init(void)
 {
 	debug_flags = parse_debug(slab_debug);
-	cache_setup(&cache_cache, "kmem_cache", sizeof(struct kmem_cache),
-		    _Alignof(struct kmem_cache), debug_flags, NULL);
-	cache_link(&cache_cache);
-
-	unsigned k = 0;
-	for (unsigned i = 0; i < sizeof(class_small) / sizeof(class_small[0]); i++) {
-		while (class_sizes[k] < i * 16)
-			k++;
-		class_small[i] = &kmalloc_caches[k];
-	}
-	k = 0;
-	for (unsigned i = 0; i < sizeof(class_large) / sizeof(class_large[0]); i++) {
-		while (class_sizes[k] < i * 128)
-			k++;
-		class_large[i] = &kmalloc_caches[k];
-	}
-	for (unsigned i = NR_CLASSES; i-- > 0; ) {
-		ksnprintf(kmalloc_names[i], sizeof(kmalloc_names[i]), "kmalloc-%u", class_sizes[i]);
-		cache_setup(&kmalloc_caches[i], kmalloc_names[i], class_sizes[i], KMALLOC_MIN_ALIGN,
-			    debug_flags, NULL);
-		cache_link(&kmalloc_caches[i]);
-	}
+	slab_cache_setup(&cache_cache, "kmem_cache", sizeof(struct kmem_cache),
+			 _Alignof(struct kmem_cache), debug_flags, NULL);
+	slab_cache_link(&cache_cache);
+	kmalloc_init(debug_flags);
 	kernel_pmm.reclaim = kmem_reclaim;
 }

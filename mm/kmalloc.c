@@ -1,0 +1,176 @@
+/*
+ * mm/kmalloc.c - kmalloc and friends: size classes over object caches.
+ *
+ *  - 32 classes from 16 B to 8 KiB: 16-byte steps to 128 B, then steps of at
+ *    most 25% (from 64 B up), so the worst internal waste stays near Go's;
+ *    every class is a multiple of 16 and power-of-two classes sit at
+ *    multiples of their size (slabs start on block boundaries).
+ *  - kmalloc(n): n -> class through a table (one load), then the cache's
+ *    magazine fast path (mm/slab_internal.h).
+ *  - Above 8 KiB: a page block, marked as kmalloc_large in its struct pages
+ *    so that kfree, ksize and kmem_object_base still know it.
+ *  - kfree(p): p's struct page names its cache; anything else is reported.
+ * The class caches live in .bss and are set up by slab_init.
+ */
+#include "mm/slab_internal.h"
+#include "kernel/printf.h"
+
+static const uint16_t class_sizes[] = {
+	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512,
+	640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
+	5120, 6144, 7168, 8192,
+};
+#define NR_CLASSES	(sizeof(class_sizes) / sizeof(class_sizes[0]))
+static struct kmem_cache kmalloc_caches[NR_CLASSES];
+static char kmalloc_names[NR_CLASSES][16];
+/* Size -> cache: by 16 B steps up to 1 KiB, by 128 B steps up to 8 KiB.
+ * Pointers, not indexes: kmalloc's fast path is one load away from its cache. */
+static struct kmem_cache *class_small[1024 / 16 + 1], *class_large[KMALLOC_MAX_CACHE / 128 + 1];
+struct kmem_cache kmalloc_large = { .name = "kmalloc-large", .flags = SLAB_LARGE };
+
+struct kmem_cache *kmalloc_cache(size_t n)
+{
+	if (n <= 1024)
+		return class_small[(n + 15) >> 4];
+	if (n <= KMALLOC_MAX_CACHE)
+		return class_large[(n + 127) >> 7];
+	return NULL;
+}
+
+static unsigned order_for(size_t n)
+{
+	unsigned o = 0;
+	while ((PAGE_SIZE << o) < n)
+		o++;
+	return o;
+}
+
+static __attribute__((noinline)) void *kmalloc_large_alloc(size_t n, unsigned flags)
+{
+	/* Before order_for: near SIZE_MAX its shift would pass 63 bits. */
+	if (n > (PAGE_SIZE << PMM_MAX_ORDER))
+		return NULL;
+	unsigned order = order_for(n);
+	uint8_t *p = page_alloc(order, flags & KM_ZERO ? PAGE_ZERO : 0);
+	if (!p)
+		return NULL;
+	struct page *head = pmm_virt_to_page(&kernel_pmm, p);
+	for (unsigned i = 0; i < (1u << order); i++) {
+		head[i].slab_cache = &kmalloc_large;
+		head[i].slab_base = p;
+	}
+	return p;
+}
+
+void *kmalloc(size_t n, unsigned flags)
+{
+	if (__builtin_expect(n <= 1024, 1))
+		return cache_alloc(class_small[(n + 15) >> 4], flags);
+	if (n <= KMALLOC_MAX_CACHE)
+		return cache_alloc(class_large[(n + 127) >> 7], flags);
+	return kmalloc_large_alloc(n, flags);
+}
+
+void *kzalloc(size_t n, unsigned flags)
+{
+	return kmalloc(n, flags | KM_ZERO);
+}
+
+void kfree_large(struct page *pg, void *p)
+{
+	if (p != pg->slab_base) {
+		slab_report(&kmalloc_large, NULL, "kfree of 0x%llx, inside the large object at 0x%llx",
+			    (unsigned long long)p, (unsigned long long)pg->slab_base);
+		return;
+	}
+	unsigned order = pg->order;
+	for (unsigned i = 0; i < (1u << order); i++) {
+		pg[i].slab_cache = NULL;
+		pg[i].slab_base = NULL;
+	}
+	page_free(p, order);
+}
+
+void kfree(void *p)
+{
+	struct page *pg = pmm_virt_to_page(&kernel_pmm, p);
+	if (__builtin_expect(pg && pg->slab_cache, 1)) {
+		cache_free(pg->slab_cache, p, pg);	/* large blocks too, via free_slow */
+		return;
+	}
+	if (!p)
+		return;
+	slab_report(NULL, NULL, "kfree of 0x%llx, which the heap does not own "
+		    "(a foreign pointer, or a large object freed twice)", (unsigned long long)p);
+}
+
+size_t ksize(const void *p)
+{
+	struct page *pg = pmm_virt_to_page(&kernel_pmm, p);
+	if (!p || !pg || !pg->slab_cache)
+		return 0;
+	if (pg->slab_cache == &kmalloc_large)
+		return PAGE_SIZE << pg->order;
+	return pg->slab_cache->obj_size;
+}
+
+void *krealloc(void *p, size_t n, unsigned flags)
+{
+	if (!p)
+		return kmalloc(n, flags);
+	if (n == 0) {
+		kfree(p);
+		return NULL;
+	}
+	size_t old = ksize(p);
+	if (old == 0) {
+		slab_report(NULL, NULL, "krealloc of 0x%llx, which the heap does not own",
+			    (unsigned long long)p);
+		return NULL;
+	}
+	if (n <= old && (n > KMALLOC_MAX_CACHE || kmalloc_cache(n) == kmalloc_cache(old)))
+		return p;
+	void *q = kmalloc(n, flags);
+	if (!q)
+		return NULL;	/* p stays valid, as C's realloc */
+	memcpy(q, p, n < old ? n : old);
+	kfree(p);
+	return q;
+}
+
+void *kmem_object_base(const void *addr)
+{
+	struct page *pg = pmm_virt_to_page(&kernel_pmm, addr);
+	if (!pg || !pg->slab_cache)
+		return NULL;
+	uint8_t *base = slab_base_of(pg);
+	struct kmem_cache *c = pg->slab_cache;
+	if (c == &kmalloc_large)
+		return base;
+	uint64_t off = (uint64_t)((const uint8_t *)addr - base), idx = obj_index(c, off);
+	if (idx >= c->per_slab || off - idx * c->stride >= c->obj_size)
+		return NULL;	/* the slab's tail, or an object's metadata */
+	return base + idx * c->stride;
+}
+
+void kmalloc_init(unsigned debug_flags)
+{
+	unsigned k = 0;
+	for (unsigned i = 0; i < sizeof(class_small) / sizeof(class_small[0]); i++) {
+		while (class_sizes[k] < i * 16)
+			k++;
+		class_small[i] = &kmalloc_caches[k];
+	}
+	k = 0;
+	for (unsigned i = 0; i < sizeof(class_large) / sizeof(class_large[0]); i++) {
+		while (class_sizes[k] < i * 128)
+			k++;
+		class_large[i] = &kmalloc_caches[k];
+	}
+	for (unsigned i = NR_CLASSES; i-- > 0; ) {
+		ksnprintf(kmalloc_names[i], sizeof(kmalloc_names[i]), "kmalloc-%u", class_sizes[i]);
+		slab_cache_setup(&kmalloc_caches[i], kmalloc_names[i], class_sizes[i],
+				 KMALLOC_MIN_ALIGN, debug_flags, NULL);
+		slab_cache_link(&kmalloc_caches[i]);
+	}
+}
