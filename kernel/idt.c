@@ -1,25 +1,18 @@
 /*
- * kernel/idt.c - the interrupt descriptor table and the legacy PICs.
+ * kernel/idt.c - the interrupt descriptor table.
  *
  * All 256 vectors point at their stub in isr.S, as interrupt gates (IF is
  * cleared on entry), each on an IST stack chosen by kind (see gdt.c). The
- * two 8259 PICs are remapped to vectors 32-47, clear of the exceptions, and
- * masked until a driver registers its line (kernel/irq.c); a stray IRQ must not look
- * like a CPU exception. Called once from kmain, after gdt_init.
+ * legacy PICs are set up by irq_init (kernel/irq.c). Called once from kmain,
+ * after gdt_init.
  */
 #include "kernel/gdt.h"
 #include "kernel/trap.h"
-#include "kernel/x86.h"
 
 #include <stdint.h>
 
 #define GATE_INTERRUPT	0x8e	/* present, ring 0, 64-bit interrupt gate */
 #define ISR_STUB_SIZE	16
-
-#define PIC1_CMD	0x20
-#define PIC1_DATA	0x21
-#define PIC2_CMD	0xa0
-#define PIC2_DATA	0xa1
 
 struct idt_gate {
 	uint16_t offset_low;
@@ -46,20 +39,6 @@ static uint8_t ist_for(unsigned vector)
 	}
 }
 
-static void pic_remap_and_mask(void)
-{
-	outb(PIC1_CMD, 0x11);		/* ICW1: initialise, expect ICW4 */
-	outb(PIC2_CMD, 0x11);
-	outb(PIC1_DATA, VEC_IRQ_BASE);	/* ICW2: vector base */
-	outb(PIC2_DATA, VEC_IRQ_BASE + 8);
-	outb(PIC1_DATA, 4);		/* ICW3: slave on IRQ2 */
-	outb(PIC2_DATA, 2);
-	outb(PIC1_DATA, 1);		/* ICW4: 8086 mode */
-	outb(PIC2_DATA, 1);
-	outb(PIC1_DATA, 0xff);		/* mask everything */
-	outb(PIC2_DATA, 0xff);
-}
-
 void idt_init(void)
 {
 	for (unsigned v = 0; v < 256; v++) {
@@ -76,5 +55,4 @@ void idt_init(void)
 	struct { uint16_t limit; uint64_t base; } __attribute__((packed)) idtr =
 		{ sizeof(idt) - 1, (uint64_t)idt };
 	__asm__ volatile("lidt %0" :: "m"(idtr) : "memory");
-	pic_remap_and_mask();
 }

@@ -7,13 +7,14 @@
  *     master's cascade line (IRQ 2) in service, so the master gets one.
  *  2. Otherwise call the line's handler, then send EOI: to the slave for
  *     lines 8-15, and always to the master (the slave is wired to its IRQ 2).
- * The PICs themselves are set up (remapped, all lines masked) by idt.c.
+ * irq_init remaps the PICs and masks every line.
  *
  * State: handlers[] is written with interrupts off, so irq_dispatch sees a
  * line's fn and ctx together. One CPU.
  */
 #include "kernel/irq.h"
 #include "kernel/panic.h"
+#include "kernel/trap.h"
 #include "kernel/x86.h"
 
 #define PIC1_CMD	0x20
@@ -28,6 +29,23 @@ static struct {
 	void (*fn)(void *ctx);
 	void *ctx;
 } handlers[IRQ_LINES];
+
+/* Remap both PICs to VEC_IRQ_BASE.., clear of the CPU's exceptions, and mask
+ * every line until a handler is registered: a stray IRQ must not look like
+ * an exception. Called once from kmain, after idt_init. */
+void irq_init(void)
+{
+	outb(PIC1_CMD, 0x11);		/* ICW1: initialise, expect ICW4 */
+	outb(PIC2_CMD, 0x11);
+	outb(PIC1_DATA, VEC_IRQ_BASE);	/* ICW2: vector base */
+	outb(PIC2_DATA, VEC_IRQ_BASE + 8);
+	outb(PIC1_DATA, 4);		/* ICW3: slave on IRQ2 */
+	outb(PIC2_DATA, 2);
+	outb(PIC1_DATA, 1);		/* ICW4: 8086 mode */
+	outb(PIC2_DATA, 1);
+	outb(PIC1_DATA, 0xff);		/* mask everything */
+	outb(PIC2_DATA, 0xff);
+}
 
 static void pic_set_masked(unsigned irq, bool masked)
 {

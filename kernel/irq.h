@@ -2,7 +2,7 @@
  * kernel/irq.h - hardware interrupt lines and the CPU's interrupt flag.
  *
  * Lines are the legacy 8259 PICs' IRQ 0-15, delivered at vectors
- * VEC_IRQ_BASE..VEC_IRQ_BASE+15 (idt.c remaps them there, all masked).
+ * VEC_IRQ_BASE..VEC_IRQ_BASE+15 (irq_init remaps them there, all masked).
  * The kernel runs with interrupts disabled (IF=0); code that is written to be
  * interrupted enables them around itself and disables them before returning.
  */
@@ -14,6 +14,8 @@
 #include <stdbool.h>
 
 #define IRQ_LINES	16
+
+void irq_init(void);
 
 /*
  * Call fn(ctx) whenever line irq fires, and unmask the line; fn NULL masks the

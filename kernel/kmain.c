@@ -17,6 +17,7 @@
 #include "kernel/cmdline.h"
 #include "kernel/console.h"
 #include "kernel/gdt.h"
+#include "kernel/irq.h"
 #include "kernel/ktest.h"
 #include "kernel/qemu.h"
 #include "kernel/serial.h"
@@ -46,6 +47,7 @@ _Noreturn void kmain(uint32_t magic, uint32_t info_phys)
 
 	gdt_init();
 	idt_init();
+	irq_init();
 
 	/* entry.S checked the magic; a mismatch here means the handoff broke. */
 	if (magic != MB2_BOOT_MAGIC)

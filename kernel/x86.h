@@ -41,6 +41,13 @@ static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
 	__asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
 }
 
+static inline uint64_t read_rflags(void) { uint64_t v; __asm__ volatile("pushfq; popq %0" : "=r"(v)); return v; }
+
+#ifdef HOST_TEST
+/* Host builds of mm/ code run as a user process: no interrupts to mask. */
+static inline uint64_t irq_save(void) { return 0; }
+static inline void irq_restore(uint64_t flags) { (void)flags; }
+#else
 /* Disable interrupts, returning the previous RFLAGS for irq_restore. */
 static inline uint64_t irq_save(void)
 {
@@ -53,8 +60,7 @@ static inline void irq_restore(uint64_t flags)
 {
 	__asm__ volatile("pushq %0; popfq" :: "r"(flags) : "memory", "cc");
 }
-
-static inline uint64_t read_rflags(void) { uint64_t v; __asm__ volatile("pushfq; popq %0" : "=r"(v)); return v; }
+#endif
 
 static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
 static inline void sti(void) { __asm__ volatile("sti" ::: "memory"); }

@@ -64,6 +64,8 @@ static __attribute__((noinline)) void *kmalloc_large_alloc(size_t n, unsigned fl
 
 void *kmalloc(size_t n, unsigned flags)
 {
+	/* kmalloc_cache's lookup, written out: going through its NULL result
+	 * costs the fast path 3 more instructions (make bench). */
 	if (__builtin_expect(n <= 1024, 1))
 		return cache_alloc(class_small[(n + 15) >> 4], flags);
 	if (n <= KMALLOC_MAX_CACHE)

@@ -75,13 +75,9 @@
 
 #include <stdarg.h>
 
-#ifdef HOST_TEST
-/* The host shim has no interrupts to mask, and host tests are single-threaded. */
-static inline uint64_t irq_save(void) { return 0; }
-static inline void irq_restore(uint64_t flags) { (void)flags; }
-#else
-#include "kernel/cmdline.h"
 #include "kernel/x86.h"
+#ifndef HOST_TEST
+#include "kernel/cmdline.h"
 #endif
 
 #define POISON_WORD		(0x0101010101010101ull * PAGE_POISON_FREE)

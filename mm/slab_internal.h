@@ -14,12 +14,7 @@
 #include "mm/layout.h"
 #include "mm/pmm.h"
 
-#ifdef HOST_TEST
-static inline uint64_t irq_save(void) { return 0; }
-static inline void irq_restore(uint64_t flags) { (void)flags; }
-#else
 #include "kernel/x86.h"
-#endif
 
 #define MAG_MAX		32		/* objects a CPU magazine can hold */
 #define MAG_BYTES	(8 * 1024)	/* ...but no more than this many bytes of them */
