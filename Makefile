@@ -68,7 +68,7 @@ host_srcs_cmdline_test := kernel/cmdline.c kernel/printf.c
 host_srcs_symbols_test := kernel/symbols.c
 host_srcs_memmap_test  := mm/memmap.c kernel/printf.c
 host_srcs_pmm_test     := mm/pmm.c tests/host/kshim.c kernel/printf.c
-host_srcs_slab_test    := mm/slab.c mm/kmalloc.c mm/pmm.c tests/host/kshim.c kernel/printf.c
+host_srcs_slab_test    := mm/slab.c mm/slab_fast.c mm/kmalloc.c mm/pmm.c tests/host/kshim.c kernel/printf.c
 HOST_BINS := $(addprefix $(BUILD)/host/,$(HOST_TESTS))
 
 # libFuzzer targets (clang): the same sources as the host tests.
@@ -91,6 +91,11 @@ $(KOBJS) $(EXTRA_OBJS): Makefile
 ifneq ($(V),1)
 Q := @
 endif
+
+# The heap's fast paths end their failures in tail calls and are leaves
+# without frames of their own (mm/slab_fast.c says why); everything else
+# keeps every frame, for whole backtraces.
+$(BUILD)/obj/mm/slab_fast.c.o: KCFLAGS += -foptimize-sibling-calls -momit-leaf-frame-pointer
 
 $(BUILD)/obj/%.c.o: %.c
 	@mkdir -p $(dir $@)
@@ -203,7 +208,7 @@ slab_lib_glibc    := c
 slab_lib_jemalloc := jemalloc
 slab_lib_mimalloc := mimalloc
 slab_lib_tcmalloc := tcmalloc_minimal
-slab_srcs_tidemark := mm/slab.c mm/kmalloc.c mm/pmm.c tests/host/kshim.c kernel/printf.c
+slab_srcs_tidemark := mm/slab.c mm/slab_fast.c mm/kmalloc.c mm/pmm.c tests/host/kshim.c kernel/printf.c
 slab_deps_tidemark := $(BENCH_HEADERS)
 HOST_BENCHES += $(addprefix slab_bench_,$(SLAB_ALLOCS))
 

@@ -2,6 +2,8 @@
  * kernel/trap.c - what happens after isr.S saved a trap frame.
  *
  * trap_dispatch(frame):
+ *  0. An interrupt rewinds a restartable sequence it interrupted to the
+ *     sequence's start (kernel/restart.h).
  *  1. An exception that a test armed a trap_catch for is recorded, and
  *     execution resumes where the test said.
  *  2. A page fault inside a range with an owner (mm/vmm.c) goes to the
@@ -17,6 +19,7 @@
 #include "kernel/irq.h"
 #include "kernel/panic.h"
 #include "kernel/qemu.h"
+#include "kernel/restart.h"
 #include "kernel/symbols.h"
 #include "kernel/x86.h"
 #include "mm/vmm.h"
@@ -100,11 +103,18 @@ static void trap_report(const struct trap_frame *f)
 
 void trap_dispatch(struct trap_frame *f)
 {
+	/* An interrupt handler may allocate: a restartable sequence (a
+	 * magazine push or pop) it interrupted starts again when it returns.
+	 * Exceptions need not: none can arise inside a sequence. */
+	if (f->vector >= VEC_IRQ_BASE)
+		restart_seq_fixup(&f->rip);
 	if (armed && armed->vector == f->vector) {
 		armed->hits++;
 		armed->rip = f->rip;
 		armed->error = f->error;
 		armed->cr2 = f->vector == VEC_PF ? read_cr2() : 0;
+		if (armed->on_trap)
+			armed->on_trap(f, armed->arg);
 		if (armed->resume)
 			f->rip = armed->resume;
 		return;

@@ -40,6 +40,10 @@ struct trap_catch {
 	uint64_t rip;		/* saved RIP of the last hit */
 	uint64_t error;		/* error code of the last hit */
 	uint64_t cr2;		/* CR2 at the last hit (#PF) */
+	/* Optional, set after arming: runs on each hit, in trap context (a
+	 * test that plays an interrupt handler on single-step traps). */
+	void (*on_trap)(struct trap_frame *f, void *arg);
+	void *arg;
 };
 
 void trap_catch_arm(struct trap_catch *c, uint64_t vector);

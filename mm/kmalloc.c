@@ -6,7 +6,8 @@
  *    every class is a multiple of 16 and power-of-two classes sit at
  *    multiples of their size (slabs start on block boundaries).
  *  - kmalloc(n): n -> class through a table (one load), then the cache's
- *    magazine fast path (mm/slab_internal.h).
+ *    magazine fast path; kmalloc and kfree themselves are in
+ *    mm/slab_fast.c, this file holds everything around them.
  *  - Above 8 KiB: a page block, marked as kmalloc_large in its struct pages
  *    so that kfree, ksize and kmem_object_base still know it.
  *  - kfree(p): p's struct page names its cache; anything else is reported.
@@ -23,17 +24,19 @@ static const uint16_t class_sizes[] = {
 #define NR_CLASSES	(sizeof(class_sizes) / sizeof(class_sizes[0]))
 static struct kmem_cache kmalloc_caches[NR_CLASSES];
 static char kmalloc_names[NR_CLASSES][16];
-/* Size -> cache: by 16 B steps up to 1 KiB, by 128 B steps up to 8 KiB.
- * Pointers, not indexes: kmalloc's fast path is one load away from its cache. */
-static struct kmem_cache *class_small[1024 / 16 + 1], *class_large[KMALLOC_MAX_CACHE / 128 + 1];
+/* Size -> cache (for kmalloc in mm/slab_fast.c): by 16 B steps up to 1 KiB,
+ * by 128 B steps up to 8 KiB. Pointers, not indexes: the fast path is one
+ * load away from its cache. */
+struct kmem_cache *kmalloc_class_small[KMALLOC_SMALL_MAX / 16 + 1];
+struct kmem_cache *kmalloc_class_large[KMALLOC_MAX_CACHE / 128 + 1];
 struct kmem_cache kmalloc_large = { .name = "kmalloc-large", .flags = SLAB_LARGE };
 
 struct kmem_cache *kmalloc_cache(size_t n)
 {
-	if (n <= 1024)
-		return class_small[(n + 15) >> 4];
+	if (n <= KMALLOC_SMALL_MAX)
+		return kmalloc_class_small[(n + 15) >> 4];
 	if (n <= KMALLOC_MAX_CACHE)
-		return class_large[(n + 127) >> 7];
+		return kmalloc_class_large[(n + 127) >> 7];
 	return NULL;
 }
 
@@ -45,7 +48,7 @@ static unsigned order_for(size_t n)
 	return o;
 }
 
-static __attribute__((noinline)) void *kmalloc_large_alloc(size_t n, unsigned flags)
+void *kmalloc_large_alloc(size_t n, unsigned flags)
 {
 	/* Before order_for: near SIZE_MAX its shift would pass 63 bits. */
 	if (n > (PAGE_SIZE << PMM_MAX_ORDER))
@@ -60,22 +63,6 @@ static __attribute__((noinline)) void *kmalloc_large_alloc(size_t n, unsigned fl
 		head[i].slab_base = p;
 	}
 	return p;
-}
-
-void *kmalloc(size_t n, unsigned flags)
-{
-	/* kmalloc_cache's lookup, written out: going through its NULL result
-	 * costs the fast path 3 more instructions (make bench). */
-	if (__builtin_expect(n <= 1024, 1))
-		return cache_alloc(class_small[(n + 15) >> 4], flags);
-	if (n <= KMALLOC_MAX_CACHE)
-		return cache_alloc(class_large[(n + 127) >> 7], flags);
-	return kmalloc_large_alloc(n, flags);
-}
-
-void *kzalloc(size_t n, unsigned flags)
-{
-	return kmalloc(n, flags | KM_ZERO);
 }
 
 void kfree_large(struct page *pg, void *p)
@@ -93,17 +80,19 @@ void kfree_large(struct page *pg, void *p)
 	page_free(p, order);
 }
 
-void kfree(void *p)
+void kfree_slow(void *p, struct page *pg)
 {
-	struct page *pg = pmm_virt_to_page(&kernel_pmm, p);
-	if (__builtin_expect(pg && pg->slab_cache, 1)) {
-		cache_free(pg->slab_cache, p, pg);	/* large blocks too, via free_slow */
-		return;
-	}
-	if (!p)
-		return;
-	slab_report(NULL, NULL, "kfree of 0x%llx, which the heap does not own "
-		    "(a foreign pointer, or a large object freed twice)", (unsigned long long)p);
+	if (pg->slab_cache)
+		slab_free_slow(pg->slab_cache, p, pg);
+	else
+		kfree_unowned(p);
+}
+
+void kfree_unowned(void *p)
+{
+	if (p)
+		slab_report(NULL, NULL, "kfree of 0x%llx, which the heap does not own "
+			    "(a foreign pointer, or a large object freed twice)", (unsigned long long)p);
 }
 
 size_t ksize(const void *p)
@@ -158,16 +147,16 @@ void *kmem_object_base(const void *addr)
 void kmalloc_init(unsigned debug_flags)
 {
 	unsigned k = 0;
-	for (unsigned i = 0; i < sizeof(class_small) / sizeof(class_small[0]); i++) {
+	for (unsigned i = 0; i < sizeof(kmalloc_class_small) / sizeof(kmalloc_class_small[0]); i++) {
 		while (class_sizes[k] < i * 16)
 			k++;
-		class_small[i] = &kmalloc_caches[k];
+		kmalloc_class_small[i] = &kmalloc_caches[k];
 	}
 	k = 0;
-	for (unsigned i = 0; i < sizeof(class_large) / sizeof(class_large[0]); i++) {
+	for (unsigned i = 0; i < sizeof(kmalloc_class_large) / sizeof(kmalloc_class_large[0]); i++) {
 		while (class_sizes[k] < i * 128)
 			k++;
-		class_large[i] = &kmalloc_caches[k];
+		kmalloc_class_large[i] = &kmalloc_caches[k];
 	}
 	for (unsigned i = NR_CLASSES; i-- > 0; ) {
 		ksnprintf(kmalloc_names[i], sizeof(kmalloc_names[i]), "kmalloc-%u", class_sizes[i]);

@@ -57,7 +57,12 @@ struct page {
 	void *slab_base;		/* every page of a slab: the block's first byte */
 	void *slab_freelist;		/* slab head: first free object (cache lock) */
 	uint8_t slab_list;		/* slab head: which of its cache's lists it is on */
-	uint8_t unused[15];		/* pads to 64 bytes: see the assert below */
+	uint8_t unused[3];
+	/* Every page of a slab: copies of its cache's objs_end and div_magic,
+	 * so that kfree checks a pointer without first loading the cache (0
+	 * on every other page, which then fails the check). */
+	uint32_t slab_objs_end;
+	uint64_t slab_div_magic;
 };
 /* One per 4 KiB of RAM (1.6%, as Linux's), and a power of two so that finding
  * a page's entry from its address is a shift, not a division, on the

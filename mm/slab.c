@@ -20,20 +20,23 @@
  *                      pointer must not overwrite the object).
  *
  * Allocate (kmem_cache_alloc, kmalloc):
- *   1. Interrupts off; pop this CPU's magazine; clear the free mark. Done:
- *      no lock, no atomic instruction.
+ *   1. Pop this CPU's magazine in a restartable sequence (an interrupt
+ *      sends it back to its start: kernel/restart.h); clear the free mark.
+ *      Done: no lock, no atomic instruction, interrupts left as they were.
  *   2. Empty magazine: under the cache lock, move up to `batch` objects from
  *      partial (then empty) slabs into it. No slab to take from: drop the
  *      lock, take a block from the page allocator, carve it, and retry.
- *   3. Debug caches skip magazines and do all of this under the lock, so
- *      every check sees exact state.
+ *   3. Debug caches have no magazines and do all of this under the lock,
+ *      so every check sees exact state.
  * Free (kmem_cache_free, kfree):
  *   1. Find the page's struct page; it names the cache. Not a slab page:
  *      a large kmalloc block, or a foreign pointer (reported).
- *   2. Check the pointer is an object's start (reported if not), and its
- *      free mark: a set mark means a likely double free, confirmed (and
+ *   2. Check the pointer is an object's start (reported if not: the page's
+ *      copy of the geometry answers without a division), and its free
+ *      mark: a set mark means a likely double free, confirmed (and
  *      reported) under the lock by finding the object on a free list.
- *   3. Set the mark; push on this CPU's magazine; when full, return `batch`
+ *   3. Push on this CPU's magazine and set the mark, in one restartable
+ *      sequence; when the magazine is full, return `batch`
  *      objects to their slabs under the lock. A slab that becomes empty goes
  *      on the empty list; beyond SLAB_KEEP_EMPTY of those, back to the page
  *      allocator (hysteresis, so a cache at a slab boundary does not
@@ -46,8 +49,9 @@
  * free objects hold POISON_FREE.
  *
  * Locking: each cache's lock (LOCK_RANK_SLAB) guards its lists, counts and
- * its slabs' head entries; the magazines belong to their CPU and are used
- * with interrupts off, so an interrupt handler that allocates finds a
+ * its slabs' head entries; the magazines belong to their CPU: the fast
+ * paths change them in restartable sequences, the slow paths with
+ * interrupts off, so an interrupt handler that allocates finds a
  * consistent magazine and takes the lock only when the interrupted code is
  * not holding it (spinlocks disable interrupts). caches_lock
  * (LOCK_RANK_SLAB_CACHES) guards the list of caches. The page allocator is
@@ -126,10 +130,13 @@ void slab_cache_setup(struct kmem_cache *c, const char *name, size_t size, size_
 	}
 	c->order = pick_order(c->stride);
 	c->per_slab = (unsigned)((PAGE_SIZE << c->order) / c->stride);
-	c->recip = ((1ull << 32) + c->stride - 1) / c->stride;
+	c->objs_end = (uint32_t)(c->per_slab * c->stride);
+	c->div_magic = ~0ull / c->stride + 1;
 	c->mag_cap = (unsigned)(MAG_BYTES / c->stride);
 	c->mag_cap = c->mag_cap < 2 ? 2 : c->mag_cap > MAG_MAX ? MAG_MAX : c->mag_cap;
 	c->batch = (c->mag_cap + 1) / 2;
+	if (c->flags)
+		c->mag_cap = c->batch = 0;	/* the fast paths send debug caches to the slow */
 }
 
 void slab_cache_link(struct kmem_cache *c)
@@ -237,6 +244,8 @@ static struct page *slab_new(struct kmem_cache *c)
 	for (unsigned i = 0; i < (1u << c->order); i++) {
 		head[i].slab_cache = c;
 		head[i].slab_base = base;
+		head[i].slab_objs_end = c->objs_end;
+		head[i].slab_div_magic = c->div_magic;
 	}
 	void *next = NULL;
 	for (unsigned i = c->per_slab; i-- > 0; ) {
@@ -267,6 +276,8 @@ static void slab_release(struct kmem_cache *c, struct page *head)
 	for (unsigned i = 0; i < (1u << c->order); i++) {
 		head[i].slab_cache = NULL;
 		head[i].slab_base = NULL;
+		head[i].slab_objs_end = 0;
+		head[i].slab_div_magic = 0;
 	}
 	head->slab_freelist = NULL;
 	head->next = head->prev = NULL;
@@ -457,7 +468,7 @@ void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg)
 	uint8_t *base = slab_base_of(pg);
 	uint64_t off = (uint64_t)((uint8_t *)obj - base), idx = obj_index(c, off);
 
-	if (idx >= c->per_slab || idx * c->stride != off) {
+	if (!obj_start(c, off)) {
 		slab_report(c, NULL, "free of 0x%llx, which is not the start of an object "
 			    "(inside object 0x%llx at offset %llu)", (unsigned long long)obj,
 			    (unsigned long long)(base + idx * c->stride),
@@ -518,23 +529,10 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
 	return c;
 }
 
-void *kmem_cache_alloc(struct kmem_cache *c, unsigned flags)
+void kmem_cache_free_foreign(struct kmem_cache *c, void *p, struct page *pg)
 {
-	return cache_alloc(c, flags);
-}
-
-void kmem_cache_free(struct kmem_cache *c, void *p)
-{
-	if (!p)
-		return;
-	struct page *pg = pmm_virt_to_page(&kernel_pmm, p);
-	if (!pg || pg->slab_cache != c) {
-		slab_report(c, NULL, "kmem_cache_free of 0x%llx, which belongs to %s",
-			    (unsigned long long)p,
-			    pg && pg->slab_cache ? pg->slab_cache->name : "no cache");
-		return;
-	}
-	cache_free(c, p, pg);
+	slab_report(c, NULL, "kmem_cache_free of 0x%llx, which belongs to %s", (unsigned long long)p,
+		    pg && pg->slab_cache ? pg->slab_cache->name : "no cache");
 }
 
 /* Return every object of this CPU's magazine to its slab, and release the
@@ -608,7 +606,7 @@ void kmem_cache_stats(struct kmem_cache *c, struct kmem_cache_stats *out)
 	*out = (struct kmem_cache_stats){
 		.name = c->name, .object_size = c->size, .stride = c->stride,
 		.objects_in_use = c->slab_inuse - cached,
-		.slabs = slabs, .bytes = slabs * (PAGE_SIZE << c->order),
+		.slabs = slabs, .bytes = slabs * (PAGE_SIZE << c->order), .magazine = c->mag_cap,
 	};
 	spin_unlock_irqrestore(&c->lock, f);
 }

@@ -58,6 +58,7 @@ struct kmem_cache_stats {
 	uint64_t objects_in_use;
 	uint64_t slabs;
 	uint64_t bytes;		/* pages held by its slabs */
+	unsigned magazine;	/* objects a CPU's magazine holds (0 when debugging) */
 };
 void kmem_cache_stats(struct kmem_cache *c, struct kmem_cache_stats *out);
 

@@ -9,6 +9,7 @@
 
 #include "mm/slab.h"
 #include "kernel/percpu.h"
+#include "kernel/restart.h"
 #include "kernel/spinlock.h"
 #include "kernel/string.h"
 #include "mm/layout.h"
@@ -31,7 +32,9 @@
  * suspected: the slow path confirms it by finding the object on a free
  * list, so user data (or a stale copy) that matches by chance costs one
  * locked look-up, never a false report. */
-#define FREE_MARK	0x5ab1f4eec0ffee00ull
+/* It is a sign-extended 32-bit immediate, so that the fast paths compare
+ * and store it in one instruction each; nothing is mapped at that address. */
+#define FREE_MARK	0xfffffffff4eec0deull
 
 enum { LIST_NONE, LIST_PARTIAL, LIST_FULL, LIST_EMPTY };
 
@@ -41,6 +44,10 @@ struct magazine {
 } __attribute__((aligned(64)));	/* one CPU's, away from the others' lines */
 
 struct kmem_cache {
+	/* First, so that CPU 0's magazine is at the cache's own address and
+	 * the fast paths need no add to find it. */
+	struct magazine mag[MAX_CPUS];	/* each: its CPU (restartable sequences) */
+
 	const char *name;
 	size_t size;			/* as asked */
 	size_t obj_size;		/* size rounded to the alignment */
@@ -49,9 +56,10 @@ struct kmem_cache {
 	unsigned flags;			/* SLAB_* debug letters */
 	unsigned order;			/* slab block order */
 	unsigned per_slab;
-	unsigned mag_cap;		/* magazine capacity, <= MAG_MAX */
+	unsigned mag_cap;		/* magazine capacity, <= MAG_MAX; 0 when debugging */
 	unsigned batch;			/* objects moved per refill / flush */
-	uint64_t recip;			/* ceil(2^32 / stride): offset -> index */
+	uint32_t objs_end;		/* per_slab * stride: where a slab's tail starts */
+	uint64_t div_magic;		/* ceil(2^64 / stride): offset -> index (obj_index) */
 	void (*ctor)(void *);
 
 	struct spinlock lock;
@@ -59,7 +67,6 @@ struct kmem_cache {
 	uint64_t nr_slabs[4];		/* lock */
 	uint64_t slab_inuse;		/* lock: objects out of slabs (in magazines too) */
 
-	struct magazine mag[MAX_CPUS];	/* each: its CPU, interrupts off */
 	struct kmem_cache *next;	/* caches_lock */
 };
 
@@ -92,10 +99,21 @@ static inline struct track *tracks_of(const struct kmem_cache *c, void *obj)
 	return (struct track *)((uint8_t *)meta_of(c, obj) + 16);
 }
 
-/* Index of the object at offset off in its slab; exact for off < 2^17. */
+/*
+ * Offset -> object, without dividing: with M = ceil(2^64 / stride), for any
+ * off < 2^32 the high half of off * M is off / stride, and the low half is
+ * below M exactly when stride divides off (Lemire, Kaser and Kurz, "Faster
+ * remainder by direct computation", 2019). Slabs are at most 32 KiB.
+ */
 static inline uint64_t obj_index(const struct kmem_cache *c, uint64_t off)
 {
-	return (off * c->recip) >> 32;
+	return (uint64_t)(((unsigned __int128)off * c->div_magic) >> 64);
+}
+
+/* Is off (from the slab's base) the start of one of its objects? */
+static inline bool obj_start(const struct kmem_cache *c, uint64_t off)
+{
+	return off < c->objs_end && off * c->div_magic < c->div_magic;
 }
 
 static inline bool is_free_marked(const struct kmem_cache *c, void *obj)
@@ -113,55 +131,114 @@ void slab_report(const struct kmem_cache *c, void *obj, const char *fmt, ...)
 __attribute__((noinline)) void *slab_alloc_slow(struct kmem_cache *c, unsigned flags);
 __attribute__((noinline)) void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg);
 
-/* ---- mm/kmalloc.c, for mm/slab.c ---- */
+__attribute__((noinline)) void kmem_cache_free_foreign(struct kmem_cache *c, void *p,
+							struct page *pg);
+
+/* ---- mm/kmalloc.c, for mm/slab.c and mm/slab_fast.c ---- */
+
+#define KMALLOC_SMALL_MAX	1024	/* sizes up to this are looked up by 16 B steps */
+extern struct kmem_cache *kmalloc_class_small[KMALLOC_SMALL_MAX / 16 + 1];
+extern struct kmem_cache *kmalloc_class_large[KMALLOC_MAX_CACHE / 128 + 1];
 
 void kmalloc_init(unsigned debug_flags);
+__attribute__((noinline)) void *kmalloc_large_alloc(size_t n, unsigned flags);
 void kfree_large(struct page *pg, void *p);
+__attribute__((noinline)) void kfree_unowned(void *p);
+__attribute__((noinline)) void kfree_slow(void *p, struct page *pg);
 
-/* ---- the fast paths ---- */
+/* ---- the fast paths ----
+ *
+ * A magazine push or pop is a restartable sequence (kernel/restart.h): the
+ * store of the new count commits it, and an interrupt that lands before
+ * the commit sends it back to its start. So it needs no lock, no atomic
+ * instruction and no interrupt masking, and an interrupt handler may
+ * allocate and free in the middle of it. Debug caches have no magazine
+ * capacity (mag_cap 0, count always 0), so both sequences send them to the
+ * slow paths, which check everything under the lock; so does kmalloc_large.
+ * A failed fast path ends in a tail call, so kmalloc and kfree stay leaf
+ * functions without a frame of their own.
+ */
 
-static inline __attribute__((always_inline)) void *cache_alloc(struct kmem_cache *c, unsigned flags)
+/*
+ * Pop an object off this CPU's magazine of c and clear its free mark, or
+ * take the slow path. meta: c->meta, passed as a constant by callers that
+ * know it (kmalloc's caches keep metadata at 0 unless debugging, and debug
+ * caches never get past the pop).
+ */
+static inline __attribute__((always_inline)) void *cache_alloc(struct kmem_cache *c,
+							       unsigned flags, size_t meta)
 {
-	if (__builtin_expect(!c->flags, 1)) {
-		uint64_t irq = irq_save();
-		struct magazine *m = &c->mag[cpu_id()];
-		if (__builtin_expect(m->count != 0, 1)) {
-			void *obj = m->objs[--m->count];
-			irq_restore(irq);
-			meta_of(c, obj)[1] = 0;
-			if (flags & KM_ZERO)
-				memset(obj, 0, c->obj_size);
-			return obj;
-		}
-		irq_restore(irq);
-	}
+	struct magazine *m = &c->mag[cpu_id()];
+	void *obj;
+	uint64_t n;
+
+	/* n = count - 1 borrows (CF) when the magazine is empty. */
+	__asm__ volatile goto("1:\n\t"
+			      "movl %[count], %k[n]\n\t"
+			      "subl $1, %k[n]\n\t"
+			      "jb %l[slow]\n\t"
+			      "movq %c[objs](%[m], %[n], 8), %[obj]\n\t"
+			      "movl %k[n], %[count]\n"		/* commit */
+			      "2:\n\t"
+			      RESTART_SEQ("1b", "2b")
+			      : [obj] "=&r"(obj), [n] "=&r"(n)
+			      : [m] "r"(m), [count] "m"(m->count),
+				[objs] "i"(__builtin_offsetof(struct magazine, objs))
+			      : "cc", "memory"
+			      : slow);
+	((uint64_t *)((uint8_t *)obj + meta))[1] = 0;
+	if (flags & KM_ZERO)
+		return memset(obj, 0, c->obj_size);
+	return obj;
+slow:
 	return slab_alloc_slow(c, flags);
 }
 
-/*
- * The object obj (known to be in a slab page pg of cache c) freed through
- * the magazine when it is a plain object start with no free mark; anything
- * else takes the slow path, which checks and reports.
- */
-static inline __attribute__((always_inline)) void cache_free(struct kmem_cache *c, void *obj,
-							     struct page *pg)
+/* Is obj the start of an object in slab page pg? False on every page that
+ * is no slab's (their slab_objs_end is 0), and for large kmalloc blocks. */
+static inline __attribute__((always_inline)) bool slab_obj_start(const struct page *pg,
+								  const void *obj)
 {
-	uint64_t off = (uint64_t)((uint8_t *)obj - slab_base_of(pg));
-	uint64_t idx = obj_index(c, off);
-	if (__builtin_expect(!c->flags && idx < c->per_slab && idx * c->stride == off &&
-			     !is_free_marked(c, obj), 1)) {
-		meta_of(c, obj)[1] = FREE_MARK;
-		uint64_t irq = irq_save();
-		struct magazine *m = &c->mag[cpu_id()];
-		if (__builtin_expect(m->count < c->mag_cap, 1)) {
-			m->objs[m->count++] = obj;
-			irq_restore(irq);
-			return;
-		}
-		irq_restore(irq);
-		meta_of(c, obj)[1] = 0;		/* free_slow sets it again */
-	}
-	slab_free_slow(c, obj, pg);
+	uint64_t off = (uint64_t)((const uint8_t *)obj - (const uint8_t *)pg->slab_base);
+	/* (uint32_t): a slab is at most 32 KiB, so off is exact on slab pages. */
+	return (uint32_t)off < pg->slab_objs_end && off * pg->slab_div_magic < pg->slab_div_magic;
+}
+
+/*
+ * Push obj, an object start of a slab of c, on this CPU's magazine and set
+ * its free mark. Return: false, with nothing changed, when it carries the
+ * mark already (a likely double free) or the magazine is full; the caller
+ * then takes the slow path. The mark is set inside the sequence, before the
+ * commit: once in the magazine the object may be handed out again by an
+ * interrupt, which must find it marked.
+ */
+static inline __attribute__((always_inline)) bool cache_free_fast(struct kmem_cache *c, void *obj)
+{
+	struct magazine *m = &c->mag[cpu_id()];
+	uint64_t meta = c->meta, n;
+
+	if (__builtin_expect(*(uint64_t *)((uint8_t *)obj + meta + 8) == FREE_MARK, 0))
+		return false;
+	__asm__ volatile goto("1:\n\t"
+			      "movl %[count], %k[n]\n\t"
+			      "cmpl %[cap], %k[n]\n\t"
+			      "jae %l[full]\n\t"
+			      "movq %[obj], %c[objs](%[m], %[n], 8)\n\t"
+			      "movq %[markv], 8(%[obj], %[meta])\n\t"
+			      "incl %k[n]\n\t"
+			      "movl %k[n], %[count]\n"		/* commit */
+			      "2:\n\t"
+			      RESTART_SEQ("1b", "2b")
+			      : [n] "=&r"(n)
+			      : [m] "r"(m), [obj] "r"(obj), [meta] "r"(meta),
+				[count] "m"(m->count), [cap] "m"(c->mag_cap),
+				[markv] "i"(FREE_MARK),
+				[objs] "i"(__builtin_offsetof(struct magazine, objs))
+			      : "cc", "memory"
+			      : full);
+	return true;
+full:
+	return false;
 }
 
 #endif

@@ -6,6 +6,10 @@
  * tests/host/slab_test.c runs the same mm/slab.c under ASan and UBSan.
  */
 #include "kernel/console.h"
+#include "kernel/irq.h"
+#include "kernel/restart.h"
+#include "kernel/trap.h"
+#include "kernel/x86.h"
 #include "kernel/ktest.h"
 #include "kernel/string.h"
 #include "mm/layout.h"
@@ -467,6 +471,129 @@ KTEST(slab, allocation_from_interrupt_context)
 			h.ring[i] = NULL;
 		}
 	}
+	KEXPECT_EQ(slab_report_count(), reports);
+	slab_check();
+}
+
+/*
+ * The magazine sequences (kernel/restart.h), interrupted at every
+ * instruction. The test single-steps (TF) through kmalloc and kfree; the
+ * #DB trap after an instruction plays an interrupt handler that allocates
+ * or frees on the same cache, as a timer handler may, and rewinds the
+ * interrupted sequence as trap_dispatch does for interrupts. Pass k
+ * interrupts each run of a sequence once, after its k-th instruction; a
+ * sequence is at most 7 instructions long, so passes 1..6 reach every
+ * point strictly inside every sequence.
+ */
+#define STEP_PASSES	6
+#define STEP_HELD	48
+#define STEP_OPS	36
+
+struct step_state {
+	unsigned target;		/* interrupt after this many instructions */
+	unsigned pos;			/* instructions run in the current attempt */
+	bool acted;			/* interrupted this run already: let it finish */
+	uint64_t acts;
+	uint64_t *held[STEP_HELD];	/* the "handler's" objects */
+	unsigned nheld, nulls;
+	uint64_t points[64];		/* distinct RIPs at which a sequence restarted */
+	unsigned npoints;
+};
+
+static void step_hook(struct trap_frame *f, void *arg)
+{
+	struct step_state *s = arg;
+
+	if (!restart_seq_find(f->rip)) {
+		s->pos = 0;
+		s->acted = false;
+		return;
+	}
+	/* Code with interrupts masked would not see this interrupt yet. */
+	if (++s->pos != s->target || s->acted || !(f->rflags & RFLAGS_IF))
+		return;
+	uint64_t rip = f->rip;
+	unsigned i = 0;
+	while (i < s->npoints && s->points[i] != rip)
+		i++;
+	if (i == s->npoints && s->npoints < 64)
+		s->points[s->npoints++] = rip;
+	restart_seq_fixup(&f->rip);
+	s->pos = 0;
+	s->acted = true;
+	/* Alternate taking and giving back, so the count moves both ways. */
+	if (s->nheld < STEP_HELD && s->acts++ % 2 == 0) {
+		uint64_t *p = kmalloc(64, 0);
+		if (!p) {
+			s->nulls++;
+			return;
+		}
+		p[0] = (uint64_t)p ^ 0xabcdef;
+		s->held[s->nheld++] = p;
+	} else if (s->nheld) {
+		kfree(s->held[--s->nheld]);
+	}
+}
+
+static bool all_distinct(uint64_t **a, unsigned n, uint64_t **b, unsigned m)
+{
+	for (unsigned i = 0; i < n + m; i++)
+		for (unsigned j = i + 1; j < n + m; j++)
+			if ((i < n ? a[i] : b[i - n]) == (j < n ? a[j] : b[j - n]))
+				return false;
+	return true;
+}
+
+KTEST(slab, magazine_sequences_restart_at_every_interrupted_instruction)
+{
+	static struct step_state s;
+	uint64_t reports = slab_report_count(), restarts = restart_seq_count();
+	struct trap_catch c;
+	uint64_t *mine[STEP_OPS];
+
+	s = (struct step_state){ 0 };
+	for (s.target = 1; s.target <= STEP_PASSES; s.target++) {
+		unsigned nmine = 0, bad = 0;
+		trap_catch_arm(&c, VEC_DB);
+		c.on_trap = step_hook;
+		c.arg = &s;
+		irq_enable();		/* every PIC line is masked: only #DB comes */
+		__asm__ volatile("pushfq; orq $0x100, (%%rsp); popfq" ::: "memory", "cc");
+		for (unsigned i = 0; i < STEP_OPS; i++) {
+			uint64_t *p = kmalloc(64, 0);
+			if (p) {
+				p[0] = i;
+				mine[nmine++] = p;
+			}
+			if (i % 3 == 2 && nmine >= 2) {	/* free one, keep the other */
+				kfree(mine[nmine - 2]);
+				mine[nmine - 2] = mine[nmine - 1];
+				nmine--;
+			}
+		}
+		__asm__ volatile("pushfq; andq $~0x100, (%%rsp); popfq" ::: "memory", "cc");
+		irq_disable();
+		trap_catch_disarm();
+
+		KEXPECT_EQ(nmine, STEP_OPS - STEP_OPS / 3);
+		KEXPECT_TRUE(all_distinct(mine, nmine, s.held, s.nheld));
+		for (unsigned i = 0; i < s.nheld; i++)
+			bad += s.held[i][0] != ((uint64_t)s.held[i] ^ 0xabcdef);
+		KEXPECT_EQ(bad, 0);
+		for (unsigned i = 0; i < nmine; i++)
+			kfree(mine[i]);
+		slab_check();
+	}
+	while (s.nheld)
+		kfree(s.held[--s.nheld]);
+	KEXPECT_EQ(s.nulls, 0);
+	/* kmalloc's pop has 4 instructions before its commit, kfree's push 6:
+	 * each of those points was interrupted and restarted. With slab_debug
+	 * there are no magazines: each leaves after its 2nd instruction. */
+	struct kmem_cache_stats st;
+	kmem_cache_stats(kmalloc_cache(64), &st);
+	KEXPECT_GE(s.npoints, st.magazine ? 10 : 4);
+	KEXPECT_GE(restart_seq_count() - restarts, s.npoints);
 	KEXPECT_EQ(slab_report_count(), reports);
 	slab_check();
 }

@@ -1,0 +1,40 @@
+/*
+ * kernel/restart.c - restarting an interrupted restartable sequence
+ * (design: kernel/restart.h).
+ *
+ * The table is what the RESTART_SEQ entries of every inlined fast path
+ * put in the restart_seqs section, gathered by linker.ld. It holds a
+ * handful of entries (one per inlined magazine push or pop), so a trap
+ * scans it; a trap is rare next to the allocations it protects.
+ * Called with interrupts off, by the trap path only.
+ */
+#include "kernel/restart.h"
+
+#include <stddef.h>
+
+extern const struct restart_seq __start_restart_seqs[], __stop_restart_seqs[];
+
+static uint64_t restarts;	/* interrupts off: only trap_dispatch writes it */
+
+const struct restart_seq *restart_seq_find(uint64_t rip)
+{
+	for (const struct restart_seq *s = __start_restart_seqs; s < __stop_restart_seqs; s++)
+		if (rip > s->start && rip < s->end)
+			return s;
+	return NULL;
+}
+
+bool restart_seq_fixup(uint64_t *rip)
+{
+	const struct restart_seq *s = restart_seq_find(*rip);
+	if (!s)
+		return false;
+	*rip = s->start;
+	restarts++;
+	return true;
+}
+
+uint64_t restart_seq_count(void)
+{
+	return __atomic_load_n(&restarts, __ATOMIC_RELAXED);
+}
