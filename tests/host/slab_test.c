@@ -15,6 +15,7 @@
 #include "mm/layout.h"
 #include "mm/pmm.h"
 #include "mm/slab.h"
+#include "mm/slab_internal.h"
 #include "tests/host/htest.h"
 
 #include <pthread.h>
@@ -1068,4 +1069,37 @@ int main(void)
 	free(db);
 	free(host_phys_base);
 	return rc;
+}
+
+/* The division-free geometry (mm/slab_internal.h) against division, for
+ * every offset of a slab, for the geometry of every size in 16 B steps,
+ * with and without debug metadata. */
+HTEST(object_index_and_start_match_division_at_every_offset)
+{
+	static struct kmem_cache c;
+	static const unsigned flag_sets[] = { 0, SLAB_DEBUG_MASK };
+	uint64_t checked = 0, bad_index = 0, bad_start = 0, bad_page = 0;
+	for (size_t f = 0; f < ARRAY_LEN(flag_sets); f++) {
+		for (size_t size = 16; size <= KMALLOC_MAX_CACHE; size += 16) {
+			slab_cache_setup(&c, "test-geometry", size, 16, flag_sets[f], NULL);
+			struct page pg = { .slab_base = (void *)0x100000, .slab_objs_end = c.objs_end,
+					   .slab_div_magic = c.div_magic };
+			for (uint64_t off = 0; off < (PAGE_SIZE << c.order); off++) {
+				bool start = off % c.stride == 0 && off / c.stride < c.per_slab;
+				bad_index += obj_index(&c, off) != off / c.stride;
+				bad_start += obj_start(&c, off) != start;
+				bad_page += slab_obj_start(&pg, (uint8_t *)pg.slab_base + off) != start;
+				checked++;
+			}
+		}
+	}
+	HEXPECT_EQ(bad_index, 0);
+	HEXPECT_EQ(bad_start, 0);
+	HEXPECT_EQ(bad_page, 0);
+	HEXPECT_TRUE(checked > 10000000);
+
+	/* A page that is no slab's fails the check for any address. */
+	struct page none = { 0 };
+	HEXPECT_TRUE(!slab_obj_start(&none, (void *)0x100000));
+	HEXPECT_TRUE(!slab_obj_start(&none, NULL));
 }
