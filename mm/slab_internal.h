@@ -18,8 +18,22 @@
 #include "kernel/x86.h"
 
 #define MAG_MAX		32		/* objects a CPU magazine can hold */
-#define MAG_BYTES	(8 * 1024)	/* ...but no more than this many bytes of them */
-#define SLAB_KEEP_EMPTY	1		/* empty slabs a cache keeps in reserve */
+/* ...but no more than this many bytes of them (and at least 2): a magazine's
+ * objects are free memory that no other cache can use, and a magazine
+ * reused LIFO keeps refilling the slabs its objects came from. 4 KiB keeps
+ * 32 for classes up to 128 B and gives those from 1.5 KiB up 2. */
+#define MAG_BYTES	(4 * 1024)
+/* Empty slabs a cache keeps in reserve (hysteresis, so that a cache at a
+ * slab boundary does not allocate and free a block on every other call, and
+ * a recent double free is still found on its slab's free list) - but only
+ * a cache of small objects, at least this many to a slab, or a debug cache.
+ * An empty slab of large objects is memory every other class lacks at its
+ * peak, and their magazines already spare most trips to the page allocator. */
+#define SLAB_KEEP_EMPTY	1
+#define KEEP_EMPTY_MIN_OBJS	16
+/* A magazine this small (objects of 512 B and up) chooses which objects a
+ * flush returns (mm/slab.c: mag_flush). */
+#define FLUSH_CHOOSE_CAP	8
 #define SLAB_MAX_ORDER	3		/* slabs are at most 32 KiB */
 #define TRACK_DEPTH	6		/* frames kept per allocation/free (U) */
 
@@ -36,7 +50,11 @@
  * and store it in one instruction each; nothing is mapped at that address. */
 #define FREE_MARK	0xfffffffff4eec0deull
 
-enum { LIST_NONE, LIST_PARTIAL, LIST_FULL, LIST_EMPTY };
+/* A cache's slab lists. Partial slabs are kept in PARTIAL_BUCKETS lists by
+ * how full they are (LIST_PARTIAL + 0: the emptiest), so that refills take
+ * from the fullest and the sparsest are left to drain and be released. */
+#define PARTIAL_BUCKETS	8
+enum { LIST_NONE, LIST_FULL, LIST_EMPTY, LIST_PARTIAL, NR_LISTS = LIST_PARTIAL + PARTIAL_BUCKETS };
 
 struct magazine {
 	unsigned count;
@@ -60,11 +78,13 @@ struct kmem_cache {
 	unsigned batch;			/* objects moved per refill / flush */
 	uint32_t objs_end;		/* per_slab * stride: where a slab's tail starts */
 	uint64_t div_magic;		/* ceil(2^64 / stride): offset -> index (obj_index) */
+	unsigned keep_empty;		/* empty slabs kept: SLAB_KEEP_EMPTY or 0 */
+	uint64_t bucket_mul;		/* ceil(PARTIAL_BUCKETS * 2^24 / (per_slab - 1)) */
 	void (*ctor)(void *);
 
 	struct spinlock lock;
-	struct page *lists[4];		/* lock: slab heads by LIST_*; [0] unused */
-	uint64_t nr_slabs[4];		/* lock */
+	struct page *lists[NR_LISTS];	/* lock: slab heads by LIST_*; [0] unused */
+	uint64_t nr_slabs[NR_LISTS];	/* lock */
 	uint64_t slab_inuse;		/* lock: objects out of slabs (in magazines too) */
 
 	struct kmem_cache *next;	/* caches_lock */

@@ -349,8 +349,15 @@ static void heap_init(void)
 }
 #endif
 
-int main(void)
+/* Was workload w asked for? No argument runs them all; "bc" runs b and c
+ * (for profiling one workload: perf record build/bench/slab_bench_tidemark b). */
+static const char *only;
+static int wanted(char w) { return !only || strchr(only, w) != NULL; }
+
+int main(int argc, char **argv)
 {
+	if (argc > 1)
+		only = argv[1];
 	heap_init();
 
 	for (unsigned i = 0; i < B_OPS; i++) {
@@ -366,12 +373,17 @@ int main(void)
 		c_order[j] = t;
 	}
 
-	printf("bench: slab.a alloc=%s ns=%.1f\n", ALLOC_NAME, median_of(run_a));
-	printf("bench: slab.b alloc=%s ns=%.1f\n", ALLOC_NAME, median_of(run_b));
+	if (wanted('a'))
+		printf("bench: slab.a alloc=%s ns=%.1f\n", ALLOC_NAME, median_of(run_a));
+	if (wanted('b')) {
+		printf("bench: slab.b alloc=%s ns=%.1f\n", ALLOC_NAME, median_of(run_b));
 #ifdef ALLOC_TIDEMARK
-	footprint_b();
+		footprint_b();
 #endif
-	printf("bench: slab.c alloc=%s ns=%.1f\n", ALLOC_NAME, median_of(run_c));
-	printf("bench: slab.d alloc=%s ns=%.1f\n", ALLOC_NAME, median_of(run_d));
+	}
+	if (wanted('c'))
+		printf("bench: slab.c alloc=%s ns=%.1f\n", ALLOC_NAME, median_of(run_c));
+	if (wanted('d'))
+		printf("bench: slab.d alloc=%s ns=%.1f\n", ALLOC_NAME, median_of(run_d));
 	return 0;
 }

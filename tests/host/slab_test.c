@@ -28,7 +28,7 @@
 /* kmalloc's size classes, restated: the test's own idea of what ksize is. */
 static const size_t classes[] = {
 	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512,
-	640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
+	640, 768, 896, 1024, 1280, 1536, 2048, 2688, 3200, 4096,
 	5120, 6144, 7168, 8192,
 };
 
@@ -380,15 +380,15 @@ static bool cache_full(struct kmem_cache *c)
 
 /*
  * With no page left, freed objects are still handed out, whatever the
- * slab's shape: kmalloc-1536 and -2560 (order-1 slabs, a refill wanting
+ * slab's shape: kmalloc-1536 and -2688 (order-1 slabs, a refill wanting
  * more objects than are free), -8192 (one object to a slab) and -896,
- * -384, -320 (fewer objects to a slab than a refill takes). A refill that
+ * -384, -320 (few objects to a slab: a refill takes half of one). A refill that
  * went to the page allocator holding objects had them flushed back by the
  * allocator's reclaim, and failed with objects free.
  */
 HTEST(exhaustion_hands_out_every_free_object)
 {
-	static const size_t sizes[] = { 1536, 2560, 8192, 896, 384, 320 };
+	static const size_t sizes[] = { 1536, 2688, 8192, 896, 384, 320 };
 	uint64_t before = free_pages_after_reclaim();
 	for (size_t i = 0; i < ARRAY_LEN(sizes); i++) {
 		struct kmem_cache *c = kmalloc_cache(sizes[i]);
