@@ -145,7 +145,7 @@ void slab_cache_setup(struct kmem_cache *c, const char *name, size_t size, size_
 	/* The division of list_for as a multiplication: exact (checked for
 	 * every count) while per_slab <= 4097. */
 	ASSERT(c->per_slab <= 4097);
-	if (c->per_slab > 1)
+	if (c->per_slab > 1 && c->per_slab <= SORT_PARTIAL_MAX_OBJS)
 		c->bucket_mul = (((uint64_t)PARTIAL_BUCKETS << 24) + c->per_slab - 2) / (c->per_slab - 1);
 	c->mag_cap = (unsigned)(MAG_BYTES / c->stride);
 	c->mag_cap = c->mag_cap < 2 ? 2 : c->mag_cap > MAG_MAX ? MAG_MAX : c->mag_cap;
@@ -234,7 +234,7 @@ static void list_add_locked(struct kmem_cache *c, struct page *head, unsigned li
 /* Which list a slab with `inuse` objects out belongs on: a partial slab's
  * bucket is (inuse - 1) * PARTIAL_BUCKETS / (per_slab - 1), so that with up
  * to PARTIAL_BUCKETS + 1 objects to a slab each count has its own. */
-static unsigned list_for(const struct kmem_cache *c, unsigned inuse)
+static inline unsigned list_for(const struct kmem_cache *c, unsigned inuse)
 {
 	if (inuse == 0)
 		return LIST_EMPTY;
@@ -243,7 +243,7 @@ static unsigned list_for(const struct kmem_cache *c, unsigned inuse)
 	return LIST_PARTIAL + (unsigned)(((uint64_t)(inuse - 1) * c->bucket_mul) >> 24);
 }
 
-static void relist_locked(struct kmem_cache *c, struct page *head)
+static inline void relist_locked(struct kmem_cache *c, struct page *head)
 {
 	unsigned want = list_for(c, head->slab_inuse);
 	if (head->slab_list != want) {
@@ -270,7 +270,16 @@ static struct page *slab_new(struct kmem_cache *c)
 		head[i].slab_div_magic = c->div_magic;
 	}
 	void *next = NULL;
-	for (unsigned i = c->per_slab; i-- > 0; ) {
+	if (!c->ctor && !c->flags) {
+		/* The common case, on its own: two stores an object. */
+		for (unsigned i = c->per_slab; i-- > 0; ) {
+			uint64_t *obj = (uint64_t *)(base + (uint64_t)i * c->stride);
+			obj[0] = (uint64_t)next;
+			obj[1] = FREE_MARK;
+			next = obj;
+		}
+	}
+	for (unsigned i = next ? 0 : c->per_slab; i-- > 0; ) {
 		uint8_t *obj = base + (uint64_t)i * c->stride;
 		if (c->ctor)
 			c->ctor(obj);
@@ -462,36 +471,53 @@ static void choose_emptiest_locked(struct page *const *heads, unsigned total, un
 	}
 }
 
-/*
- * Return n of the objects of a magazine, and of `extra` (a freed object
- * that did not fit, or NULL), to their slabs (interrupts off). A magazine
- * of at most FLUSH_CHOOSE_CAP (large objects, few to a slab) returns those
- * of the emptiest slabs, so that those slabs drain and go back to the page
- * allocator while the objects of the fullest stay to be handed out first:
- * this is where those caches' footprint is won. A larger one returns its
- * oldest n, the cheaper choice where a slab holds many objects anyway. What
- * stays keeps its order, extra last (the top: the most recently freed,
- * cache-hot object).
- */
-static void mag_flush(struct kmem_cache *c, struct magazine *m, unsigned n, void *extra)
+/* Return the oldest n objects of a magazine to their slabs, then push
+ * `extra` (a freed object that did not fit) if not NULL (interrupts off).
+ * The common flush: where a slab holds many objects, which ones go back
+ * matters little, and this is the cheapest choice. */
+static void mag_flush_oldest(struct kmem_cache *c, struct magazine *m, unsigned n, void *extra)
 {
-	void *objs[MAG_MAX + 1];
-	struct page *heads[MAG_MAX + 1], *release[MAG_MAX + 1];
-	bool out[MAG_MAX + 1];
+	struct page *release[MAG_MAX];
+	unsigned nrel = 0;
+
+	uint64_t f = spin_lock_irqsave(&c->lock);
+	for (unsigned i = 0; i < n; i++) {
+		struct page *r = slab_put_locked(c, m->objs[i], slab_head_of(m->objs[i]));
+		if (r)
+			release[nrel++] = r;
+	}
+	spin_unlock_irqrestore(&c->lock, f);
+	memmove(m->objs, m->objs + n, (m->count - n) * sizeof(m->objs[0]));
+	m->count -= n;
+	if (extra)
+		m->objs[m->count++] = extra;
+	for (unsigned i = 0; i < nrel; i++)
+		slab_release(c, release[i]);
+}
+
+/*
+ * Return n of the objects of a magazine, and of `extra` (as above), to
+ * their slabs: those of the emptiest slabs, so that those slabs drain and
+ * go back to the page allocator while the objects of the fullest stay to be
+ * handed out first. This is where the footprint of caches of large
+ * objects, few to a slab (magazines of at most FLUSH_CHOOSE_CAP), is won.
+ * What stays keeps its order, extra last (the top: the most recently
+ * freed, cache-hot object).
+ */
+static void mag_flush_chosen(struct kmem_cache *c, struct magazine *m, unsigned n, void *extra)
+{
+	void *objs[FLUSH_CHOOSE_CAP + 1];
+	struct page *heads[FLUSH_CHOOSE_CAP + 1], *release[FLUSH_CHOOSE_CAP + 1];
+	bool out[FLUSH_CHOOSE_CAP + 1];
 	unsigned total = m->count, nrel = 0;
 
 	memcpy(objs, m->objs, total * sizeof(objs[0]));
 	if (extra)
 		objs[total++] = extra;
-	bool choose = n < total && c->mag_cap <= FLUSH_CHOOSE_CAP;
-	for (unsigned i = 0; i < total; i++) {
-		out[i] = !choose && i < n;
-		if (choose || out[i])
-			heads[i] = slab_head_of(objs[i]);
-	}
+	for (unsigned i = 0; i < total; i++)
+		heads[i] = slab_head_of(objs[i]);
 	uint64_t f = spin_lock_irqsave(&c->lock);
-	if (choose)
-		choose_emptiest_locked(heads, total, n, out);
+	choose_emptiest_locked(heads, total, n, out);
 	m->count = 0;
 	for (unsigned i = 0; i < total; i++) {
 		if (!out[i]) {
@@ -505,6 +531,16 @@ static void mag_flush(struct kmem_cache *c, struct magazine *m, unsigned n, void
 	spin_unlock_irqrestore(&c->lock, f);
 	for (unsigned i = 0; i < nrel; i++)
 		slab_release(c, release[i]);
+}
+
+/* Return n objects of a magazine to their slabs, then push extra if not
+ * NULL (interrupts off). */
+static void mag_flush(struct kmem_cache *c, struct magazine *m, unsigned n, void *extra)
+{
+	if (c->mag_cap <= FLUSH_CHOOSE_CAP && n < m->count + (extra != NULL))
+		mag_flush_chosen(c, m, n, extra);
+	else
+		mag_flush_oldest(c, m, n, extra);
 }
 
 void *slab_alloc_slow(struct kmem_cache *c, unsigned flags)
