@@ -441,36 +441,6 @@ static struct page *slab_head_of(void *obj)
 	return pg - (((uint8_t *)obj - (uint8_t *)pg->slab_base) >> PAGE_SHIFT);
 }
 
-/*
- * Choose n of the total objects whose slabs are `heads` to go back to
- * their slabs (out[i] set): those of the emptiest slabs (by list), and of
- * slabs equally full the oldest. A counting sort's threshold: every object
- * of a slab below fullness t goes, and the oldest `at_t` of those at t.
- * Must hold c->lock.
- */
-static void choose_emptiest_locked(struct page *const *heads, unsigned total, unsigned n,
-				   bool *out)
-{
-	uint8_t key[MAG_MAX + 1];
-	unsigned nkey[PARTIAL_BUCKETS + 1] = { 0 };
-	for (unsigned i = 0; i < total; i++) {
-		/* 0 .. PARTIAL_BUCKETS - 1 partial, PARTIAL_BUCKETS full: a
-		 * magazine's object is out of its slab, never on an empty one. */
-		unsigned list = heads[i]->slab_list;
-		key[i] = (uint8_t)(list == LIST_FULL ? PARTIAL_BUCKETS : list - LIST_PARTIAL);
-		nkey[key[i]]++;
-	}
-	unsigned t = 0, below = 0;
-	while (below + nkey[t] < n)
-		below += nkey[t++];
-	unsigned at_t = n - below;
-	for (unsigned i = 0; i < total; i++) {
-		out[i] = key[i] < t || (key[i] == t && at_t);
-		if (key[i] == t && at_t)
-			at_t--;
-	}
-}
-
 /* Return the oldest n objects of a magazine to their slabs, then push
  * `extra` (a freed object that did not fit) if not NULL (interrupts off).
  * The common flush: where a slab holds many objects, which ones go back
@@ -497,37 +467,49 @@ static void mag_flush_oldest(struct kmem_cache *c, struct magazine *m, unsigned 
 
 /*
  * Return n of the objects of a magazine, and of `extra` (as above), to
- * their slabs: those of the emptiest slabs, so that those slabs drain and
- * go back to the page allocator while the objects of the fullest stay to be
- * handed out first. This is where the footprint of caches of large
- * objects, few to a slab (magazines of at most FLUSH_CHOOSE_CAP), is won.
- * What stays keeps its order, extra last (the top: the most recently
- * freed, cache-hot object).
+ * their slabs: those of the emptiest slabs (and of slabs equally full, the
+ * oldest), so that those slabs drain and go back to the page allocator
+ * while the objects of the fullest stay to be handed out first. This is
+ * where the footprint of caches of large objects, few to a slab (magazines
+ * of at most FLUSH_CHOOSE_CAP), is won. What stays keeps its order, extra
+ * last (the top: the most recently freed, cache-hot object). A selection:
+ * n is at most half of a handful.
  */
 static void mag_flush_chosen(struct kmem_cache *c, struct magazine *m, unsigned n, void *extra)
 {
+	enum { GONE = 0xff };
 	void *objs[FLUSH_CHOOSE_CAP + 1];
 	struct page *heads[FLUSH_CHOOSE_CAP + 1], *release[FLUSH_CHOOSE_CAP + 1];
-	bool out[FLUSH_CHOOSE_CAP + 1];
+	uint8_t key[FLUSH_CHOOSE_CAP + 1];
 	unsigned total = m->count, nrel = 0;
 
-	memcpy(objs, m->objs, total * sizeof(objs[0]));
+	for (unsigned i = 0; i < total; i++)
+		objs[i] = m->objs[i];
 	if (extra)
 		objs[total++] = extra;
 	for (unsigned i = 0; i < total; i++)
 		heads[i] = slab_head_of(objs[i]);
 	uint64_t f = spin_lock_irqsave(&c->lock);
-	choose_emptiest_locked(heads, total, n, out);
-	m->count = 0;
 	for (unsigned i = 0; i < total; i++) {
-		if (!out[i]) {
-			m->objs[m->count++] = objs[i];
-			continue;
-		}
-		struct page *r = slab_put_locked(c, objs[i], heads[i]);
+		/* Fullness: a magazine's object is out of its slab, so the slab
+		 * is partial (by bucket) or full, never empty. */
+		unsigned list = heads[i]->slab_list;
+		key[i] = (uint8_t)(list == LIST_FULL ? PARTIAL_BUCKETS : list - LIST_PARTIAL);
+	}
+	while (n--) {
+		unsigned best = total;
+		for (unsigned i = 0; i < total; i++)
+			if (key[i] != GONE && (best == total || key[i] < key[best]))
+				best = i;
+		key[best] = GONE;
+		struct page *r = slab_put_locked(c, objs[best], heads[best]);
 		if (r)
 			release[nrel++] = r;
 	}
+	m->count = 0;
+	for (unsigned i = 0; i < total; i++)
+		if (key[i] != GONE)
+			m->objs[m->count++] = objs[i];
 	spin_unlock_irqrestore(&c->lock, f);
 	for (unsigned i = 0; i < nrel; i++)
 		slab_release(c, release[i]);
