@@ -5,7 +5,10 @@
  * per-CPU area. Host builds give each thread its own id (host_cpu_id, set by
  * multi-threaded host tests and benchmarks), so per-CPU caches become
  * per-thread there and the same code runs safely on two host threads.
- * Call with interrupts off (or a lock held) so the answer stays true.
+ * Call with interrupts off (or a lock held) so the answer stays true - or,
+ * as the heap's fast paths do (mm/slab_internal.h), rely on it not changing
+ * at all: one CPU and no preemption. SMP bring-up must move their read into
+ * their restartable sequences (a %gs-relative address: kernel/restart.h).
  */
 #ifndef KERNEL_PERCPU_H
 #define KERNEL_PERCPU_H

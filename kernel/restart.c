@@ -14,7 +14,13 @@
 
 extern const struct restart_seq __start_restart_seqs[], __stop_restart_seqs[];
 
-static uint64_t restarts;	/* interrupts off: only trap_dispatch writes it */
+static uint64_t restarts;	/* written with interrupts off, by the trap path */
+
+const struct restart_seq *restart_seqs(size_t *n)
+{
+	*n = (size_t)(__stop_restart_seqs - __start_restart_seqs);
+	return __start_restart_seqs;
+}
 
 const struct restart_seq *restart_seq_find(uint64_t rip)
 {

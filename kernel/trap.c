@@ -2,13 +2,13 @@
  * kernel/trap.c - what happens after isr.S saved a trap frame.
  *
  * trap_dispatch(frame):
- *  0. An interrupt rewinds a restartable sequence it interrupted to the
- *     sequence's start (kernel/restart.h).
- *  1. An exception that a test armed a trap_catch for is recorded, and
- *     execution resumes where the test said.
+ *  1. A trap that a test armed a trap_catch for is recorded, and execution
+ *     resumes where the test said (an interrupt's, as a handled one: 3).
  *  2. A page fault inside a range with an owner (mm/vmm.c) goes to the
  *     owner's handler; if it handles it, the instruction is retried.
- *  3. Interrupts from the PICs go to their line's handler (kernel/irq.c).
+ *  3. Interrupts from the PICs go to their line's handler (kernel/irq.c);
+ *     then a restartable sequence the interrupt landed in is sent back to
+ *     its start (kernel/restart.h).
  *  4. Anything else is reported (name, error code, CR2 for #PF, registers,
  *     symbolised RIP) and panics with a backtrace from the trapped context.
  *
@@ -101,13 +101,18 @@ static void trap_report(const struct trap_frame *f)
 		(unsigned long long)read_cr3(), (unsigned long long)read_cr4());
 }
 
-void trap_dispatch(struct trap_frame *f)
+/* Before returning from a handled interrupt: its handler may have used the
+ * heap, so a restartable sequence (a magazine push or pop) it interrupted
+ * starts again. Exceptions and NMIs are not rewound (kernel/restart.h);
+ * an unhandled interrupt's report shows where it really landed. */
+static void resume_interrupted(struct trap_frame *f)
 {
-	/* An interrupt handler may allocate: a restartable sequence (a
-	 * magazine push or pop) it interrupted starts again when it returns.
-	 * Exceptions need not: none can arise inside a sequence. */
 	if (f->vector >= VEC_IRQ_BASE)
 		restart_seq_fixup(&f->rip);
+}
+
+void trap_dispatch(struct trap_frame *f)
+{
 	if (armed && armed->vector == f->vector) {
 		armed->hits++;
 		armed->rip = f->rip;
@@ -117,13 +122,17 @@ void trap_dispatch(struct trap_frame *f)
 			armed->on_trap(f, armed->arg);
 		if (armed->resume)
 			f->rip = armed->resume;
+		else
+			resume_interrupted(f);
 		return;
 	}
 	if (f->vector == VEC_PF && vmm_handle_fault(read_cr2(), f->error))
 		return;
 	if (f->vector >= VEC_IRQ_BASE && f->vector < VEC_IRQ_BASE + IRQ_LINES &&
-	    irq_dispatch((unsigned)(f->vector - VEC_IRQ_BASE)))
+	    irq_dispatch((unsigned)(f->vector - VEC_IRQ_BASE))) {
+		resume_interrupted(f);
 		return;
+	}
 
 	if (reporting) {
 		kprintf("exception %s at rip 0x%llx (cr2 0x%llx) while reporting another; halting\n",

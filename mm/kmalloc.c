@@ -104,7 +104,8 @@ void kfree_unowned(void *p)
 {
 	if (p)
 		slab_report(NULL, NULL, "kfree of 0x%llx, which the heap does not own "
-			    "(a foreign pointer, or a large object freed twice)", (unsigned long long)p);
+			    "(a foreign pointer, or an object freed twice after its "
+			    "slab or large block went back to the page allocator)", (unsigned long long)p);
 }
 
 size_t ksize(const void *p)

@@ -1,6 +1,8 @@
 /*
  * mm/layout.h - the kernel's virtual memory map, drawn once.
  *
+ *   0xffffffffc0000000  the top GiB: never mapped (the heap's free mark,
+ *                       FREE_MARK in mm/slab_internal.h, points here)
  *   0xffffffff80000000  kernel image (linker.ld; loaded at physical 2 MiB), W^X
  *   0xffffe00000000000  scratch ranges (tests, temporary mappings), 4 KiB pages
  *   0xffffd00000000000  collector heap (4 KiB pages: dirty bits are its barrier)

@@ -699,6 +699,9 @@ void pmm_check(struct pmm *pm)
 				      (unsigned long long)(pfn + j) << PAGE_SHIFT, pg[j].flags,
 				      (unsigned long long)pfn << PAGE_SHIFT, pg->order);
 		}
+		if (pg->flags != PG_HEAD)	/* free: no slab may claim it (kfree reads these) */
+			for (uint64_t j = 0; j < span; j++)
+				ASSERT(!pg[j].slab_cache && !pg[j].slab_objs_end);
 		if (pg->flags == PG_FREE) {
 			db_free[pg->order]++;
 			uint64_t buddy = pfn ^ span;

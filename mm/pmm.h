@@ -57,7 +57,7 @@ struct page {
 	void *slab_base;		/* every page of a slab: the block's first byte */
 	void *slab_freelist;		/* slab head: first free object (cache lock) */
 	uint8_t slab_list;		/* slab head: which of its cache's lists it is on */
-	uint8_t unused[3];
+	uint8_t unused[3];		/* pads to 64 bytes: see the assert below */
 	/* Every page of a slab: copies of its cache's objs_end and div_magic,
 	 * so that kfree checks a pointer without first loading the cache (0
 	 * on every other page, which then fails the check). */

@@ -1,6 +1,7 @@
 /*
  * mm/slab.c - the heap: object caches over buddy blocks, with per-CPU
- * magazines in front (mm/kmalloc.c puts the size classes on top).
+ * magazines in front (mm/kmalloc.c puts the size classes on top; the entry
+ * points' fast paths are in mm/slab_fast.c, this file holds the rest).
  *
  * Data structures:
  *   struct kmem_cache  one per object type (or kmalloc size class): object
@@ -12,7 +13,9 @@
  *                      first byte (so power-of-two sizes are naturally
  *                      aligned). Its state lives in the page allocator's
  *                      struct page: every page of it names its cache and its
- *                      base (address -> object is O(1)); the head page holds
+ *                      base, with copies of the cache's objs_end and
+ *                      div_magic (address -> object is O(1), without a
+ *                      division or a load of the cache); the head page holds
  *                      the free list, the count in use and its list links.
  *   free object        word 0 of its metadata is the next free object, word
  *                      1 the free mark (FREE_MARK). Metadata
@@ -144,7 +147,7 @@ void slab_cache_setup(struct kmem_cache *c, const char *name, size_t size, size_
 	c->div_magic = ~0ull / c->stride + 1;
 	/* The division of list_for as a multiplication: exact (checked for
 	 * every count) while per_slab <= 4097. */
-	ASSERT(c->per_slab <= 4097);
+	_Static_assert(SORT_PARTIAL_MAX_OBJS <= 4097, "list_for's multiplication would be inexact");
 	if (c->per_slab > 1 && c->per_slab <= SORT_PARTIAL_MAX_OBJS)
 		c->bucket_mul = (((uint64_t)PARTIAL_BUCKETS << 24) + c->per_slab - 2) / (c->per_slab - 1);
 	c->mag_cap = (unsigned)(MAG_BYTES / c->stride);
@@ -278,20 +281,21 @@ static struct page *slab_new(struct kmem_cache *c)
 			obj[1] = FREE_MARK;
 			next = obj;
 		}
-	}
-	for (unsigned i = next ? 0 : c->per_slab; i-- > 0; ) {
-		uint8_t *obj = base + (uint64_t)i * c->stride;
-		if (c->ctor)
-			c->ctor(obj);
-		if (c->flags & SLAB_POISON)
-			memset(obj, POISON_FREE, c->obj_size);
-		if (c->flags & SLAB_RED_ZONE)
-			memset(obj + c->obj_size, REDZONE_BYTE, REDZONE_BYTES);
-		if (c->flags & SLAB_STORE_USER)
-			memset(tracks_of(c, obj), 0, 2 * sizeof(struct track));
-		meta_of(c, obj)[0] = (uint64_t)next;
-		meta_of(c, obj)[1] = FREE_MARK;
-		next = obj;
+	} else {
+		for (unsigned i = c->per_slab; i-- > 0; ) {
+			uint8_t *obj = base + (uint64_t)i * c->stride;
+			if (c->ctor)
+				c->ctor(obj);
+			if (c->flags & SLAB_POISON)
+				memset(obj, POISON_FREE, c->obj_size);
+			if (c->flags & SLAB_RED_ZONE)
+				memset(obj + c->obj_size, REDZONE_BYTE, REDZONE_BYTES);
+			if (c->flags & SLAB_STORE_USER)
+				memset(tracks_of(c, obj), 0, 2 * sizeof(struct track));
+			meta_of(c, obj)[0] = (uint64_t)next;
+			meta_of(c, obj)[1] = FREE_MARK;
+			next = obj;
+		}
 	}
 	head->slab_freelist = next;
 	head->slab_inuse = 0;
@@ -494,6 +498,7 @@ static void mag_flush_chosen(struct kmem_cache *c, struct magazine *m, unsigned 
 		/* Fullness: a magazine's object is out of its slab, so the slab
 		 * is partial (by bucket) or full, never empty. */
 		unsigned list = heads[i]->slab_list;
+		ASSERT(list == LIST_FULL || list >= LIST_PARTIAL);
 		key[i] = (uint8_t)(list == LIST_FULL ? PARTIAL_BUCKETS : list - LIST_PARTIAL);
 	}
 	while (n--) {
@@ -749,6 +754,9 @@ static void check_slab_locked(struct kmem_cache *c, struct page *head, unsigned 
 	uint8_t *base = head->slab_base;
 	ASSERT(head->slab_cache == c && head->slab_list == list);
 	ASSERT(pmm_virt_to_page(&kernel_pmm, base) == head);
+	for (unsigned i = 0; i < (1u << c->order); i++)	/* what kfree reads */
+		ASSERT(head[i].slab_cache == c && head[i].slab_base == base &&
+		       head[i].slab_objs_end == c->objs_end && head[i].slab_div_magic == c->div_magic);
 	unsigned nfree = 0;
 	for (void *f = head->slab_freelist; f; f = (void *)meta_of(c, f)[0]) {
 		uint64_t off = (uint64_t)((uint8_t *)f - base);
@@ -784,6 +792,12 @@ static void check_cache(struct kmem_cache *c)
 			void *obj = c->mag[cpu].objs[i];
 			struct page *pg = pmm_virt_to_page(&kernel_pmm, obj);
 			ASSERT(pg && pg->slab_cache == c && is_free_marked(c, obj));
+			/* Once: not in a magazine twice, nor on its slab too. */
+			for (unsigned cpu2 = cpu; cpu2 < MAX_CPUS; cpu2++)
+				for (unsigned j = cpu2 == cpu ? i + 1 : 0; j < c->mag[cpu2].count; j++)
+					ASSERT(c->mag[cpu2].objs[j] != obj);
+			for (void *o = head_of(pg)->slab_freelist; o; o = (void *)meta_of(c, o)[0])
+				ASSERT(o != obj);
 		}
 	}
 	spin_unlock_irqrestore(&c->lock, f);

@@ -10,6 +10,9 @@
  * from a slow path shows the caller of kfree (say) directly under
  * slab_free_slow, without a kfree frame between; the caller is what a
  * report needs.
+ *
+ * Context: any, interrupt handlers included (kernel/restart.h), but not
+ * exception or NMI handlers, which do not rewind the sequences.
  */
 #include "mm/slab_internal.h"
 

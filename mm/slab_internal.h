@@ -1,8 +1,9 @@
 /*
- * mm/slab_internal.h - what mm/slab.c (object caches) and mm/kmalloc.c (the
- * size classes on top) share: the cache structure, object geometry, and the
- * per-CPU magazine fast paths, inline so that kmalloc and kfree pay no call
- * for them. Users include mm/slab.h instead.
+ * mm/slab_internal.h - what mm/slab.c (object caches), mm/kmalloc.c (the
+ * size classes on top) and mm/slab_fast.c (the entry points' fast paths)
+ * share: the cache structure, object geometry, and the per-CPU magazine
+ * fast paths, inline so that kmalloc and kfree pay no call for them. Users
+ * include mm/slab.h instead.
  */
 #ifndef MM_SLAB_INTERNAL_H
 #define MM_SLAB_INTERNAL_H
@@ -45,9 +46,10 @@
 /* Word 1 of a free object's metadata. A set mark only makes a double free
  * suspected: the slow path confirms it by finding the object on a free
  * list, so user data (or a stale copy) that matches by chance costs one
- * locked look-up, never a false report. */
-/* It is a sign-extended 32-bit immediate, so that the fast paths compare
- * and store it in one instruction each; nothing is mapped at that address. */
+ * locked look-up, never a false report. It is a sign-extended 32-bit
+ * immediate, so that the fast paths compare and store it in one
+ * instruction each; as an address it lies in the top GiB, which nothing
+ * maps (mm/layout.h), so it rarely matches a pointer by chance. */
 #define FREE_MARK	0xfffffffff4eec0deull
 
 /* A cache's slab lists. Partial slabs are kept in PARTIAL_BUCKETS lists by
@@ -193,6 +195,8 @@ __attribute__((noinline)) void kfree_slow(void *p, struct page *pg);
 static inline __attribute__((always_inline)) void *cache_alloc(struct kmem_cache *c,
 							       unsigned flags, size_t meta)
 {
+	/* The CPU is read outside the sequence: right while it cannot change
+	 * under it (one CPU, no preemption: kernel/percpu.h). */
 	struct magazine *m = &c->mag[cpu_id()];
 	void *obj;
 	uint64_t n;
@@ -206,8 +210,8 @@ static inline __attribute__((always_inline)) void *cache_alloc(struct kmem_cache
 			      "movl %k[n], %[count]\n"		/* commit */
 			      "2:\n\t"
 			      RESTART_SEQ("1b", "2b")
-			      : [obj] "=&r"(obj), [n] "=&r"(n)
-			      : [m] "r"(m), [count] "m"(m->count),
+			      : [obj] "=&r"(obj), [n] "=&r"(n), [count] "+m"(m->count)
+			      : [m] "r"(m),
 				[objs] "i"(__builtin_offsetof(struct magazine, objs))
 			      : "cc", "memory"
 			      : slow);
@@ -224,18 +228,21 @@ slow:
 static inline __attribute__((always_inline)) bool slab_obj_start(const struct page *pg,
 								  const void *obj)
 {
-	uint64_t off = (uint64_t)((const uint8_t *)obj - (const uint8_t *)pg->slab_base);
-	/* (uint32_t): a slab is at most 32 KiB, so off is exact on slab pages. */
+	/* Integers, not pointers: slab_base is NULL on other pages. (uint32_t):
+	 * a slab is at most 32 KiB, so off is exact on slab pages. */
+	uint64_t off = (uintptr_t)obj - (uintptr_t)pg->slab_base;
 	return (uint32_t)off < pg->slab_objs_end && off * pg->slab_div_magic < pg->slab_div_magic;
 }
 
 /*
  * Push obj, an object start of a slab of c, on this CPU's magazine and set
- * its free mark. Return: false, with nothing changed, when it carries the
- * mark already (a likely double free) or the magazine is full; the caller
- * then takes the slow path. The mark is set inside the sequence, before the
- * commit: once in the magazine the object may be handed out again by an
- * interrupt, which must find it marked.
+ * its free mark. Return: false when it carries the mark already (a likely
+ * double free) or the magazine is full; the caller then takes the slow
+ * path. The mark is set inside the sequence, before the commit: once in the
+ * magazine the object may be handed out again by an interrupt, which must
+ * find it marked. (So a sequence restarted after setting it, that then
+ * finds the magazine full, hands the slow path a marked object: that costs
+ * the slow path one locked look-up, which does not find it on a free list.)
  */
 static inline __attribute__((always_inline)) bool cache_free_fast(struct kmem_cache *c, void *obj)
 {
@@ -254,10 +261,9 @@ static inline __attribute__((always_inline)) bool cache_free_fast(struct kmem_ca
 			      "movl %k[n], %[count]\n"		/* commit */
 			      "2:\n\t"
 			      RESTART_SEQ("1b", "2b")
-			      : [n] "=&r"(n)
-			      : [m] "r"(m), [obj] "r"(obj), [meta] "r"(meta),
-				[count] "m"(m->count), [cap] "m"(c->mag_cap),
-				[markv] "i"(FREE_MARK),
+			      : [n] "=&r"(n), [count] "+m"(m->count)
+			      : [m] "r"(m), [obj] "r"(obj), [meta] "r"(meta), [cap] "m"(c->mag_cap),
+				[markv] "e"(FREE_MARK),
 				[objs] "i"(__builtin_offsetof(struct magazine, objs))
 			      : "cc", "memory"
 			      : full);

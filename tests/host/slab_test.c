@@ -380,15 +380,16 @@ static bool cache_full(struct kmem_cache *c)
 
 /*
  * With no page left, freed objects are still handed out, whatever the
- * slab's shape: kmalloc-1536 and -2688 (order-1 slabs, a refill wanting
- * more objects than are free), -8192 (one object to a slab) and -896,
- * -384, -320 (few objects to a slab: a refill takes half of one). A refill that
- * went to the page allocator holding objects had them flushed back by the
- * allocator's reclaim, and failed with objects free.
+ * slab's shape: kmalloc-1280 (3 to a slab, a refill of 2 finding 1 free),
+ * -1536 and -2688 (order-1 slabs, one object a refill), -8192 (one object
+ * to a slab) and -896, -384, -320 (few objects to a slab: a refill takes
+ * half of one). A refill that went to the page allocator holding objects
+ * had them flushed back by the allocator's reclaim, and failed with
+ * objects free.
  */
 HTEST(exhaustion_hands_out_every_free_object)
 {
-	static const size_t sizes[] = { 1536, 2688, 8192, 896, 384, 320 };
+	static const size_t sizes[] = { 1280, 1536, 2688, 8192, 896, 384, 320 };
 	uint64_t before = free_pages_after_reclaim();
 	for (size_t i = 0; i < ARRAY_LEN(sizes); i++) {
 		struct kmem_cache *c = kmalloc_cache(sizes[i]);
@@ -1056,21 +1057,6 @@ HTEST(two_cpus_allocate_and_free_each_others_objects)
 	       (unsigned long long)w[0].taken, (unsigned long long)w[1].taken);
 }
 
-int main(void)
-{
-	host_phys_base = aligned_alloc(4 * MiB, ARENA);
-	void *db = malloc(pmm_db_bytes(0, ARENA));
-	if (!host_phys_base || !db)
-		abort();
-	pmm_init(&kernel_pmm, db, 0, ARENA);
-	pmm_add_range(&kernel_pmm, PAGE_SIZE, ARENA);
-	slab_init();
-	int rc = htest_main("slab");
-	free(db);
-	free(host_phys_base);
-	return rc;
-}
-
 /* The division-free geometry (mm/slab_internal.h) against division, for
  * every offset of a slab, for the geometry of every size in 16 B steps,
  * with and without debug metadata. */
@@ -1102,4 +1088,19 @@ HTEST(object_index_and_start_match_division_at_every_offset)
 	struct page none = { 0 };
 	HEXPECT_TRUE(!slab_obj_start(&none, (void *)0x100000));
 	HEXPECT_TRUE(!slab_obj_start(&none, NULL));
+}
+
+int main(void)
+{
+	host_phys_base = aligned_alloc(4 * MiB, ARENA);
+	void *db = malloc(pmm_db_bytes(0, ARENA));
+	if (!host_phys_base || !db)
+		abort();
+	pmm_init(&kernel_pmm, db, 0, ARENA);
+	pmm_add_range(&kernel_pmm, PAGE_SIZE, ARENA);
+	slab_init();
+	int rc = htest_main("slab");
+	free(db);
+	free(host_phys_base);
+	return rc;
 }

@@ -1,17 +1,19 @@
 /*
  * tests/kernel/slab_test.c - the heap in the kernel build: size classes,
  * alignment, large allocations, krealloc, exhaustion and recovery, a
- * randomised stress against a shadow record, and each misuse detector on
- * exactly its misuse (counted through slab_report_count, like slub_kunit).
+ * randomised stress against a shadow record, each misuse detector on
+ * exactly its misuse (counted through slab_report_count, like slub_kunit),
+ * allocation from interrupts, and the magazine sequences interrupted at
+ * every instruction.
  * tests/host/slab_test.c runs the same mm/slab.c under ASan and UBSan.
  */
 #include "kernel/console.h"
 #include "kernel/irq.h"
+#include "kernel/ktest.h"
 #include "kernel/restart.h"
+#include "kernel/string.h"
 #include "kernel/trap.h"
 #include "kernel/x86.h"
-#include "kernel/ktest.h"
-#include "kernel/string.h"
 #include "mm/layout.h"
 #include "mm/pmm.h"
 #include "mm/slab.h"
@@ -477,34 +479,69 @@ KTEST(slab, allocation_from_interrupt_context)
 
 /*
  * The magazine sequences (kernel/restart.h), interrupted at every
- * instruction. The test single-steps (TF) through kmalloc and kfree; the
- * #DB trap after an instruction plays an interrupt handler that allocates
- * or frees on the same cache, as a timer handler may, and rewinds the
- * interrupted sequence as trap_dispatch does for interrupts. Pass k
- * interrupts each run of a sequence once, after its k-th instruction; a
- * sequence is at most 7 instructions long, so passes 1..6 reach every
- * point strictly inside every sequence.
+ * instruction. The test single-steps (TF) through kmalloc and kfree of two
+ * classes and kmem_cache_alloc and kmem_cache_free of a constructed cache
+ * (metadata after the object): every inlined sequence. The #DB trap after
+ * an instruction plays an interrupt handler that allocates or frees on the
+ * same cache, as a timer handler may, and rewinds the interrupted sequence
+ * as trap_dispatch does for interrupts. Pass k interrupts each run of a
+ * sequence once, after its k-th instruction; a sequence is at most 7
+ * instructions long, so passes 1..6 reach every point strictly inside
+ * every sequence.
  */
 #define STEP_PASSES	6
-#define STEP_HELD	48
-#define STEP_OPS	36
+#define STEP_KINDS	3
+#define STEP_HELD	24	/* per kind */
+#define STEP_OPS	48
+#define STEP_MAX_POINTS	64
 
 struct step_state {
+	struct kmem_cache *cache;	/* kind 2's */
 	unsigned target;		/* interrupt after this many instructions */
 	unsigned pos;			/* instructions run in the current attempt */
 	bool acted;			/* interrupted this run already: let it finish */
 	uint64_t acts;
-	uint64_t *held[STEP_HELD];	/* the "handler's" objects */
-	unsigned nheld, nulls;
-	uint64_t points[64];		/* distinct RIPs at which a sequence restarted */
+	uint64_t *held[STEP_KINDS][STEP_HELD];	/* the "handler's" objects */
+	unsigned nheld[STEP_KINDS], nulls;
+	uint64_t points[STEP_MAX_POINTS];	/* distinct RIPs restarted from */
 	unsigned npoints;
+	const struct restart_seq *seqs[STEP_MAX_POINTS];	/* distinct sequences */
+	unsigned nseqs;
 };
+
+static void step_ctor(void *p)
+{
+	memset(p, 0x5c, 96);
+}
+
+static uint64_t *step_alloc(struct step_state *s, unsigned kind)
+{
+	return kind == 0 ? kmalloc(64, 0) : kind == 1 ? kmalloc(2048, 0) : kmem_cache_alloc(s->cache, 0);
+}
+
+static void step_free(struct step_state *s, unsigned kind, uint64_t *p)
+{
+	if (kind == 2)
+		kmem_cache_free(s->cache, p);
+	else
+		kfree(p);
+}
+
+static void note_once(uint64_t *set, unsigned *n, uint64_t v)
+{
+	for (unsigned i = 0; i < *n; i++)
+		if (set[i] == v)
+			return;
+	if (*n < STEP_MAX_POINTS)
+		set[(*n)++] = v;
+}
 
 static void step_hook(struct trap_frame *f, void *arg)
 {
 	struct step_state *s = arg;
+	const struct restart_seq *seq = restart_seq_find(f->rip);
 
-	if (!restart_seq_find(f->rip)) {
+	if (!seq) {
 		s->pos = 0;
 		s->acted = false;
 		return;
@@ -512,26 +549,25 @@ static void step_hook(struct trap_frame *f, void *arg)
 	/* Code with interrupts masked would not see this interrupt yet. */
 	if (++s->pos != s->target || s->acted || !(f->rflags & RFLAGS_IF))
 		return;
-	uint64_t rip = f->rip;
-	unsigned i = 0;
-	while (i < s->npoints && s->points[i] != rip)
-		i++;
-	if (i == s->npoints && s->npoints < 64)
-		s->points[s->npoints++] = rip;
+	note_once(s->points, &s->npoints, f->rip);
+	note_once((uint64_t *)s->seqs, &s->nseqs, (uint64_t)seq);
 	restart_seq_fixup(&f->rip);
 	s->pos = 0;
 	s->acted = true;
-	/* Alternate taking and giving back, so the count moves both ways. */
-	if (s->nheld < STEP_HELD && s->acts++ % 2 == 0) {
-		uint64_t *p = kmalloc(64, 0);
+	/* Each kind in turn; alternate taking and giving back, so the
+	 * counts move both ways. */
+	unsigned kind = (unsigned)(s->acts % STEP_KINDS);
+	bool take = (s->acts++ / STEP_KINDS) % 2 == 0;
+	if (take && s->nheld[kind] < STEP_HELD) {
+		uint64_t *p = step_alloc(s, kind);
 		if (!p) {
 			s->nulls++;
 			return;
 		}
 		p[0] = (uint64_t)p ^ 0xabcdef;
-		s->held[s->nheld++] = p;
-	} else if (s->nheld) {
-		kfree(s->held[--s->nheld]);
+		s->held[kind][s->nheld[kind]++] = p;
+	} else if (s->nheld[kind]) {
+		step_free(s, kind, s->held[kind][--s->nheld[kind]]);
 	}
 }
 
@@ -547,53 +583,70 @@ static bool all_distinct(uint64_t **a, unsigned n, uint64_t **b, unsigned m)
 KTEST(slab, magazine_sequences_restart_at_every_interrupted_instruction)
 {
 	static struct step_state s;
-	uint64_t reports = slab_report_count(), restarts = restart_seq_count();
+	uint64_t reports = slab_report_count();
 	struct trap_catch c;
-	uint64_t *mine[STEP_OPS];
+	uint64_t *mine[STEP_KINDS][STEP_OPS];
+	unsigned nmine[STEP_KINDS];
 
 	s = (struct step_state){ 0 };
+	s.cache = kmem_cache_create("test-restart", 96, 0, 0, step_ctor);
+	KASSERT_NOT_NULL(s.cache);
 	for (s.target = 1; s.target <= STEP_PASSES; s.target++) {
-		unsigned nmine = 0, bad = 0;
+		unsigned bad = 0;
 		trap_catch_arm(&c, VEC_DB);
 		c.on_trap = step_hook;
 		c.arg = &s;
 		irq_enable();		/* every PIC line is masked: only #DB comes */
 		__asm__ volatile("pushfq; orq $0x100, (%%rsp); popfq" ::: "memory", "cc");
-		for (unsigned i = 0; i < STEP_OPS; i++) {
-			uint64_t *p = kmalloc(64, 0);
-			if (p) {
-				p[0] = i;
-				mine[nmine++] = p;
-			}
-			if (i % 3 == 2 && nmine >= 2) {	/* free one, keep the other */
-				kfree(mine[nmine - 2]);
-				mine[nmine - 2] = mine[nmine - 1];
-				nmine--;
+		for (unsigned k = 0; k < STEP_KINDS; k++) {
+			nmine[k] = 0;
+			for (unsigned i = 0; i < STEP_OPS; i++) {
+				uint64_t *p = step_alloc(&s, k);
+				if (p) {
+					p[0] = i;
+					mine[k][nmine[k]++] = p;
+				}
+				/* Free one of each three, so the magazine both
+				 * fills and empties. */
+				if (i % 3 == 2 && nmine[k] >= 2) {
+					step_free(&s, k, mine[k][nmine[k] - 2]);
+					mine[k][nmine[k] - 2] = mine[k][nmine[k] - 1];
+					nmine[k]--;
+				}
 			}
 		}
 		__asm__ volatile("pushfq; andq $~0x100, (%%rsp); popfq" ::: "memory", "cc");
 		irq_disable();
 		trap_catch_disarm();
 
-		KEXPECT_EQ(nmine, STEP_OPS - STEP_OPS / 3);
-		KEXPECT_TRUE(all_distinct(mine, nmine, s.held, s.nheld));
-		for (unsigned i = 0; i < s.nheld; i++)
-			bad += s.held[i][0] != ((uint64_t)s.held[i] ^ 0xabcdef);
+		for (unsigned k = 0; k < STEP_KINDS; k++) {
+			KEXPECT_EQ(nmine[k], STEP_OPS - STEP_OPS / 3);
+			KEXPECT_TRUE(all_distinct(mine[k], nmine[k], s.held[k], s.nheld[k]));
+			for (unsigned i = 0; i < s.nheld[k]; i++)
+				bad += s.held[k][i][0] != ((uint64_t)s.held[k][i] ^ 0xabcdef);
+			for (unsigned i = 0; i < nmine[k]; i++)
+				step_free(&s, k, mine[k][i]);
+		}
 		KEXPECT_EQ(bad, 0);
-		for (unsigned i = 0; i < nmine; i++)
-			kfree(mine[i]);
 		slab_check();
 	}
-	while (s.nheld)
-		kfree(s.held[--s.nheld]);
+	for (unsigned k = 0; k < STEP_KINDS; k++)
+		while (s.nheld[k])
+			step_free(&s, k, s.held[k][--s.nheld[k]]);
+	kmem_cache_destroy(s.cache);
 	KEXPECT_EQ(s.nulls, 0);
-	/* kmalloc's pop has 4 instructions before its commit, kfree's push 6:
-	 * each of those points was interrupted and restarted. With slab_debug
-	 * there are no magazines: each leaves after its 2nd instruction. */
+
+	/* Every sequence the build has was interrupted, at each of its points:
+	 * a pop has 4 instructions before its commit, a push 6 (kmalloc's two
+	 * classes and kmem_cache_alloc pop; kfree and kmem_cache_free push).
+	 * With slab_debug there are no magazines: each leaves after its 2nd. */
+	size_t nseqs;
+	restart_seqs(&nseqs);
+	KEXPECT_EQ(nseqs, 5);
+	KEXPECT_EQ(s.nseqs, nseqs);
 	struct kmem_cache_stats st;
 	kmem_cache_stats(kmalloc_cache(64), &st);
-	KEXPECT_GE(s.npoints, st.magazine ? 10 : 4);
-	KEXPECT_GE(restart_seq_count() - restarts, s.npoints);
+	KEXPECT_EQ(s.npoints, st.magazine ? 3 * 4 + 2 * 6 : 5 * 2);
 	KEXPECT_EQ(slab_report_count(), reports);
 	slab_check();
 }
