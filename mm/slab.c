@@ -597,15 +597,19 @@ void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg)
 	}
 
 	struct page *head = head_of(pg);
-	uint64_t f = spin_lock_irqsave(&c->lock);
-	if (is_free_marked(c, obj) && on_free_list_locked(c, obj, head)) {
-		spin_unlock_irqrestore(&c->lock, f);
-		slab_report(c, obj, "double free");
-		return;
-	}
 	if (!c->flags) {
-		/* A full magazine: flush half of it, then push. */
-		spin_unlock_irqrestore(&c->lock, f);
+		/* A full magazine, or a set mark. Only a set mark needs the lock:
+		 * every free object carries it, so without it obj is not free. */
+		if (is_free_marked(c, obj)) {
+			uint64_t f = spin_lock_irqsave(&c->lock);
+			bool twice = on_free_list_locked(c, obj, head);
+			spin_unlock_irqrestore(&c->lock, f);
+			if (twice) {
+				slab_report(c, obj, "double free");
+				return;
+			}
+		}
+		/* Flush half of the magazine, then push. */
 		meta_of(c, obj)[1] = FREE_MARK;
 		uint64_t irq = irq_save();
 		struct magazine *m = &c->mag[cpu_id()];
@@ -617,7 +621,14 @@ void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg)
 		return;
 	}
 
-	/* Debug cache: check, poison, record, and straight back to the slab. */
+	/* Debug cache: check, poison, record, and straight back to the slab,
+	 * all under one hold of the lock. */
+	uint64_t f = spin_lock_irqsave(&c->lock);
+	if (is_free_marked(c, obj) && on_free_list_locked(c, obj, head)) {
+		spin_unlock_irqrestore(&c->lock, f);
+		slab_report(c, obj, "double free");
+		return;
+	}
 	if ((c->flags & SLAB_RED_ZONE) && !redzone_intact(c, obj)) {
 		spin_unlock_irqrestore(&c->lock, f);
 		slab_report(c, obj, "Right Redzone overwritten");
