@@ -437,12 +437,10 @@ static bool mag_refill(struct kmem_cache *c, struct magazine *m)
 	}
 }
 
-/* The head page of obj's slab: its page less its page's offset in the slab
- * (no second look-up, as head_of would make). */
+/* The head page of obj's slab (obj known to be in one). */
 static struct page *slab_head_of(void *obj)
 {
-	struct page *pg = pmm_virt_to_page(&kernel_pmm, obj);
-	return pg - (((uint8_t *)obj - (uint8_t *)pg->slab_base) >> PAGE_SHIFT);
+	return head_of(pmm_virt_to_page(&kernel_pmm, obj), obj);
 }
 
 /* Return the oldest n objects of a magazine to their slabs, then push
@@ -596,7 +594,7 @@ void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg)
 		return;
 	}
 
-	struct page *head = head_of(pg);
+	struct page *head = head_of(pg, obj);
 	if (!c->flags) {
 		/* A full magazine, or a set mark. Only a set mark needs the lock:
 		 * every free object carries it, so without it obj is not free. */
@@ -807,7 +805,7 @@ static void check_cache(struct kmem_cache *c)
 			for (unsigned cpu2 = cpu; cpu2 < MAX_CPUS; cpu2++)
 				for (unsigned j = cpu2 == cpu ? i + 1 : 0; j < c->mag[cpu2].count; j++)
 					ASSERT(c->mag[cpu2].objs[j] != obj);
-			for (void *o = head_of(pg)->slab_freelist; o; o = (void *)meta_of(c, o)[0])
+			for (void *o = head_of(pg, obj)->slab_freelist; o; o = (void *)meta_of(c, o)[0])
 				ASSERT(o != obj);
 		}
 	}

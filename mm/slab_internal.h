@@ -111,9 +111,11 @@ extern struct kmem_cache kmalloc_large;
 
 static inline uint8_t *slab_base_of(const struct page *pg) { return pg->slab_base; }
 
-static inline struct page *head_of(const struct page *pg)
+/* The head page of the slab holding addr, whose page is pg: pg less its
+ * page's offset in the slab (no second look-up in the page database). */
+static inline struct page *head_of(struct page *pg, const void *addr)
 {
-	return pmm_virt_to_page(&kernel_pmm, pg->slab_base);
+	return pg - (((uintptr_t)addr - (uintptr_t)pg->slab_base) >> PAGE_SHIFT);
 }
 
 static inline uint64_t *meta_of(const struct kmem_cache *c, void *obj)
