@@ -4,7 +4,7 @@
  *
  * The table is what the RESTART_SEQ entries of every inlined fast path
  * put in the restart_seqs section, gathered by linker.ld. It holds a
- * handful of entries (one per inlined magazine push or pop), so an
+ * handful of entries (one per inlined heap push or pop), so an
  * interrupt scans it; interrupts are rare next to the allocations they
  * would otherwise have to be masked for. Called with interrupts off, by
  * the trap path (and by tests that play an interrupt handler).

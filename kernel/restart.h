@@ -2,9 +2,10 @@
  * kernel/restart.h - restartable sequences: short runs of instructions that
  * an interrupt restarts rather than splits.
  *
- * A CPU's private structure (a slab magazine) can be updated without
- * masking interrupts when the update is written as one sequence that only
- * reads and prepares, and ends with the one store that commits it. Each
+ * A CPU's private structure (its heap free list, a slab it owns) can be
+ * updated without masking interrupts when the update is written as one
+ * sequence that only reads and prepares, and ends with the one store that
+ * commits it. Each
  * such sequence records [start, end) in the restart_seqs table, end being
  * the address just after its commit. When an interrupt (vector 32 and up)
  * has been handled and the saved RIP is strictly inside (start, end),

@@ -102,7 +102,7 @@ static void trap_report(const struct trap_frame *f)
 }
 
 /* Before returning from a handled interrupt: its handler may have used the
- * heap, so a restartable sequence (a magazine push or pop) it interrupted
+ * heap, so a restartable sequence (a heap push or pop) it interrupted
  * starts again. Exceptions and NMIs are not rewound (kernel/restart.h);
  * an unhandled interrupt's report shows where it really landed. */
 static void resume_interrupted(struct trap_frame *f)

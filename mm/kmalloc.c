@@ -18,7 +18,7 @@
  *    bench's random-size workload. Classes above 1 KiB are multiples of
  *    128 B, the steps of kmalloc's table.
  *  - kmalloc(n): n -> class through a table (one load), then the cache's
- *    magazine fast path; kmalloc and kfree themselves are in
+ *    fast path (a pop of this CPU's free list); kmalloc and kfree themselves are in
  *    mm/slab_fast.c, this file holds everything around them.
  *  - Above 8 KiB: a page block, marked as kmalloc_large in its struct pages
  *    so that kfree, ksize and kmem_object_base still know it.
@@ -92,8 +92,9 @@ void kfree_large(struct page *pg, void *p)
 	page_free(p, order);
 }
 
-void kfree_slow(void *p, struct page *pg)
+void kfree_slow(void *p)
 {
+	struct page *pg = pmm_virt_to_page(&kernel_pmm, p);	/* p is in the database */
 	if (pg->slab_cache)
 		slab_free_slow(pg->slab_cache, p, pg);
 	else

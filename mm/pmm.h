@@ -52,12 +52,14 @@ struct page {
 	uint8_t order;			/* heads: size of the block */
 	uint8_t flags;			/* PG_* below */
 	uint16_t canary;		/* PAGE_CANARY (mm/pmm.c): catches stray writes */
-	uint32_t slab_inuse;		/* slab head: objects handed out (cache lock) */
+	int32_t slab_inuse;		/* slab head: objects not on its free list, less
+					   FULL_BIAS while full (mm/slab_internal.h) */
 	struct kmem_cache *slab_cache;	/* every page of a slab: its cache, else NULL */
 	void *slab_base;		/* every page of a slab: the block's first byte */
-	void *slab_freelist;		/* slab head: first free object (cache lock) */
-	uint8_t slab_list;		/* slab head: which of its cache's lists it is on */
-	uint8_t unused[3];		/* pads to 64 bytes: see the assert below */
+	void *slab_freelist;		/* slab head: first free object (its owner's) */
+	uint8_t slab_list;		/* slab head: which of its owner's lists it is on */
+	uint8_t slab_owner;		/* slab head: the CPU whose fast path frees into it */
+	uint16_t slab_head_off;		/* every page of a slab: bytes back to its head's entry */
 	/* Every page of a slab: copies of its cache's objs_end and div_magic,
 	 * so that kfree checks a pointer without first loading the cache (0
 	 * on every other page, which then fails the check). */

@@ -2,8 +2,8 @@
  * mm/slab.h - the heap: object caches and kmalloc (design: mm/slab.c).
  *
  * Objects come from slabs (buddy blocks cut into equal objects); each CPU
- * keeps a small magazine of free objects per cache, so the common
- * allocation and free take no lock. kmalloc serves sizes up to
+ * allocates from a slab of its own and frees straight into the slabs it
+ * owns, so the common allocation and free take no lock. kmalloc serves sizes up to
  * KMALLOC_MAX_CACHE from size classes and larger ones from the page
  * allocator. Every object is at least 16-byte aligned; power-of-two sizes
  * are naturally aligned. Failure returns NULL; misuse is reported.
@@ -47,8 +47,8 @@ size_t ksize(const void *p);
  * inside one (the collector's question). O(1). */
 void *kmem_object_base(const void *addr);
 
-/* Give every empty slab, and this CPU's magazines, back to the page
- * allocator (other CPUs flush theirs as they refill and free). */
+/* Give every empty slab of this CPU's, and its current slabs' free objects,
+ * back to the page allocator (other CPUs give theirs as they refill). */
 void kmem_reclaim(void);
 
 struct kmem_cache_stats {
@@ -58,9 +58,11 @@ struct kmem_cache_stats {
 	uint64_t objects_in_use;
 	uint64_t slabs;
 	uint64_t bytes;		/* pages held by its slabs */
-	unsigned magazine;	/* objects a CPU's magazine holds (0 when debugging) */
+	bool fast_paths;	/* served by the per-CPU fast paths (not when debugging) */
 };
 void kmem_cache_stats(struct kmem_cache *c, struct kmem_cache_stats *out);
+/* Its stats' bytes alone, without the lock or a walk: for sampling often. */
+uint64_t kmem_cache_bytes(struct kmem_cache *c);
 
 /* Print a slabinfo-style table of every cache. */
 void kmem_dump(void);

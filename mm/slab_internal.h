@@ -1,7 +1,7 @@
 /*
  * mm/slab_internal.h - what mm/slab.c (object caches), mm/kmalloc.c (the
  * size classes on top) and mm/slab_fast.c (the entry points' fast paths)
- * share: the cache structure, object geometry, and the per-CPU magazine
+ * share: the cache structure, object geometry, and the per-CPU
  * fast paths, inline so that kmalloc and kfree pay no call for them. Users
  * include mm/slab.h instead.
  */
@@ -18,25 +18,42 @@
 
 #include "kernel/x86.h"
 
-#define MAG_MAX		32		/* objects a CPU magazine can hold */
-/* ...but no more than this many bytes of them (and at least 2): a magazine's
- * objects are free memory that no other cache can use, and a magazine
- * reused LIFO keeps refilling the slabs its objects came from. 4 KiB keeps
- * 32 for classes up to 128 B and gives those from 1.5 KiB up 2. */
-#define MAG_BYTES	(4 * 1024)
-/* Empty slabs a cache keeps in reserve (hysteresis, so that a cache at a
+/* Objects freed on one CPU into slabs another CPU owns wait in the freeing
+ * CPU's buffer of this many, then go to their owners' remote lists in one
+ * hold of the cache lock. */
+#define REMOTE_MAX	16
+/* Empty slabs each CPU keeps per cache (hysteresis, so that a cache at a
  * slab boundary does not allocate and free a block on every other call, and
  * a recent double free is still found on its slab's free list) - but only
- * a cache of small objects, at least this many to a slab, or a debug cache.
- * An empty slab of large objects is memory every other class lacks at its
- * peak, and their magazines already spare most trips to the page allocator. */
+ * in a cache of small objects, at least this many to a slab, or a debug
+ * cache. An empty slab of large objects is memory every other class lacks
+ * at its peak (make bench: keeping 8 KiB of them took the peak ratio from
+ * 1.23 to 1.25). */
 #define SLAB_KEEP_EMPTY	1
 #define KEEP_EMPTY_MIN_OBJS	16
-/* A magazine this small (objects of 512 B and up) chooses which objects a
- * flush returns (mm/slab.c: mag_flush). */
-#define FLUSH_CHOOSE_CAP	8
+/* A refill takes whole free lists of slabs until it has this many bytes of
+ * objects (at least one object): few trips for small objects, little memory
+ * held away from the slabs for large ones. */
+#define REFILL_BYTES	(2 * 1024)
+/* A CPU keeps up to this many bytes of objects (at least one) freed into
+ * full slabs on its own free list, rather than moving the slab to the
+ * partial list (mm/slab.c: slab_settle). On make bench's random-size
+ * workload, 4, 32 and 128 KiB gave 182, 150 and 137 instructions per
+ * pair, at peak ratios of 1.234, 1.228 and 1.248: objects of full slabs
+ * are the best to hand out again. */
+#define KEEP_FREED_BYTES	(32 * 1024)
 #define SLAB_MAX_ORDER	3		/* slabs are at most 32 KiB */
 #define TRACK_DEPTH	6		/* frames kept per allocation/free (U) */
+
+/* A slab's owner (struct page slab_owner): the CPU whose fast paths free
+ * into it, or this for a debug cache's slabs, which every CPU frees through
+ * the slow path. */
+#define OWNER_NONE	0xff
+/* What a slab's count in use (struct page slab_inuse) is lowered by while
+ * the slab is full (on its owner's full list), so that the free fast path's
+ * decrement leaves it negative and takes the slow path, which moves the
+ * slab to the partial list (mm/slab.c: slab_settle). */
+#define FULL_BIAS	0x40000000
 
 /* Named bytes, chosen as Linux's so that a dump reads the same. */
 #define POISON_FREE	0x6b	/* a freed object's bytes (P) */
@@ -52,26 +69,39 @@
  * maps (mm/layout.h), so it rarely matches a pointer by chance. */
 #define FREE_MARK	0xfffffffff4eec0deull
 
-/* A cache's slab lists. Partial slabs are kept in PARTIAL_BUCKETS lists by
- * how full they are (LIST_PARTIAL + 0: the emptiest), so that refills take
- * from the fullest and the sparsest are left to drain and be released -
- * in caches of at most SORT_PARTIAL_MAX_OBJS objects to a slab. Where a
- * slab holds more, its objects are small and their slabs' sorting saved no
- * measurable footprint (make bench), while moving a slab between lists
- * every few frees cost time; those caches use LIST_PARTIAL alone. */
-#define PARTIAL_BUCKETS	8
-#define SORT_PARTIAL_MAX_OBJS	16
-enum { LIST_NONE, LIST_FULL, LIST_EMPTY, LIST_PARTIAL, NR_LISTS = LIST_PARTIAL + PARTIAL_BUCKETS };
+/* The lists of the slabs one CPU owns. A slab taken onto a CPU free list
+ * is full (all its objects are out of it) until frees come back. A partial
+ * slab goes to the head of its list, and refills take from the head: the
+ * slab most recently freed into, usually one object short of full. So
+ * objects pack into few slabs and sparse ones drain to empty and go back to
+ * the page allocator, without sorting by fullness, which frees straight
+ * into slabs could not keep up to date without costing the fast path.
+ * (Sorting by fullness saved 0.004 of make bench's peak ratio.) */
+enum { LIST_NONE, LIST_FULL, LIST_PARTIAL, LIST_EMPTY, NR_LISTS };
 
-struct magazine {
-	unsigned count;
-	void *objs[MAG_MAX];
-} __attribute__((aligned(64)));	/* one CPU's, away from the others' lines */
+/* One CPU's part of a cache. Only that CPU changes it: the fast paths in
+ * restartable sequences, the slow paths with interrupts off. */
+struct kmem_cpu {
+	void *freelist;			/* free objects, taken from its slabs, to hand out */
+	unsigned nkept;			/* objects slab_settle put on it since it was last empty */
+	unsigned nout;
+	void *out[REMOTE_MAX];		/* freed here into other CPUs' slabs */
+} __attribute__((aligned(64)));	/* away from the other CPUs' lines */
+
+/* The slabs one CPU owns. Only their owner changes them (with interrupts
+ * off), except `remote`, which the cache lock guards. */
+struct kmem_node {
+	struct page *lists[NR_LISTS];	/* slab heads by LIST_*; [LIST_NONE] unused */
+	uint32_t nr_slabs[NR_LISTS];
+	uint64_t slabs;			/* every slab it owns */
+	void *remote;			/* c->lock: objects of its slabs other CPUs freed */
+	uint64_t nremote;		/* c->lock */
+};
 
 struct kmem_cache {
-	/* First, so that CPU 0's magazine is at the cache's own address and
+	/* First, so that CPU 0's free list is at the cache's own address and
 	 * the fast paths need no add to find it. */
-	struct magazine mag[MAX_CPUS];	/* each: its CPU (restartable sequences) */
+	struct kmem_cpu cpu[MAX_CPUS];
 
 	const char *name;
 	size_t size;			/* as asked */
@@ -81,18 +111,17 @@ struct kmem_cache {
 	unsigned flags;			/* SLAB_* debug letters */
 	unsigned order;			/* slab block order */
 	unsigned per_slab;
-	unsigned mag_cap;		/* magazine capacity, <= MAG_MAX; 0 when debugging */
-	unsigned batch;			/* objects moved per refill / flush */
 	uint32_t objs_end;		/* per_slab * stride: where a slab's tail starts */
 	uint64_t div_magic;		/* ceil(2^64 / stride): offset -> index (obj_index) */
-	unsigned keep_empty;		/* empty slabs kept: SLAB_KEEP_EMPTY or 0 */
-	uint64_t bucket_mul;		/* ceil(PARTIAL_BUCKETS * 2^24 / (per_slab - 1)), or 0 */
+	unsigned keep_empty;		/* empty slabs a CPU keeps */
+	unsigned batch;			/* objects a refill takes at least, if it can */
+	unsigned keep_max;		/* freed objects a CPU list may keep (slab_settle) */
 	void (*ctor)(void *);
 
+	/* Guards the nodes' remote lists, and a debug cache's slabs (all in
+	 * node[0], owned by OWNER_NONE, counted exactly). */
 	struct spinlock lock;
-	struct page *lists[NR_LISTS];	/* lock: slab heads by LIST_*; [0] unused */
-	uint64_t nr_slabs[NR_LISTS];	/* lock */
-	uint64_t slab_inuse;		/* lock: objects out of slabs (in magazines too) */
+	struct kmem_node node[MAX_CPUS];	/* by owner */
 
 	struct kmem_cache *next;	/* caches_lock */
 };
@@ -111,11 +140,11 @@ extern struct kmem_cache kmalloc_large;
 
 static inline uint8_t *slab_base_of(const struct page *pg) { return pg->slab_base; }
 
-/* The head page of the slab holding addr, whose page is pg: pg less its
- * page's offset in the slab (no second look-up in the page database). */
-static inline struct page *head_of(struct page *pg, const void *addr)
+/* The head page of slab page pg: one load and one subtract (each page of a
+ * slab records how far back its head's entry is). */
+static inline struct page *head_of(struct page *pg)
 {
-	return pg - (((uintptr_t)addr - (uintptr_t)pg->slab_base) >> PAGE_SHIFT);
+	return (struct page *)((uintptr_t)pg - pg->slab_head_off);
 }
 
 static inline uint64_t *meta_of(const struct kmem_cache *c, void *obj)
@@ -159,6 +188,7 @@ void slab_report(const struct kmem_cache *c, void *obj, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 __attribute__((noinline)) void *slab_alloc_slow(struct kmem_cache *c, unsigned flags);
 __attribute__((noinline)) void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg);
+__attribute__((noinline)) void slab_settle(struct page *head);
 
 __attribute__((noinline)) void kmem_cache_free_foreign(struct kmem_cache *c, void *p,
 							struct page *pg);
@@ -173,23 +203,49 @@ void kmalloc_init(unsigned debug_flags);
 __attribute__((noinline)) void *kmalloc_large_alloc(size_t n, unsigned flags);
 void kfree_large(struct page *pg, void *p);
 __attribute__((noinline)) void kfree_unowned(void *p);
-__attribute__((noinline)) void kfree_slow(void *p, struct page *pg);
+__attribute__((noinline)) void kfree_slow(void *p);
 
 /* ---- the fast paths ----
  *
- * A magazine push or pop is a restartable sequence (kernel/restart.h): the
- * store of the new count commits it, and an interrupt that lands before
- * the commit sends it back to its start. So it needs no lock, no atomic
- * instruction and no interrupt masking, and an interrupt handler may
- * allocate and free in the middle of it. Debug caches have no magazine
- * capacity (mag_cap 0, count always 0), so both sequences send them to the
- * slow paths, which check everything under the lock; so does kmalloc_large.
- * A failed fast path ends in a tail call, so kmalloc and kfree stay leaf
- * functions without a frame of their own.
+ * Each CPU allocates from its free list of a cache (struct kmem_cpu), made
+ * of whole free lists it took from its slabs, and frees every object of a
+ * slab it owns straight onto that slab's own free list: no magazine between
+ * CPU and slab, so a freed object makes no extra trip and is never hidden
+ * from its slab. Both are restartable sequences (kernel/restart.h):
+ * the store of the list head commits, and an interrupt that lands before
+ * the commit sends the sequence back to its start. So they need no lock,
+ * no atomic instruction and no interrupt masking, and an interrupt handler
+ * may allocate and free in the middle of one.
+ *
+ * A free also lowers the slab's count in use, after the commit: a handler
+ * that runs between the two sees the count one too high, which can only
+ * keep a slab it would otherwise release. Every other change of the count
+ * is an add, never a store, so the pending decrement always lands on the
+ * count it was meant for. The decrement takes the slow path (slab_settle)
+ * when the count reaches 0 (the slab is empty) or is negative (the slab was
+ * full, and its count carries FULL_BIAS), the two cases in which the slab
+ * changes list.
+ *
+ * The slow paths: objects of a slab another CPU owns, debug caches (their
+ * slabs are owned by OWNER_NONE and their CPU free lists stay empty), and
+ * a set free mark. A failed fast path ends in a tail call, so kmalloc and
+ * kfree stay leaf functions without a frame of their own.
  */
 
+/* The free pointer's load from an object, with the metadata offset as a
+ * constant when the caller knows it (kmalloc: 0). */
+#define CACHE_POP_ASM(load)						\
+	"1:\n\t"							\
+	"movq %[head], %[obj]\n\t"					\
+	"testq %[obj], %[obj]\n\t"					\
+	"jz %l[slow]\n\t"						\
+	load "\n\t"							\
+	"movq %[next], %[head]\n"	/* commit */			\
+	"2:\n\t"							\
+	RESTART_SEQ("1b", "2b")
+
 /*
- * Pop an object off this CPU's magazine of c and clear its free mark, or
+ * Pop an object off this CPU's free list of c and clear its free mark, or
  * take the slow path. meta: c->meta, passed as a constant by callers that
  * know it (kmalloc's caches keep metadata at 0 unless debugging, and debug
  * caches never get past the pop).
@@ -199,24 +255,21 @@ static inline __attribute__((always_inline)) void *cache_alloc(struct kmem_cache
 {
 	/* The CPU is read outside the sequence: right while it cannot change
 	 * under it (one CPU, no preemption: kernel/percpu.h). */
-	struct magazine *m = &c->mag[cpu_id()];
-	void *obj;
-	uint64_t n;
+	struct kmem_cpu *k = &c->cpu[cpu_id()];
+	void *obj, *next;
 
-	/* n = count - 1 borrows (CF) when the magazine is empty. */
-	__asm__ volatile goto("1:\n\t"
-			      "movl %[count], %k[n]\n\t"
-			      "subl $1, %k[n]\n\t"
-			      "jb %l[slow]\n\t"
-			      "movq %c[objs](%[m], %[n], 8), %[obj]\n\t"
-			      "movl %k[n], %[count]\n"		/* commit */
-			      "2:\n\t"
-			      RESTART_SEQ("1b", "2b")
-			      : [obj] "=&r"(obj), [n] "=&r"(n), [count] "+m"(m->count)
-			      : [m] "r"(m),
-				[objs] "i"(__builtin_offsetof(struct magazine, objs))
-			      : "cc", "memory"
-			      : slow);
+	if (__builtin_constant_p(meta) && meta == 0)
+		__asm__ volatile goto(CACHE_POP_ASM("movq (%[obj]), %[next]")
+				      : [obj] "=&r"(obj), [next] "=&r"(next), [head] "+m"(k->freelist)
+				      :
+				      : "cc", "memory"
+				      : slow);
+	else
+		__asm__ volatile goto(CACHE_POP_ASM("movq (%[obj], %[meta]), %[next]")
+				      : [obj] "=&r"(obj), [next] "=&r"(next), [head] "+m"(k->freelist)
+				      : [meta] "r"(meta)
+				      : "cc", "memory"
+				      : slow);
 	((uint64_t *)((uint8_t *)obj + meta))[1] = 0;
 	if (flags & KM_ZERO)
 		return memset(obj, 0, c->obj_size);
@@ -236,42 +289,63 @@ static inline __attribute__((always_inline)) bool slab_obj_start(const struct pa
 	return (uint32_t)off < pg->slab_objs_end && off * pg->slab_div_magic < pg->slab_div_magic;
 }
 
-/*
- * Push obj, an object start of a slab of c, on this CPU's magazine and set
- * its free mark. Return: false when it carries the mark already (a likely
- * double free) or the magazine is full; the caller then takes the slow
- * path. The mark is set inside the sequence, before the commit: once in the
- * magazine the object may be handed out again by an interrupt, which must
- * find it marked. (So a sequence restarted after setting it, that then
- * finds the magazine full, hands the slow path a marked object: that costs
- * the slow path one locked look-up, which does not find it on a free list.)
- */
-static inline __attribute__((always_inline)) bool cache_free_fast(struct kmem_cache *c, void *obj)
+/* A slab's owner byte for CPU cpu: OWNER_META marks the slabs of caches
+ * whose metadata is not at offset 0 (constructed caches), so that kfree's
+ * fast path, which assumes 0, sends them to the slow path. */
+#define OWNER_META	0x80
+static inline uint8_t owner_tag(const struct kmem_cache *c, unsigned cpu)
 {
-	struct magazine *m = &c->mag[cpu_id()];
-	uint64_t meta = c->meta, n;
+	return (uint8_t)(cpu | (c->meta ? OWNER_META : 0));
+}
 
+enum free_fast { FREED, FREE_SLOW, FREE_SETTLE };
+
+/*
+ * Free obj, an object start (checked) in the slab whose head is `head`,
+ * onto that slab's free list and set its free mark, if this CPU owns the
+ * slab (its owner byte is `tag`: owner_tag) and obj is not marked free
+ * already. Return: FREED; FREE_SETTLE when the slab's count says it must
+ * change list (the caller then calls slab_settle); FREE_SLOW when nothing
+ * was done and the slow path must (another CPU's slab, a debug cache, a
+ * likely double free).
+ */
+#define CACHE_PUSH_ASM(obj_next, obj_mark)				\
+	"1:\n\t"							\
+	"movq %[fl], %[t]\n\t"						\
+	"movq %[t], " obj_next "\n\t"					\
+	"movq %[markv], " obj_mark "\n\t"				\
+	"movq %[obj], %[fl]\n"		/* commit */			\
+	"2:\n\t"							\
+	RESTART_SEQ("1b", "2b")						\
+	"subl $1, %[inuse]\n\t"					\
+	"jle %l[settle]"
+
+static inline __attribute__((always_inline)) enum free_fast
+cache_free_fast(void *obj, struct page *head, size_t meta, unsigned tag)
+{
+	uint64_t t;
+
+	if (__builtin_expect(head->slab_owner != tag, 0))
+		return FREE_SLOW;
 	if (__builtin_expect(*(uint64_t *)((uint8_t *)obj + meta + 8) == FREE_MARK, 0))
-		return false;
-	__asm__ volatile goto("1:\n\t"
-			      "movl %[count], %k[n]\n\t"
-			      "cmpl %[cap], %k[n]\n\t"
-			      "jae %l[full]\n\t"
-			      "movq %[obj], %c[objs](%[m], %[n], 8)\n\t"
-			      "movq %[markv], 8(%[obj], %[meta])\n\t"
-			      "incl %k[n]\n\t"
-			      "movl %k[n], %[count]\n"		/* commit */
-			      "2:\n\t"
-			      RESTART_SEQ("1b", "2b")
-			      : [n] "=&r"(n), [count] "+m"(m->count)
-			      : [m] "r"(m), [obj] "r"(obj), [meta] "r"(meta), [cap] "m"(c->mag_cap),
-				[markv] "e"(FREE_MARK),
-				[objs] "i"(__builtin_offsetof(struct magazine, objs))
-			      : "cc", "memory"
-			      : full);
-	return true;
-full:
-	return false;
+		return FREE_SLOW;
+	if (__builtin_constant_p(meta) && meta == 0)
+		__asm__ volatile goto(CACHE_PUSH_ASM("(%[obj])", "8(%[obj])")
+				      : [t] "=&r"(t), [fl] "+m"(head->slab_freelist),
+					[inuse] "+m"(head->slab_inuse)
+				      : [obj] "r"(obj), [markv] "e"(FREE_MARK)
+				      : "cc", "memory"
+				      : settle);
+	else
+		__asm__ volatile goto(CACHE_PUSH_ASM("(%[obj], %[meta])", "8(%[obj], %[meta])")
+				      : [t] "=&r"(t), [fl] "+m"(head->slab_freelist),
+					[inuse] "+m"(head->slab_inuse)
+				      : [obj] "r"(obj), [meta] "r"(meta), [markv] "e"(FREE_MARK)
+				      : "cc", "memory"
+				      : settle);
+	return FREED;
+settle:
+	return FREE_SETTLE;
 }
 
 #endif

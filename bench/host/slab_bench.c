@@ -29,8 +29,8 @@
  * Footprint (Tidemark only): after the timed runs of b, kmem_reclaim empties
  * the heap and one more, untimed, run of b samples after every operation both
  * the live bytes (sum of requested sizes) and the heap bytes (sum over the
- * kmalloc caches of kmem_cache_stats().bytes: every page its slabs hold,
- * magazines and kept empty slabs included). Both only grow inside an
+ * kmalloc caches of kmem_cache_bytes(): every page its slabs hold, kept
+ * empty slabs included). Both only grow inside an
  * operation's allocation, so a sample after each operation sees every peak.
  * Printed as
  *   bench: slab.b alloc=tidemark peak_ratio=<heap/live> peak_heap=<B> peak_live=<B>
@@ -200,11 +200,8 @@ static void b_find_caches(void)
 static uint64_t heap_bytes(void)
 {
 	uint64_t sum = 0;
-	for (unsigned i = 0; i < b_nr_caches; i++) {
-		struct kmem_cache_stats st;
-		kmem_cache_stats(b_caches[i], &st);
-		sum += st.bytes;
-	}
+	for (unsigned i = 0; i < b_nr_caches; i++)
+		sum += kmem_cache_bytes(b_caches[i]);
 	return sum;
 }
 

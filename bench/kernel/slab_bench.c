@@ -1,6 +1,6 @@
 /*
  * bench/kernel/slab_bench.c - guest cost of kmalloc/kfree on the fast path
- * (a CPU magazine hit), in TSC ticks: instructions under -icount shift=0.
+ * (a pop of the CPU's free list, a push onto the slab's), in TSC ticks: instructions under -icount shift=0.
  * The pair is timed in its own loop, without a timer read in its middle.
  */
 #include "kernel/kbench.h"
