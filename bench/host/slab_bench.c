@@ -231,6 +231,51 @@ static void footprint_b(void)
 }
 #endif
 
+/* ---- f: b's footprint as resident memory, for every allocator ------------ */
+
+/* A /proc/self/status field in KiB ("VmRSS", "VmHWM"), or 0. */
+static uint64_t status_kib(const char *field)
+{
+	char line[256];
+	uint64_t v = 0;
+	size_t n = strlen(field);
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, n) && line[n] == ':')
+			v = strtoull(line + n + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+/* Workload b once, untimed, in a process that ran nothing else: the growth
+ * of its peak resident set (VmHWM) over its resident set before, per peak
+ * live byte. This is what an allocator's memory costs the machine, free
+ * lists and caches included, measured the same way for every allocator
+ * (Tidemark's arena pages count once touched). Asked for on its own:
+ *   build/bench/slab_bench_<name> f
+ * prints
+ *   bench: slab.f alloc=<name> rss_ratio=<peak RSS growth / peak live> rss_kib=<KiB> */
+static void footprint_rss(void)
+{
+	uint64_t live = 0, peak_live = 0, before = status_kib("VmRSS");
+	static uint16_t held[B_SLOTS];
+	for (uint64_t i = 0; i < B_OPS; i++) {
+		unsigned s = b_slot[i];
+		if (b_table[s])
+			bench_free(b_table[s]);
+		b_table[s] = get(b_size[i], i);
+		live = live - held[s] + b_size[i];
+		held[s] = b_size[i];
+		peak_live = live > peak_live ? live : peak_live;
+	}
+	uint64_t grown = (status_kib("VmHWM") - before) * 1024;
+	b_empty();
+	printf("bench: slab.f alloc=%s rss_ratio=%.3f rss_kib=%llu\n", ALLOC_NAME,
+	       (double)grown / (double)peak_live, (unsigned long long)(grown / 1024));
+}
+
 /* ---- c: producer/consumer batches ----------------------------------------- */
 
 static void *c_objs[C_OBJS];
@@ -346,8 +391,9 @@ static void heap_init(void)
 }
 #endif
 
-/* Was workload w asked for? No argument runs them all; "bc" runs b and c
- * (for profiling one workload: perf record build/bench/slab_bench_tidemark b). */
+/* Was workload w asked for? No argument runs a to d; "bc" runs b and c
+ * (for profiling one workload: perf record build/bench/slab_bench_tidemark b).
+ * f (footprint_rss) runs only alone. */
 static const char *only;
 static int wanted(char w) { return !only || strchr(only, w) != NULL; }
 
@@ -370,6 +416,11 @@ int main(int argc, char **argv)
 		c_order[j] = t;
 	}
 
+	/* f only when asked: it must run in a process of its own. */
+	if (only && strchr(only, 'f')) {
+		footprint_rss();
+		return 0;
+	}
 	if (wanted('a'))
 		printf("bench: slab.a alloc=%s ns=%.1f\n", ALLOC_NAME, median_of(run_a));
 	if (wanted('b')) {
