@@ -315,7 +315,7 @@ static struct page *slab_new(struct kmem_cache *c, uint8_t owner)
 static void slab_add_new(struct kmem_cache *c, struct page *head)
 {
 	struct kmem_node *n = node_of(c, head);
-	n->slabs++;
+	__atomic_store_n(&n->slabs, n->slabs + 1, __ATOMIC_RELAXED);	/* read by kmem_cache_bytes */
 	list_add(n, head, LIST_EMPTY);
 }
 
@@ -324,7 +324,8 @@ static void slab_add_new(struct kmem_cache *c, struct page *head)
 static void slab_release(struct kmem_cache *c, struct page *head)
 {
 	void *base = head->slab_base;
-	node_of(c, head)->slabs--;
+	struct kmem_node *n = node_of(c, head);
+	__atomic_store_n(&n->slabs, n->slabs - 1, __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < (1u << c->order); i++) {
 		head[i].slab_cache = NULL;
 		head[i].slab_base = NULL;
@@ -361,24 +362,27 @@ static struct page *slab_head_of(void *obj)
  * Move slab `head` to the list its count asks for, where it changed in a way
  * the free fast path leaves to the slow one: from full (the count carries
  * FULL_BIAS, so it is negative) to partial or empty, and from partial to
- * empty (0). Driven by the state alone, so a second call (an interrupt
- * handler settled it first) changes nothing.
+ * empty (0). Driven by the state alone, so a call that finds nothing to do
+ * (an interrupt handler settled the slab first, or took its free list
+ * again, making it full once more) changes nothing.
  */
 static void settle_irqoff(struct kmem_cache *c, struct kmem_node *n, struct page *head)
 {
-	if (head->slab_inuse < 0) {
-		/* An add, not a store: a free whose decrement is pending (an
-		 * interrupt handler settling in its gap) must still land. */
+	unsigned want = list_for(c, count_of(head));
+	if (want == head->slab_list)
+		return;
+	/* Not full: FULL_BIAS comes off by an add, not a store, so that a
+	 * free whose decrement is pending (an interrupt handler settling in
+	 * its gap) still lands on the right count. A slab is full again only
+	 * when a refill takes its free list, which biases it itself. */
+	ASSERT(want != LIST_FULL);
+	if (head->slab_inuse < 0)
 		head->slab_inuse += FULL_BIAS;
-		list_del(n, head);
-		if (head->slab_inuse == 0)
-			slab_emptied(c, n, head);
-		else
-			list_add(n, head, LIST_PARTIAL);
-	} else if (head->slab_inuse == 0 && head->slab_list == LIST_PARTIAL) {
-		list_del(n, head);
+	list_del(n, head);
+	if (want == LIST_EMPTY)
 		slab_emptied(c, n, head);
-	}
+	else
+		list_add(n, head, want);
 }
 
 /*
@@ -397,10 +401,11 @@ void slab_settle(struct page *head)
 	unsigned cpu = cpu_id();
 	struct kmem_cache *c = head->slab_cache;
 	/* Between the fast path's decrement and irq_save an interrupt handler
-	 * may have settled the slab, released it, and even reused its block;
-	 * so act only on the head of a slab this CPU owns, by its state now. */
-	if (c && head->slab_owner == owner_tag(c, cpu) &&
-	    pmm_virt_to_page(&kernel_pmm, head->slab_base) == head) {
+	 * may have settled the slab, released it, and even reused its block
+	 * (for another slab, or a large kmalloc block, whose cache has flags);
+	 * so act only on the head page of a slab this CPU owns, by its state
+	 * now. */
+	if (c && !c->flags && !head->slab_head_off && head->slab_owner == owner_tag(c, cpu)) {
 		struct kmem_cpu *k = &c->cpu[cpu];
 		void *obj = head->slab_freelist;
 		if (!k->freelist)
@@ -452,7 +457,7 @@ static __attribute__((noinline)) void collect_remote_slow(struct kmem_cache *c, 
 	uint64_t f = spin_lock_irqsave(&c->lock);
 	void *obj = n->remote;
 	n->remote = NULL;
-	n->nremote = 0;
+	__atomic_store_n(&n->nremote, 0, __ATOMIC_RELAXED);
 	spin_unlock_irqrestore(&c->lock, f);
 	while (obj) {
 		void *next = (void *)meta_of(c, obj)[0];
@@ -634,8 +639,13 @@ void *slab_alloc_slow(struct kmem_cache *c, unsigned flags)
 			 * may reclaim, which changes this CPU's part of c: so
 			 * look again from the top. */
 			struct page *head = slab_new(c, owner_tag(c, cpu));
-			if (!head)
+			if (!head) {
+				/* Its reclaim may have taken back objects other
+				 * CPUs freed into this CPU's slabs. */
+				if (refill(c, cpu))
+					continue;
 				break;
+			}
 			slab_add_new(c, head);
 		}
 		irq_restore(irq);
@@ -667,14 +677,30 @@ void *slab_alloc_slow(struct kmem_cache *c, unsigned flags)
 	return obj;
 }
 
-/* Is obj on the free list starting at f? (At most `max` steps: another
- * CPU's private list may change under the walk.) */
-static bool on_list(const struct kmem_cache *c, void *f, void *obj, uint64_t max)
+/* May a walk of a free list of c step onto f? Another CPU's private list
+ * may change under the walk, and an object taken from it holds user data
+ * where the next pointer was: so each step must be an object of c. */
+static bool walkable(struct kmem_cache *c, void *f)
 {
-	for (; f && max; f = (void *)meta_of(c, f)[0], max--)
+	struct page *pg = pmm_virt_to_page(&kernel_pmm, f);
+	return pg && pg->slab_cache == c && slab_obj_start(pg, f);
+}
+
+/* Is obj on the free list starting at f? (At most `max` steps, each onto an
+ * object of c.) */
+static bool on_list(struct kmem_cache *c, void *f, void *obj, uint64_t max)
+{
+	for (; f && max && walkable(c, f); f = (void *)meta_of(c, f)[0], max--)
 		if (f == obj)
 			return true;
 	return false;
+}
+
+/* The most objects a CPU free list can hold: the last refill's whole slab
+ * lists (under batch + per_slab) and the objects kept since. */
+static uint64_t cpu_list_max(const struct kmem_cache *c)
+{
+	return (uint64_t)c->batch + c->per_slab + c->keep_max;
 }
 
 /* Is obj free in c right now: on its slab's free list, a CPU free list, a
@@ -684,12 +710,11 @@ static bool on_list(const struct kmem_cache *c, void *f, void *obj, uint64_t max
  * double free. */
 static bool on_free_list_locked(struct kmem_cache *c, void *obj, struct page *head)
 {
-	uint64_t max = c->per_slab;
-	if (on_list(c, head->slab_freelist, obj, max))
+	if (on_list(c, head->slab_freelist, obj, c->per_slab))
 		return true;
 	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
 		struct kmem_cpu *k = &c->cpu[cpu];
-		if (on_list(c, k->freelist, obj, max + c->batch) ||
+		if (on_list(c, k->freelist, obj, cpu_list_max(c)) ||
 		    on_list(c, c->node[cpu].remote, obj, ~0ull))
 			return true;
 		for (unsigned i = 0; i < k->nout && i < REMOTE_MAX; i++)
@@ -828,7 +853,8 @@ static uint64_t in_use_locked(struct kmem_cache *c)
 			inuse -= c->per_slab - count_of(h);	/* frees whose decrement is pending */
 		for (struct page *h = n->lists[LIST_PARTIAL]; h; h = h->next)
 			inuse += count_of(h);
-		for (void *o = k->freelist; o; o = (void *)meta_of(c, o)[0])
+		uint64_t max = cpu_list_max(c);
+		for (void *o = k->freelist; o && max && walkable(c, o); o = (void *)meta_of(c, o)[0], max--)
 			inuse--;
 		inuse -= k->nout + n->nremote;
 	}

@@ -903,6 +903,90 @@ HTEST(alignment_of_created_caches)
 	slab_check();
 }
 
+/* ---- the free fast path's windows, played by hand --------------------------- */
+
+/* The free fast path's sequence - push onto the slab's list, set the mark,
+ * commit - without the decrement after it: the state an interrupt handler
+ * finds when it lands between the two. */
+static struct page *push_without_decrement(void *obj)
+{
+	struct page *head = head_of(pmm_virt_to_page(&kernel_pmm, obj));
+	((uint64_t *)obj)[0] = (uint64_t)head->slab_freelist;
+	((uint64_t *)obj)[1] = FREE_MARK;
+	head->slab_freelist = obj;
+	return head;
+}
+
+/* A handler that allocates in that gap may refill from the very slab, making
+ * it full again with the pending decrement still to land: the decrement
+ * then takes the slow path, which must leave the slab full (a full slab on
+ * the partial list would send the next refill to an empty free list). */
+HTEST(a_refill_between_a_free_and_its_decrement_leaves_the_slab_full)
+{
+	struct kmem_cache *c = kmem_cache_create("test-window", 64, 0, 0, NULL);
+	HASSERT_TRUE(c != NULL);
+	unsigned per = c->per_slab;
+	void **a = calloc(per, sizeof(void *)), **h = calloc(per, sizeof(void *));
+	HASSERT_TRUE(a && h);
+	for (unsigned i = 0; i < per; i++)
+		a[i] = kmem_cache_alloc(c, 0);		/* slab S, every object out */
+	void *b = kmem_cache_alloc(c, 0);		/* the next slab, on the CPU list */
+	struct page *s = head_of(pmm_virt_to_page(&kernel_pmm, a[0]));
+	kmem_cache_free(c, a[0]);			/* S: partial */
+	HEXPECT_EQ(s->slab_list, LIST_PARTIAL);
+	push_without_decrement(a[1]);
+	/* The handler: allocates until its CPU list refills from S. */
+	for (unsigned i = 0; i < per; i++)
+		h[i] = kmem_cache_alloc(c, 0);
+	HEXPECT_EQ(s->slab_list, LIST_FULL);
+	/* Back in the free: the decrement, and the slow path it takes. */
+	if (--s->slab_inuse <= 0)
+		slab_settle(s);
+	HEXPECT_EQ(s->slab_list, LIST_FULL);
+	slab_check();
+	/* Every object handed out once, and all of them back. */
+	for (unsigned i = 0; i < per; i++)
+		if (i != 0 && i != 1)
+			kmem_cache_free(c, a[i]);
+	for (unsigned i = 0; i < per; i++)
+		kmem_cache_free(c, h[i]);
+	kmem_cache_free(c, b);
+	HEXPECT_EQ(in_use(c), 0);
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);
+	free(a);
+	free(h);
+	slab_check();
+}
+
+/* Objects freed into full slabs while the CPU list is empty are kept on it;
+ * a double free of one deep in that list is still found there. */
+HTEST(double_free_deep_in_the_cpu_list_is_reported)
+{
+	struct kmem_cache *c = kmem_cache_create("test-kept", 2048, 0, 0, NULL);
+	HASSERT_TRUE(c != NULL);
+	void *o[12], *n[12];
+	for (int i = 0; i < 12; i++)
+		o[i] = kmem_cache_alloc(c, 0);
+	for (int i = 0; i < 8; i++)
+		kmem_cache_free(c, o[i]);
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, o[0])), 1);
+	HEXPECT_CONTAINS(report, "double free");
+	slab_check();
+	for (int i = 0; i < 8; i++)
+		n[i] = kmem_cache_alloc(c, 0);
+	unsigned dup = 0;
+	for (int i = 0; i < 8; i++)
+		for (int j = 0; j < 12; j++)
+			dup += j < 8 ? (j > i && n[i] == n[j]) : n[i] == o[j];
+	HEXPECT_EQ(dup, 0);
+	for (int i = 0; i < 8; i++)
+		kmem_cache_free(c, n[i]);
+	for (int i = 8; i < 12; i++)
+		kmem_cache_free(c, o[i]);
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);
+	slab_check();
+}
+
 /* ---- two CPUs ----------------------------------------------------------------------- */
 
 #define THREAD_OPS	200000

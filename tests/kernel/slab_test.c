@@ -496,12 +496,18 @@ KTEST(slab, allocation_from_interrupt_context)
  * (metadata after the object): every inlined sequence. The #DB trap after
  * an instruction plays an interrupt handler that allocates or frees on the
  * same cache, as a timer handler may, and rewinds the interrupted sequence
- * as trap_dispatch does for interrupts. Pass k interrupts each run of a
- * sequence once, after its k-th instruction; a sequence is at most 5
- * instructions long, so passes 1..4 reach every point strictly inside
- * every sequence (and 5..6 check that nothing else is).
+ * as trap_dispatch does for interrupts. Pass k (1..STEP_INSIDE) interrupts
+ * each run of a sequence once, after its k-th instruction; a sequence is
+ * at most 5 instructions long, so passes 1..4 reach every point strictly
+ * inside every sequence (and 5..6 check that nothing else is). Passes
+ * STEP_INSIDE + j interrupt, without a rewind, the j-th instruction after
+ * a sequence ends: a free's decrement of its slab's count, still pending,
+ * and the way into slab_settle before it masks interrupts, where the
+ * handler's own frees and allocations must leave every count right.
  */
-#define STEP_PASSES	6
+#define STEP_INSIDE	6
+#define STEP_AFTER	6
+#define STEP_PASSES	(STEP_INSIDE + STEP_AFTER)
 #define STEP_KINDS	3
 #define STEP_HELD	24	/* per kind */
 #define STEP_OPS	48
@@ -511,8 +517,10 @@ struct step_state {
 	struct kmem_cache *cache;	/* kind 2's */
 	unsigned target;		/* interrupt after this many instructions */
 	unsigned pos;			/* instructions run in the current attempt */
+	bool in_seq;			/* the last step was inside a sequence */
+	unsigned after;			/* instructions since the last sequence ended */
 	bool acted;			/* interrupted this run already: let it finish */
-	uint64_t acts;
+	uint64_t acts, after_acts;
 	uint64_t *held[STEP_KINDS][STEP_HELD];	/* the "handler's" objects */
 	unsigned nheld[STEP_KINDS], nulls;
 	uint64_t points[STEP_MAX_POINTS];	/* distinct RIPs restarted from */
@@ -548,24 +556,9 @@ static void note_once(uint64_t *set, unsigned *n, uint64_t v)
 		set[(*n)++] = v;
 }
 
-static void step_hook(struct trap_frame *f, void *arg)
+/* The "handler": take or give back an object of the next kind. */
+static void step_act(struct step_state *s)
 {
-	struct step_state *s = arg;
-	const struct restart_seq *seq = restart_seq_find(f->rip);
-
-	if (!seq) {
-		s->pos = 0;
-		s->acted = false;
-		return;
-	}
-	/* Code with interrupts masked would not see this interrupt yet. */
-	if (++s->pos != s->target || s->acted || !(f->rflags & RFLAGS_IF))
-		return;
-	note_once(s->points, &s->npoints, f->rip);
-	note_once((uint64_t *)s->seqs, &s->nseqs, (uint64_t)seq);
-	restart_seq_fixup(&f->rip);
-	s->pos = 0;
-	s->acted = true;
 	/* Each kind in turn; alternate taking and giving back, so the
 	 * counts move both ways. */
 	unsigned kind = (unsigned)(s->acts % STEP_KINDS);
@@ -581,6 +574,41 @@ static void step_hook(struct trap_frame *f, void *arg)
 	} else if (s->nheld[kind]) {
 		step_free(s, kind, s->held[kind][--s->nheld[kind]]);
 	}
+}
+
+static void step_hook(struct trap_frame *f, void *arg)
+{
+	struct step_state *s = arg;
+	const struct restart_seq *seq = restart_seq_find(f->rip);
+
+	if (!seq) {
+		/* Just out of a sequence: its run is over; count the
+		 * instructions since. */
+		if (s->in_seq) {
+			s->in_seq = false;
+			s->pos = 0;
+			s->after = 0;
+			s->acted = false;
+		}
+		s->after++;
+		if (s->target <= STEP_INSIDE || s->after != s->target - STEP_INSIDE ||
+		    s->acted || !(f->rflags & RFLAGS_IF))
+			return;
+		s->after_acts++;
+		s->acted = true;
+		step_act(s);
+		return;
+	}
+	s->in_seq = true;
+	/* Code with interrupts masked would not see this interrupt yet. */
+	if (++s->pos != s->target || s->acted || !(f->rflags & RFLAGS_IF))
+		return;
+	note_once(s->points, &s->npoints, f->rip);
+	note_once((uint64_t *)s->seqs, &s->nseqs, (uint64_t)seq);
+	restart_seq_fixup(&f->rip);
+	s->pos = 0;
+	s->acted = true;	/* until the run, restarted, leaves the sequence */
+	step_act(s);
 }
 
 static bool all_distinct(uint64_t **a, unsigned n, uint64_t **b, unsigned m)
@@ -661,6 +689,8 @@ KTEST(slab, fast_path_sequences_restart_at_every_interrupted_instruction)
 	kmem_cache_stats(kmalloc_cache(64), &st);
 	KEXPECT_EQ(s.nseqs, st.fast_paths ? nseqs : 3);
 	KEXPECT_EQ(s.npoints, st.fast_paths ? 3 * 4 + 2 * 3 : 3 * 2);
+	/* And the handler ran just after sequences, each pass. */
+	KEXPECT_TRUE(s.after_acts >= STEP_AFTER * STEP_KINDS);
 	KEXPECT_EQ(slab_report_count(), reports);
 	slab_check();
 }
