@@ -160,7 +160,9 @@ void slab_cache_setup(struct kmem_cache *c, const char *name, size_t size, size_
 	c->batch = c->batch ? c->batch : 1;
 	c->keep_max = (unsigned)(KEEP_FREED_BYTES / c->stride);
 	c->keep_max = c->keep_max ? c->keep_max : 1;
-	c->keep_empty = debug_cache(c) || c->per_slab >= KEEP_EMPTY_MIN_OBJS ? SLAB_KEEP_EMPTY : 0;
+	c->keep_empty = debug_cache(c) ? SLAB_KEEP_EMPTY
+		      : c->per_slab >= KEEP_EMPTY_MIN_OBJS ? (unsigned)(KEEP_EMPTY_BYTES / (PAGE_SIZE << c->order))
+		      : 0;
 }
 
 void slab_cache_link(struct kmem_cache *c)
