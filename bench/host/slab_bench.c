@@ -176,6 +176,30 @@ static double run_b(void)
 	return t / B_OPS;
 }
 
+/* Workload b once more, untimed, calling after_op (if any) after every
+ * operation; its objects stay in b_table. Return: the peak of the live
+ * bytes (sum of requested sizes). */
+static uint64_t b_untimed(void (*after_op)(void))
+{
+	static uint16_t held[B_SLOTS];		/* requested size of each slot's object */
+	uint64_t live = 0, peak_live = 0;
+
+	for (uint64_t i = 0; i < B_OPS; i++) {
+		unsigned s = b_slot[i];
+		if (b_table[s])
+			bench_free(b_table[s]);
+		b_table[s] = get(b_size[i], i);
+		live = live - held[s] + b_size[i];
+		held[s] = b_size[i];
+		peak_live = live > peak_live ? live : peak_live;
+		if (after_op)
+			after_op();
+	}
+	for (unsigned s = 0; s < B_SLOTS; s++)
+		held[s] = 0;
+	return peak_live;
+}
+
 #ifdef ALLOC_TIDEMARK
 /* Sizes up to B_MAX_SIZE come from kmalloc caches, never from the page
  * allocator directly, so the caches' pages are the heap's whole footprint. */
@@ -205,25 +229,21 @@ static uint64_t heap_bytes(void)
 	return sum;
 }
 
+static uint64_t peak_heap;
+
+static void sample_heap(void)
+{
+	uint64_t heap = heap_bytes();
+	peak_heap = heap > peak_heap ? heap : peak_heap;
+}
+
 /* Workload b once more, untimed, sampling both footprints after every
  * operation (see the top of the file). */
 static void footprint_b(void)
 {
-	uint16_t held[B_SLOTS] = { 0 };		/* requested size of each slot's object */
-	uint64_t live = 0, peak_live = 0, peak_heap = 0;
-
 	kmem_reclaim();
-	for (uint64_t i = 0; i < B_OPS; i++) {
-		unsigned s = b_slot[i];
-		if (b_table[s])
-			bench_free(b_table[s]);
-		b_table[s] = get(b_size[i], i);
-		live = live - held[s] + b_size[i];
-		held[s] = b_size[i];
-		uint64_t heap = heap_bytes();
-		peak_live = live > peak_live ? live : peak_live;
-		peak_heap = heap > peak_heap ? heap : peak_heap;
-	}
+	peak_heap = 0;
+	uint64_t peak_live = b_untimed(sample_heap);
 	b_empty();
 	printf("bench: slab.b alloc=%s peak_ratio=%.3f peak_heap=%llu peak_live=%llu\n", ALLOC_NAME,
 	       (double)peak_heap / (double)peak_live, (unsigned long long)peak_heap,
@@ -259,17 +279,8 @@ static uint64_t status_kib(const char *field)
  *   bench: slab.f alloc=<name> rss_ratio=<peak RSS growth / peak live> rss_kib=<KiB> */
 static void footprint_rss(void)
 {
-	uint64_t live = 0, peak_live = 0, before = status_kib("VmRSS");
-	static uint16_t held[B_SLOTS];
-	for (uint64_t i = 0; i < B_OPS; i++) {
-		unsigned s = b_slot[i];
-		if (b_table[s])
-			bench_free(b_table[s]);
-		b_table[s] = get(b_size[i], i);
-		live = live - held[s] + b_size[i];
-		held[s] = b_size[i];
-		peak_live = live > peak_live ? live : peak_live;
-	}
+	uint64_t before = status_kib("VmRSS");
+	uint64_t peak_live = b_untimed(NULL);
 	uint64_t grown = (status_kib("VmHWM") - before) * 1024;
 	b_empty();
 	printf("bench: slab.f alloc=%s rss_ratio=%.3f rss_kib=%llu\n", ALLOC_NAME,
