@@ -84,22 +84,16 @@
  *
  * Misuse is reported by slab_report ("BUG <cache>: ..." with the object and
  * a backtrace, plus the recorded allocation and free backtraces with
- * slab_debug=U), counted, and leaves the heap as it was.
+ * slab_debug=U), counted, and leaves the heap as it was. The reporting and
+ * the slab_debug= detectors are in mm/slab_debug.c.
  */
 #include "mm/slab_internal.h"
 #include "kernel/console.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
 
-#include <stdarg.h>
-
-#ifndef HOST_TEST
-#include "kernel/cmdline.h"
-#endif
-
 static struct spinlock caches_lock = SPINLOCK_INIT("slab-caches", LOCK_RANK_SLAB_CACHES);
 static struct kmem_cache *caches;		/* caches_lock */
-static uint64_t reports;			/* atomic */
 static unsigned debug_flags;			/* slab_debug=, for every cache */
 
 /* The cache of caches lives in .bss. */
@@ -171,49 +165,6 @@ void slab_cache_link(struct kmem_cache *c)
 	c->next = caches;
 	caches = c;
 	spin_unlock_irqrestore(&caches_lock, f);
-}
-
-/* ---- reports ------------------------------------------------------------ */
-
-static void print_track(const char *what, const struct track *t)
-{
-	if (!t->n) {
-		kprintf("  %s: (not recorded)\n", what);
-		return;
-	}
-	kprintf("  %s:\n", what);
-	backtrace_print_addrs(t->pcs, t->n < TRACK_DEPTH ? t->n : TRACK_DEPTH);
-}
-
-/*
- * The one way misuse is reported: "BUG <cache>: <what>", the object, the
- * backtrace of the offending call and, with U, where the object was last
- * allocated and freed. Counts the report; changes nothing.
- */
-void slab_report(const struct kmem_cache *c, void *obj, const char *fmt, ...)
-{
-	const uint64_t *fp = __builtin_frame_address(0);
-	va_list ap;
-
-	kprintf("BUG %s: ", c ? c->name : "kmalloc");
-	va_start(ap, fmt);
-	kvprintf(fmt, ap);
-	va_end(ap);
-	kprintf("\n");
-	if (obj && c && c != &kmalloc_large)
-		kprintf("  object 0x%llx, size %zu (stride %zu)\n", (unsigned long long)obj,
-			c->size, c->stride);
-	backtrace_print(fp[1] - 1, fp[0]);
-	if (obj && c && (c->flags & SLAB_STORE_USER)) {
-		print_track("last allocated at", &tracks_of(c, obj)[0]);
-		print_track("last freed at", &tracks_of(c, obj)[1]);
-	}
-	__atomic_add_fetch(&reports, 1, __ATOMIC_RELAXED);
-}
-
-uint64_t slab_report_count(void)
-{
-	return __atomic_load_n(&reports, __ATOMIC_RELAXED);
 }
 
 /* ---- slabs --------------------------------------------------------------- */
@@ -572,51 +523,6 @@ static struct page *debug_put_locked(struct kmem_cache *c, void *obj, struct pag
 	return NULL;
 }
 
-/* ---- debug checks (caches with slab_debug letters) ------------------------ */
-
-static bool redzone_intact(const struct kmem_cache *c, void *obj)
-{
-	const uint8_t *rz = (const uint8_t *)obj + c->obj_size;
-	for (unsigned i = 0; i < REDZONE_BYTES; i++)
-		if (rz[i] != REDZONE_BYTE)
-			return false;
-	return true;
-}
-
-static long first_unpoisoned(const struct kmem_cache *c, void *obj)
-{
-	const uint8_t *b = obj;
-	for (size_t i = 0; i < c->obj_size; i++)
-		if (b[i] != POISON_FREE)
-			return (long)i;
-	return -1;
-}
-
-static void record(const struct kmem_cache *c, void *obj, int which)
-{
-	struct track *t = &tracks_of(c, obj)[which];
-	t->n = backtrace_save(t->pcs, TRACK_DEPTH);
-}
-
-/* Allocation checks for a debug cache; reports, never refuses the object. */
-static void debug_on_alloc(struct kmem_cache *c, void *obj)
-{
-	if (c->flags & SLAB_POISON) {
-		long at = first_unpoisoned(c, obj);
-		if (at >= 0)
-			slab_report(c, obj, "Poison overwritten: written after free at offset %ld (0x%02x)",
-				    at, ((uint8_t *)obj)[at]);
-	}
-	if ((c->flags & SLAB_RED_ZONE) && !redzone_intact(c, obj)) {
-		slab_report(c, obj, "Right Redzone overwritten (while free)");
-		/* Repaired, so that one overwrite is one report and slab_check
-		 * still passes. */
-		memset((uint8_t *)obj + c->obj_size, REDZONE_BYTE, REDZONE_BYTES);
-	}
-	if (c->flags & SLAB_STORE_USER)
-		record(c, obj, 0);
-}
-
 /* ---- the slow paths -------------------------------------------------------- */
 
 void *slab_alloc_slow(struct kmem_cache *c, unsigned flags)
@@ -670,7 +576,7 @@ void *slab_alloc_slow(struct kmem_cache *c, unsigned flags)
 			slab_add_new(c, head);
 		}
 		obj = debug_take_locked(c, head);
-		debug_on_alloc(c, obj);
+		slab_debug_on_alloc(c, obj);
 		meta_of(c, obj)[1] = 0;
 		spin_unlock_irqrestore(&c->lock, f);
 	}
@@ -773,7 +679,7 @@ void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg)
 		slab_report(c, obj, "double free");
 		return;
 	}
-	if ((c->flags & SLAB_RED_ZONE) && !redzone_intact(c, obj)) {
+	if ((c->flags & SLAB_RED_ZONE) && !slab_redzone_intact(c, obj)) {
 		spin_unlock_irqrestore(&c->lock, f);
 		slab_report(c, obj, "Right Redzone overwritten");
 		f = spin_lock_irqsave(&c->lock);
@@ -782,7 +688,7 @@ void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg)
 	if (c->flags & SLAB_POISON)
 		memset(obj, POISON_FREE, c->obj_size);
 	if (c->flags & SLAB_STORE_USER)
-		record(c, obj, 1);
+		slab_record(c, obj, 1);
 	meta_of(c, obj)[1] = FREE_MARK;
 	struct page *release = debug_put_locked(c, obj, head);
 	spin_unlock_irqrestore(&c->lock, f);
@@ -980,7 +886,7 @@ static void check_slab(struct kmem_cache *c, struct page *head, unsigned list, u
 		ASSERT(off % c->stride == 0 && off / c->stride < c->per_slab);
 		ASSERT(is_free_marked(c, f));
 		if (c->flags & SLAB_POISON)
-			ASSERT(first_unpoisoned(c, f) < 0);
+			ASSERT(slab_first_unpoisoned(c, f) < 0);
 		ASSERT(++nfree <= c->per_slab);
 	}
 	/* Objects on a CPU free list count as out of their slab; a full slab
@@ -993,7 +899,7 @@ static void check_slab(struct kmem_cache *c, struct page *head, unsigned list, u
 		ASSERT(list_for(c, count_of(head)) == list);
 	if (c->flags & SLAB_RED_ZONE)
 		for (unsigned i = 0; i < c->per_slab; i++)
-			ASSERT(redzone_intact(c, base + (uint64_t)i * c->stride));
+			ASSERT(slab_redzone_intact(c, base + (uint64_t)i * c->stride));
 }
 
 static void check_cache(struct kmem_cache *c)
@@ -1046,35 +952,9 @@ void slab_check(void)
 
 /* ---- set-up --------------------------------------------------------------------- */
 
-#ifndef HOST_TEST
-static const char *slab_debug = "";
-CMDLINE_OPTION(slab_debug, "slab_debug", CMDLINE_STR, NULL,
-	       "debug every cache: F checks, Z red zones, P poisoning, U owner tracking");
-#else
-static const char *slab_debug = "";
-#endif
-
-/* Linux's letters; anything else is named and ignored. */
-static unsigned parse_debug(const char *s)
-{
-	unsigned flags = 0;
-	for (; *s; s++) {
-		switch (*s) {
-		case 'F': case 'f': flags |= SLAB_CONSISTENCY; break;
-		case 'Z': case 'z': flags |= SLAB_RED_ZONE; break;
-		case 'P': case 'p': flags |= SLAB_POISON; break;
-		case 'U': case 'u': flags |= SLAB_STORE_USER; break;
-		default:
-			kprintf("slab: warning: slab_debug=%s: unknown letter '%c' ignored "
-				"(F, Z, P, U are known)\n", slab_debug, *s);
-		}
-	}
-	return flags;
-}
-
 void slab_init(void)
 {
-	debug_flags = parse_debug(slab_debug);
+	debug_flags = slab_debug_parse();
 	slab_cache_setup(&cache_cache, "kmem_cache", sizeof(struct kmem_cache),
 			 _Alignof(struct kmem_cache), debug_flags, NULL);
 	slab_cache_link(&cache_cache);

@@ -185,13 +185,21 @@ static inline bool is_free_marked(const struct kmem_cache *c, void *obj)
 	return meta_of(c, obj)[1] == (FREE_MARK);
 }
 
+/* ---- mm/slab_debug.c, for mm/slab.c ---- */
+
+void slab_report(const struct kmem_cache *c, void *obj, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+bool slab_redzone_intact(const struct kmem_cache *c, void *obj);
+long slab_first_unpoisoned(const struct kmem_cache *c, void *obj);	/* or -1 */
+void slab_record(const struct kmem_cache *c, void *obj, int which);	/* 0 alloc, 1 free */
+void slab_debug_on_alloc(struct kmem_cache *c, void *obj);
+unsigned slab_debug_parse(void);
+
 /* ---- mm/slab.c, for mm/kmalloc.c ---- */
 
 void slab_cache_setup(struct kmem_cache *c, const char *name, size_t size, size_t align,
 		      unsigned flags, void (*ctor)(void *));
 void slab_cache_link(struct kmem_cache *c);
-void slab_report(const struct kmem_cache *c, void *obj, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 __attribute__((noinline)) void *slab_alloc_slow(struct kmem_cache *c, unsigned flags);
 __attribute__((noinline)) void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg);
 __attribute__((noinline)) void slab_settle(struct page *head);

@@ -1,0 +1,149 @@
+/*
+ * mm/slab_debug.c - the heap's misuse detectors and their one way of
+ * reporting (the allocator itself is mm/slab.c).
+ *
+ *   slab_report        "BUG <cache>: <what>", the object, the offending
+ *                      backtrace and, with U, the object's last allocation
+ *                      and free; counted (slab_report_count), never fatal,
+ *                      and it changes nothing, so the heap stays as it was.
+ *   red zones (Z)      REDZONE_BYTES of REDZONE_BYTE after each object,
+ *                      checked on free, on allocation and by slab_check.
+ *   poisoning (P)      a free object is filled with POISON_FREE; a byte that
+ *                      changed by its next allocation is a write after free.
+ *   owner tracking (U) the backtraces of each object's last allocation and
+ *                      free, kept after its metadata (struct track).
+ *   slab_debug=        the letters above plus F, for every cache.
+ * The always-on checks (double free, foreign and interior pointers, wrong
+ * cache) are in the allocator's paths; they report through slab_report.
+ * Called from mm/slab.c with the cache lock held or without; these
+ * functions take no lock of their own.
+ */
+#include "mm/slab_internal.h"
+#include "kernel/console.h"
+#include "kernel/panic.h"
+#include "kernel/printf.h"
+
+#include <stdarg.h>
+
+#ifndef HOST_TEST
+#include "kernel/cmdline.h"
+#endif
+
+static uint64_t reports;			/* atomic */
+
+/* ---- reports ------------------------------------------------------------ */
+
+static void print_track(const char *what, const struct track *t)
+{
+	if (!t->n) {
+		kprintf("  %s: (not recorded)\n", what);
+		return;
+	}
+	kprintf("  %s:\n", what);
+	backtrace_print_addrs(t->pcs, t->n < TRACK_DEPTH ? t->n : TRACK_DEPTH);
+}
+
+/*
+ * The one way misuse is reported: "BUG <cache>: <what>", the object, the
+ * backtrace of the offending call and, with U, where the object was last
+ * allocated and freed. Counts the report; changes nothing.
+ */
+void slab_report(const struct kmem_cache *c, void *obj, const char *fmt, ...)
+{
+	const uint64_t *fp = __builtin_frame_address(0);
+	va_list ap;
+
+	kprintf("BUG %s: ", c ? c->name : "kmalloc");
+	va_start(ap, fmt);
+	kvprintf(fmt, ap);
+	va_end(ap);
+	kprintf("\n");
+	if (obj && c && c != &kmalloc_large)
+		kprintf("  object 0x%llx, size %zu (stride %zu)\n", (unsigned long long)obj,
+			c->size, c->stride);
+	backtrace_print(fp[1] - 1, fp[0]);
+	if (obj && c && (c->flags & SLAB_STORE_USER)) {
+		print_track("last allocated at", &tracks_of(c, obj)[0]);
+		print_track("last freed at", &tracks_of(c, obj)[1]);
+	}
+	__atomic_add_fetch(&reports, 1, __ATOMIC_RELAXED);
+}
+
+uint64_t slab_report_count(void)
+{
+	return __atomic_load_n(&reports, __ATOMIC_RELAXED);
+}
+
+/* ---- the detectors (caches with slab_debug letters) ------------------------- */
+
+bool slab_redzone_intact(const struct kmem_cache *c, void *obj)
+{
+	const uint8_t *rz = (const uint8_t *)obj + c->obj_size;
+	for (unsigned i = 0; i < REDZONE_BYTES; i++)
+		if (rz[i] != REDZONE_BYTE)
+			return false;
+	return true;
+}
+
+long slab_first_unpoisoned(const struct kmem_cache *c, void *obj)
+{
+	const uint8_t *b = obj;
+	for (size_t i = 0; i < c->obj_size; i++)
+		if (b[i] != POISON_FREE)
+			return (long)i;
+	return -1;
+}
+
+void slab_record(const struct kmem_cache *c, void *obj, int which)
+{
+	struct track *t = &tracks_of(c, obj)[which];
+	t->n = backtrace_save(t->pcs, TRACK_DEPTH);
+}
+
+/* Allocation checks for a debug cache; reports, never refuses the object. */
+void slab_debug_on_alloc(struct kmem_cache *c, void *obj)
+{
+	if (c->flags & SLAB_POISON) {
+		long at = slab_first_unpoisoned(c, obj);
+		if (at >= 0)
+			slab_report(c, obj, "Poison overwritten: written after free at offset %ld (0x%02x)",
+				    at, ((uint8_t *)obj)[at]);
+	}
+	if ((c->flags & SLAB_RED_ZONE) && !slab_redzone_intact(c, obj)) {
+		slab_report(c, obj, "Right Redzone overwritten (while free)");
+		/* Repaired, so that one overwrite is one report and slab_check
+		 * still passes. */
+		memset((uint8_t *)obj + c->obj_size, REDZONE_BYTE, REDZONE_BYTES);
+	}
+	if (c->flags & SLAB_STORE_USER)
+		slab_record(c, obj, 0);
+}
+
+/* ---- slab_debug= ----------------------------------------------------------------- */
+
+#ifndef HOST_TEST
+static const char *slab_debug = "";
+CMDLINE_OPTION(slab_debug, "slab_debug", CMDLINE_STR, NULL,
+	       "debug every cache: F checks, Z red zones, P poisoning, U owner tracking");
+#else
+static const char *slab_debug = "";
+#endif
+
+/* slab_debug= as SLAB_* flags: Linux's letters; anything else is named and
+ * ignored (its default, no letter, stays). */
+unsigned slab_debug_parse(void)
+{
+	unsigned flags = 0;
+	for (const char *s = slab_debug; *s; s++) {
+		switch (*s) {
+		case 'F': case 'f': flags |= SLAB_CONSISTENCY; break;
+		case 'Z': case 'z': flags |= SLAB_RED_ZONE; break;
+		case 'P': case 'p': flags |= SLAB_POISON; break;
+		case 'U': case 'u': flags |= SLAB_STORE_USER; break;
+		default:
+			kprintf("slab: warning: slab_debug=%s: unknown letter '%c' ignored "
+				"(F, Z, P, U are known)\n", slab_debug, *s);
+		}
+	}
+	return flags;
+}
