@@ -114,7 +114,9 @@ size_t pmm_db_bytes(uint64_t lowest_pa, uint64_t highest_pa);
 
 /*
  * Set pm up with every frame in [lowest_pa, highest_pa) reserved; db is
- * pmm_db_bytes() of writable memory, 8-byte aligned, that pm keeps using.
+ * pmm_db_bytes() of writable memory, aligned to sizeof(struct page) (so that
+ * each entry is one cache line: kfree reads two of its fields), that pm
+ * keeps using.
  * Kernel: poisoning starts as page_poison= says, so call after cmdline_init.
  * Context: before any other use of pm.
  */

@@ -382,7 +382,7 @@ static double run_d(void)
 static void heap_init(void)
 {
 	host_phys_base = aligned_alloc(1 << 22, ARENA_BYTES);
-	void *db = malloc(pmm_db_bytes(0, ARENA_BYTES));
+	void *db = aligned_alloc(sizeof(struct page), pmm_db_bytes(0, ARENA_BYTES));
 	if (!host_phys_base || !db)
 		die("no memory for the arena");
 	pmm_init(&kernel_pmm, db, 0, ARENA_BYTES);
