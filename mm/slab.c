@@ -48,10 +48,12 @@
  *   3. This CPU owns the slab: push onto the slab's own free list and set
  *      the mark, in one restartable sequence, then lower the slab's count.
  *      The count says when the slab changes list (slab_settle): full to
- *      partial - unless this CPU's list is empty or holds only objects kept
- *      so, fewer than KEEP_FREED_BYTES: then the object goes there and the
- *      slab stays full - and partial to empty (kept, up to keep_empty, or
- *      back to the page allocator).
+ *      partial, and partial to empty (kept, up to keep_empty, or back to
+ *      the page allocator). But a slab on the full list carries OWNER_FULL
+ *      in its owner byte, so the owner test sends its frees aside: when
+ *      this CPU's list is empty or holds only objects kept so, fewer than
+ *      KEEP_FREED_BYTES, the object goes there (another restartable push)
+ *      and the slab stays full.
  *   4. Another CPU owns it: into this CPU's buffer, which goes to the
  *      owner's remote list, under the lock, REMOTE_MAX objects at a time.
  * Footprint: every free object in a slab, CPU list or empty slab is memory
@@ -174,7 +176,7 @@ void slab_cache_link(struct kmem_cache *c)
 static struct kmem_node *node_of(struct kmem_cache *c, const struct page *head)
 {
 	return head->slab_owner == OWNER_NONE ? &c->node[0]
-					      : &c->node[head->slab_owner & ~OWNER_META];
+					      : &c->node[owner_of(head) & ~OWNER_META];
 }
 
 static void list_del(struct kmem_node *n, struct page *head)
@@ -187,11 +189,16 @@ static void list_del(struct kmem_node *n, struct page *head)
 		head->next->prev = head->prev;
 	n->nr_slabs[head->slab_list]--;
 	head->slab_list = LIST_NONE;
+	head->slab_owner = owner_of(head);
 }
 
+/* Put a slab on no list onto `list`. An owned slab going on the full list
+ * carries OWNER_FULL in its owner byte until list_del takes it off. */
 static void list_add(struct kmem_node *n, struct page *head, unsigned list)
 {
 	head->slab_list = (uint8_t)list;
+	if (list == LIST_FULL && head->slab_owner != OWNER_NONE)
+		head->slab_owner |= OWNER_FULL;
 	head->prev = NULL;
 	head->next = n->lists[list];
 	if (head->next)
@@ -339,14 +346,8 @@ static void settle_irqoff(struct kmem_cache *c, struct kmem_node *n, struct page
 }
 
 /*
- * The free fast path's slow end. A free into a full slab makes it partial
- * with one free object, which the next refill would take straight back:
- * two list moves for one object. So when this CPU's list is empty, or
- * holds only objects kept this way, fewer than keep_max, the object goes
- * onto that list instead and the slab stays full. (Not when the list holds
- * a refill's objects: then the CPU is working through a slab, whose frees
- * should stay on it.) Otherwise the slab moves to the list its count asks
- * for.
+ * The free fast path's slow end: the slab's count says it must change list
+ * (a free into a full slab that was not kept, or the last object back).
  */
 void slab_settle(struct page *head)
 {
@@ -358,22 +359,8 @@ void slab_settle(struct page *head)
 	 * (for another slab, or a large kmalloc block, whose cache has flags);
 	 * so act only on the head page of a slab this CPU owns, by its state
 	 * now. */
-	if (c && !c->flags && !head->slab_head_off && head->slab_owner == owner_tag(c, cpu)) {
-		struct kmem_cpu *k = &c->cpu[cpu];
-		void *obj = head->slab_freelist;
-		if (!k->freelist)
-			k->nkept = 0;
-		if (head->slab_inuse < 0 && obj && !meta_of(c, obj)[0] &&
-		    (!k->freelist || k->nkept) && k->nkept < c->keep_max) {
-			head->slab_freelist = NULL;
-			head->slab_inuse++;
-			meta_of(c, obj)[0] = (uint64_t)k->freelist;
-			k->freelist = obj;
-			k->nkept++;
-		} else {
-			settle_irqoff(c, &c->node[cpu], head);
-		}
-	}
+	if (c && !c->flags && !head->slab_head_off && owner_of(head) == owner_tag(c, cpu))
+		settle_irqoff(c, &c->node[cpu], head);
 	irq_restore(irq);
 }
 
@@ -430,7 +417,7 @@ static inline void collect_remote(struct kmem_cache *c, unsigned cpu)
 static void object_home(struct kmem_cache *c, unsigned cpu, void *obj)
 {
 	struct page *head = slab_head_of(obj);
-	if (head->slab_owner == owner_tag(c, cpu)) {
+	if (owner_of(head) == owner_tag(c, cpu)) {
 		slab_put(c, &c->node[cpu], obj, head);
 		return;
 	}
@@ -604,11 +591,15 @@ static bool on_list(struct kmem_cache *c, void *f, void *obj, uint64_t max)
 	return false;
 }
 
-/* The most objects a CPU free list can hold: the last refill's whole slab
- * lists (under batch + per_slab) and the objects kept since. */
-static uint64_t cpu_list_max(const struct kmem_cache *c)
+/* How far a walk of cpu's free list of c may go. This CPU's list changes
+ * only under its own hand, so to its end. Another CPU's may change under
+ * the walk: as far as it can hold, the last refill's whole slab lists
+ * (under batch + per_slab) and the objects kept since (keep_max, give or
+ * take the few an interrupt handler may keep while cache_keep_fast counts
+ * one). */
+static uint64_t cpu_list_max(const struct kmem_cache *c, unsigned cpu)
 {
-	return (uint64_t)c->batch + c->per_slab + c->keep_max;
+	return cpu == cpu_id() ? ~0ull : (uint64_t)c->batch + c->per_slab + 2 * c->keep_max;
 }
 
 /* Is obj free in c right now: on its slab's free list, a CPU free list, a
@@ -622,7 +613,7 @@ static bool on_free_list_locked(struct kmem_cache *c, void *obj, struct page *he
 		return true;
 	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
 		struct kmem_cpu *k = &c->cpu[cpu];
-		if (on_list(c, k->freelist, obj, cpu_list_max(c)) ||
+		if (on_list(c, k->freelist, obj, cpu_list_max(c, cpu)) ||
 		    on_list(c, c->node[cpu].remote, obj, ~0ull))
 			return true;
 		for (unsigned i = 0; i < k->nout && i < REMOTE_MAX; i++)
@@ -761,7 +752,7 @@ static uint64_t in_use_locked(struct kmem_cache *c)
 			inuse -= c->per_slab - count_of(h);	/* frees whose decrement is pending */
 		for (struct page *h = n->lists[LIST_PARTIAL]; h; h = h->next)
 			inuse += count_of(h);
-		uint64_t max = cpu_list_max(c);
+		uint64_t max = cpu_list_max(c, cpu);
 		for (void *o = k->freelist; o && max && walkable(c, o); o = (void *)meta_of(c, o)[0], max--)
 			inuse--;
 		inuse -= k->nout + n->nremote;
@@ -874,7 +865,8 @@ static struct page *check_held(struct kmem_cache *c, void *obj)
 static void check_slab(struct kmem_cache *c, struct page *head, unsigned list, uint8_t owner)
 {
 	uint8_t *base = head->slab_base;
-	ASSERT(head->slab_cache == c && head->slab_list == list && head->slab_owner == owner);
+	ASSERT(head->slab_cache == c && head->slab_list == list && owner_of(head) == owner);
+	ASSERT(owner == OWNER_NONE || !(head->slab_owner & OWNER_FULL) == (list != LIST_FULL));
 	ASSERT(pmm_virt_to_page(&kernel_pmm, base) == head);
 	for (unsigned i = 0; i < (1u << c->order); i++)	/* what kfree reads */
 		ASSERT(head[i].slab_cache == c && head[i].slab_base == base &&
@@ -924,18 +916,18 @@ static void check_cache(struct kmem_cache *c)
 			ASSERT(!k->freelist);
 		uint64_t nk = 0;
 		for (void *o = k->freelist; o; o = (void *)meta_of(c, o)[0]) {
-			ASSERT(check_held(c, o)->slab_owner == owner);
+			ASSERT(owner_of(check_held(c, o)) == owner);
 			ASSERT(++nk <= n->slabs * c->per_slab);
 		}
 		ASSERT(k->nout < REMOTE_MAX);
 		for (unsigned i = 0; i < k->nout; i++) {
-			ASSERT(check_held(c, k->out[i])->slab_owner != owner);
+			ASSERT(owner_of(check_held(c, k->out[i])) != owner);
 			for (unsigned j = i + 1; j < k->nout; j++)
 				ASSERT(k->out[j] != k->out[i]);
 		}
 		uint64_t nr = 0;
 		for (void *o = n->remote; o; o = (void *)meta_of(c, o)[0], nr++)
-			ASSERT(check_held(c, o)->slab_owner == owner);
+			ASSERT(owner_of(check_held(c, o)) == owner);
 		ASSERT(nr == n->nremote);
 	}
 	spin_unlock_irqrestore(&c->lock, f);

@@ -55,6 +55,11 @@
  * into it, or this for a debug cache's slabs, which every CPU frees through
  * the slow path. */
 #define OWNER_NONE	0xff
+/* ORed into an owned slab's owner byte while the slab is on its owner's
+ * full list, so that the free fast path's one owner test also sends frees
+ * into full slabs aside, to be kept on the CPU's free list
+ * (cache_keep_fast). */
+#define OWNER_FULL	0x40
 /* What a slab's count in use (struct page slab_inuse) is lowered by while
  * the slab is full (on its owner's full list), so that the free fast path's
  * decrement leaves it negative and takes the slow path, which moves the
@@ -89,7 +94,8 @@ enum { LIST_NONE, LIST_FULL, LIST_PARTIAL, LIST_EMPTY, NR_LISTS };
  * restartable sequences, the slow paths with interrupts off. */
 struct kmem_cpu {
 	void *freelist;			/* free objects, taken from its slabs, to hand out */
-	unsigned nkept;			/* objects slab_settle put on it since it was last empty */
+	unsigned nkept;			/* objects kept on it since it was last empty
+					   (cache_keep_fast), or 0 after a refill */
 	unsigned nout;
 	void *out[REMOTE_MAX];		/* freed here into other CPUs' slabs */
 } __attribute__((aligned(64)));	/* away from the other CPUs' lines */
@@ -121,7 +127,7 @@ struct kmem_cache {
 	uint64_t div_magic;		/* ceil(2^64 / stride): offset -> index (obj_index) */
 	unsigned keep_empty;		/* empty slabs a CPU keeps */
 	unsigned batch;			/* objects a refill takes at least, if it can */
-	unsigned keep_max;		/* freed objects a CPU list may keep (slab_settle) */
+	unsigned keep_max;		/* freed objects a CPU list may keep (cache_keep_fast) */
 	void (*ctor)(void *);
 
 	/* Guards the nodes' remote lists, and a debug cache's slabs (all in
@@ -307,42 +313,104 @@ static inline __attribute__((always_inline)) bool slab_obj_start(const struct pa
  * whose metadata is not at offset 0 (constructed caches), so that kfree's
  * fast path, which assumes 0, sends them to the slow path. */
 #define OWNER_META	0x80
+_Static_assert(MAX_CPUS <= OWNER_FULL, "a CPU number must fit below the owner byte's flags");
 static inline uint8_t owner_tag(const struct kmem_cache *c, unsigned cpu)
 {
 	return (uint8_t)(cpu | (c->meta ? OWNER_META : 0));
 }
 
+/* A slab's owner tag without OWNER_FULL (OWNER_NONE stays itself). */
+static inline uint8_t owner_of(const struct page *head)
+{
+	return head->slab_owner == OWNER_NONE ? OWNER_NONE
+					      : (uint8_t)(head->slab_owner & ~OWNER_FULL);
+}
+
 enum free_fast { FREED, FREE_SLOW, FREE_SETTLE };
 
-/*
- * Free obj, an object start (checked) in the slab whose head is `head`,
- * onto that slab's free list and set its free mark, if this CPU owns the
- * slab (its owner byte is `tag`: owner_tag) and obj is not marked free
- * already. Return: FREED; FREE_SETTLE when the slab's count says it must
- * change list (the caller then calls slab_settle); FREE_SLOW when nothing
- * was done and the slow path must (another CPU's slab, a debug cache, a
- * likely double free).
- */
-#define CACHE_PUSH_ASM(obj_next, obj_mark)				\
+/* Push obj onto the list whose head is %[fl] and set its free mark; the
+ * store of the head commits. */
+#define CACHE_PUSH_SEQ(obj_next, obj_mark)				\
 	"1:\n\t"							\
 	"movq %[fl], %[t]\n\t"						\
 	"movq %[t], " obj_next "\n\t"					\
 	"movq %[markv], " obj_mark "\n\t"				\
 	"movq %[obj], %[fl]\n"		/* commit */			\
 	"2:\n\t"							\
-	RESTART_SEQ("1b", "2b")						\
+	RESTART_SEQ("1b", "2b")
+/* Onto a slab's list, then lower its count (see above). */
+#define CACHE_PUSH_ASM(obj_next, obj_mark)				\
+	CACHE_PUSH_SEQ(obj_next, obj_mark)				\
 	"subl $1, %[inuse]\n\t"					\
 	"jle %l[settle]"
 
+/*
+ * Keep obj, freed into a full slab of this CPU's (`head`), on this CPU's
+ * free list instead, and leave the slab full: making it partial for one
+ * object, which the next refill would take straight back, would cost two
+ * list moves. Kept only when the list is empty or holds nothing but kept
+ * objects, fewer than keep_max (not when it holds a refill's objects: the
+ * CPU is then working through a slab, whose frees should stay on it).
+ * Return: false, having done nothing, when obj is not to be kept.
+ *
+ * The count of kept objects is updated after the push's commit: a handler
+ * that runs between the two sees it one short, which only lets the list
+ * keep one object more; a look-up that must see the whole list (a double
+ * free's) walks it to its end.
+ */
+static inline __attribute__((always_inline)) bool cache_keep_fast(void *obj, struct page *head,
+								   size_t meta, unsigned cpu)
+{
+	struct kmem_cache *c = head->slab_cache;
+	struct kmem_cpu *k = &c->cpu[cpu];
+	void *t;
+
+	if (k->freelist ? k->nkept - 1 >= c->keep_max - 1 : false)
+		return false;	/* a refill's objects (0 kept), or keep_max kept */
+	if (__builtin_constant_p(meta) && meta == 0)
+		__asm__ volatile(CACHE_PUSH_SEQ("(%[obj])", "8(%[obj])")
+				 : [t] "=&r"(t), [fl] "+m"(k->freelist)
+				 : [obj] "r"(obj), [markv] "e"(FREE_MARK)
+				 : "memory");
+	else
+		__asm__ volatile(CACHE_PUSH_SEQ("(%[obj], %[meta])", "8(%[obj], %[meta])")
+				 : [t] "=&r"(t), [fl] "+m"(k->freelist)
+				 : [obj] "r"(obj), [meta] "r"(meta), [markv] "e"(FREE_MARK)
+				 : "memory");
+	if (t)
+		__asm__ volatile("addl $1, %0" : "+m"(k->nkept) : : "cc");
+	else
+		k->nkept = 1;
+	return true;
+}
+
+/*
+ * Free obj, an object start (checked) in the slab whose head is `head`,
+ * onto that slab's free list and set its free mark, if this CPU owns the
+ * slab (its owner byte is `tag`: owner_tag) and obj is not marked free
+ * already; or keep it on this CPU's free list if the slab is full
+ * (cache_keep_fast). Return: FREED; FREE_SETTLE when the slab's count says
+ * it must change list (the caller then calls slab_settle); FREE_SLOW when
+ * nothing was done and the slow path must (another CPU's slab, a debug
+ * cache, a likely double free).
+ */
 static inline __attribute__((always_inline)) enum free_fast
 cache_free_fast(void *obj, struct page *head, size_t meta, unsigned tag)
 {
 	uint64_t t;
+	uint8_t owner = head->slab_owner;
 
-	if (__builtin_expect(head->slab_owner != tag, 0))
+	if (__builtin_expect(owner != tag, 0)) {
+		/* Read again, so that the fast path's test stays one compare
+		 * with memory rather than a load into a register. */
+		if (*(volatile uint8_t *)&head->slab_owner != (tag | OWNER_FULL) ||
+		    *(uint64_t *)((uint8_t *)obj + meta + 8) == FREE_MARK)
+			return FREE_SLOW;
+		if (cache_keep_fast(obj, head, meta, tag & ~OWNER_META))
+			return FREED;
+	} else if (__builtin_expect(*(uint64_t *)((uint8_t *)obj + meta + 8) == FREE_MARK, 0)) {
 		return FREE_SLOW;
-	if (__builtin_expect(*(uint64_t *)((uint8_t *)obj + meta + 8) == FREE_MARK, 0))
-		return FREE_SLOW;
+	}
 	if (__builtin_constant_p(meta) && meta == 0)
 		__asm__ volatile goto(CACHE_PUSH_ASM("(%[obj])", "8(%[obj])")
 				      : [t] "=&r"(t), [fl] "+m"(head->slab_freelist),
