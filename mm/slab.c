@@ -219,6 +219,21 @@ static inline unsigned count_of(const struct page *head)
 	return (unsigned)(head->slab_inuse < 0 ? head->slab_inuse + FULL_BIAS : head->slab_inuse);
 }
 
+/* Link every object of the slab at base into a free list, in address
+ * order, ending in `tail`, and mark each free; only their metadata words
+ * are written. In order, so that the objects are handed out in order: a
+ * walk of the slab's memory, not a chase through it. Return: the first. */
+static void *link_all(struct kmem_cache *c, uint8_t *base, void *tail)
+{
+	for (unsigned i = c->per_slab; i-- > 0; ) {
+		uint64_t *m = meta_of(c, base + (uint64_t)i * c->stride);
+		m[0] = (uint64_t)tail;
+		m[1] = FREE_MARK;
+		tail = (uint8_t *)m - c->meta;
+	}
+	return tail;
+}
+
 /*
  * A new slab from the page allocator, owned by `owner`, carved and on no
  * list. Called without the cache lock (the page allocator may call
@@ -240,13 +255,7 @@ static struct page *slab_new(struct kmem_cache *c, uint8_t owner)
 	}
 	void *next = NULL;
 	if (!c->ctor && !c->flags) {
-		/* The common case, on its own: two stores an object. */
-		for (unsigned i = c->per_slab; i-- > 0; ) {
-			uint64_t *obj = (uint64_t *)(base + (uint64_t)i * c->stride);
-			obj[0] = (uint64_t)next;
-			obj[1] = FREE_MARK;
-			next = obj;
-		}
+		next = link_all(c, base, NULL);	/* the common case: two stores an object */
 	} else {
 		for (unsigned i = c->per_slab; i-- > 0; ) {
 			uint8_t *obj = base + (uint64_t)i * c->stride;
@@ -432,6 +441,14 @@ static void object_home(struct kmem_cache *c, unsigned cpu, void *obj)
  * partial ones first, until it holds `batch` objects or no slab has one.
  * Each slab taken is full until frees come back (its count carries
  * FULL_BIAS). Return: false when no slab had a free object.
+ *
+ * A partial slab's list is walked to its end, to splice it and to count it:
+ * its count may be one too high while a free's decrement is pending. An
+ * empty slab's count is exact (settle_irqoff empties a slab only at 0, and
+ * a pending decrement would keep it above), so its objects are linked
+ * again, in order, rather than walked: frees left them in any order, and
+ * a walk of that order is a chain of cache misses, one an object (make
+ * bench (c), 14 -> 10 ns per pair).
  */
 static bool refill(struct kmem_cache *c, unsigned cpu)
 {
@@ -445,6 +462,14 @@ static bool refill(struct kmem_cache *c, unsigned cpu)
 		if (!head && !(head = n->lists[LIST_EMPTY]))
 			break;
 		list_del(n, head);
+		if (head->slab_inuse == 0) {
+			head->slab_freelist = NULL;
+			head->slab_inuse = (int32_t)c->per_slab - FULL_BIAS;
+			list_add(n, head, LIST_FULL);
+			k->freelist = link_all(c, head->slab_base, k->freelist);
+			got += c->per_slab;
+			continue;
+		}
 		/* Its objects count as out: add, so that a pending decrement
 		 * (an interrupt handler refilling in its gap) still lands. */
 		void *first = head->slab_freelist, *last = first;
