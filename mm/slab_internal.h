@@ -43,10 +43,12 @@
 #define REFILL_BYTES	(2 * 1024)
 /* A CPU keeps up to this many bytes of objects (at least one) freed into
  * full slabs on its own free list, rather than moving the slab to the
- * partial list (mm/slab.c: slab_settle). On make bench's random-size
- * workload, 4, 32 and 128 KiB gave 182, 150 and 137 instructions per
- * pair, at peak ratios of 1.234, 1.228 and 1.248: objects of full slabs
- * are the best to hand out again. */
+ * partial list (cache_keep_fast): objects of full slabs are the best to
+ * hand out again. On make bench's random-size workload, 16, 32, 64, 128
+ * and 256 KiB gave 151, 138, 128, 119 and 112 instructions per pair, at
+ * peak ratios of 1.232, 1.228, 1.241, 1.248 and 1.248; but drawn from
+ * seeds 2..8 rather than 1, the workload's peak ratio at 32 KiB already
+ * ranges up to 1.255, and at 256 KiB up to 1.281. */
 #define KEEP_FREED_BYTES	(32 * 1024)
 #define SLAB_MAX_ORDER	3		/* slabs are at most 32 KiB */
 #define TRACK_DEPTH	6		/* frames kept per allocation/free (U) */
@@ -63,7 +65,8 @@
 /* What a slab's count in use (struct page slab_inuse) is lowered by while
  * the slab is full (on its owner's full list), so that the free fast path's
  * decrement leaves it negative and takes the slow path, which moves the
- * slab to the partial list (mm/slab.c: slab_settle). */
+ * slab to the partial list (mm/slab.c: slab_settle) when the free was not
+ * kept (cache_keep_fast). */
 #define FULL_BIAS	0x40000000
 
 /* Named bytes, chosen as Linux's so that a dump reads the same. */
