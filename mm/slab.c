@@ -617,14 +617,17 @@ static bool on_list(struct kmem_cache *c, void *f, void *obj, uint64_t max)
 }
 
 /* How far a walk of cpu's free list of c may go. This CPU's list changes
- * only under its own hand, so to its end. Another CPU's may change under
- * the walk: as far as it can hold, the last refill's whole slab lists
- * (under batch + per_slab) and the objects kept since (keep_max, give or
- * take the few an interrupt handler may keep while cache_keep_fast counts
- * one). */
+ * only under its own hand: to its end, which is within the objects of the
+ * slabs it owns (so that a list a bug made circular still ends the walk).
+ * Another CPU's may change under the walk: as far as it can hold, the last
+ * refill's whole slab lists (under batch + per_slab) and the objects kept
+ * since (keep_max, and one more an interrupt handler may keep while
+ * cache_free_fast counts one). */
 static uint64_t cpu_list_max(const struct kmem_cache *c, unsigned cpu)
 {
-	return cpu == cpu_id() ? ~0ull : (uint64_t)c->batch + c->per_slab + 2 * c->keep_max;
+	if (cpu == cpu_id())
+		return c->node[cpu].slabs * c->per_slab;
+	return (uint64_t)c->batch + c->per_slab + c->keep_max + 1;
 }
 
 /* Is obj free in c right now: on its slab's free list, a CPU free list, a

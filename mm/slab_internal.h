@@ -43,7 +43,7 @@
 #define REFILL_BYTES	(2 * 1024)
 /* A CPU keeps up to this many bytes of objects (at least one) freed into
  * full slabs on its own free list, rather than moving the slab to the
- * partial list (cache_keep_fast): objects of full slabs are the best to
+ * partial list (cache_free_fast): objects of full slabs are the best to
  * hand out again. On make bench's random-size workload, 16, 32, 64, 128
  * and 256 KiB gave 151, 138, 128, 119 and 112 instructions per pair, at
  * peak ratios of 1.232, 1.228, 1.241, 1.248 and 1.248; but drawn from
@@ -60,13 +60,13 @@
 /* ORed into an owned slab's owner byte while the slab is on its owner's
  * full list, so that the free fast path's one owner test also sends frees
  * into full slabs aside, to be kept on the CPU's free list
- * (cache_keep_fast). */
+ * (cache_free_fast). */
 #define OWNER_FULL	0x40
 /* What a slab's count in use (struct page slab_inuse) is lowered by while
  * the slab is full (on its owner's full list), so that the free fast path's
  * decrement leaves it negative and takes the slow path, which moves the
  * slab to the partial list (mm/slab.c: slab_settle) when the free was not
- * kept (cache_keep_fast). */
+ * kept (cache_free_fast). */
 #define FULL_BIAS	0x40000000
 
 /* Named bytes, chosen as Linux's so that a dump reads the same. */
@@ -98,7 +98,7 @@ enum { LIST_NONE, LIST_FULL, LIST_PARTIAL, LIST_EMPTY, NR_LISTS };
 struct kmem_cpu {
 	void *freelist;			/* free objects, taken from its slabs, to hand out */
 	unsigned nkept;			/* objects kept on it since it was last empty
-					   (cache_keep_fast), or 0 after a refill */
+					   (cache_free_fast), or 0 after a refill */
 	unsigned nout;
 	void *out[REMOTE_MAX];		/* freed here into other CPUs' slabs */
 } __attribute__((aligned(64)));	/* away from the other CPUs' lines */
@@ -130,7 +130,7 @@ struct kmem_cache {
 	uint64_t div_magic;		/* ceil(2^64 / stride): offset -> index (obj_index) */
 	unsigned keep_empty;		/* empty slabs a CPU keeps */
 	unsigned batch;			/* objects a refill takes at least, if it can */
-	unsigned keep_max;		/* freed objects a CPU list may keep (cache_keep_fast) */
+	unsigned keep_max;		/* freed objects a CPU list may keep (cache_free_fast) */
 	void (*ctor)(void *);
 
 	/* Guards the nodes' remote lists, and a debug cache's slabs (all in
@@ -316,7 +316,8 @@ static inline __attribute__((always_inline)) bool slab_obj_start(const struct pa
  * whose metadata is not at offset 0 (constructed caches), so that kfree's
  * fast path, which assumes 0, sends them to the slow path. */
 #define OWNER_META	0x80
-_Static_assert(MAX_CPUS <= OWNER_FULL, "a CPU number must fit below the owner byte's flags");
+/* Below the flags, and never OWNER_NONE with both flags set (CPU 63). */
+_Static_assert(MAX_CPUS < OWNER_FULL, "a CPU number must fit below the owner byte's flags");
 static inline uint8_t owner_tag(const struct kmem_cache *c, unsigned cpu)
 {
 	return (uint8_t)(cpu | (c->meta ? OWNER_META : 0));
@@ -332,10 +333,16 @@ static inline uint8_t owner_of(const struct page *head)
 enum free_fast { FREED, FREE_SLOW, FREE_SETTLE };
 
 /* Push obj onto the list whose head is %[fl] and set its free mark; the
- * store of the head commits. */
-#define CACHE_PUSH_SEQ(obj_next, obj_mark)				\
+ * store of the head commits. The mark is tested inside, so that a handler
+ * freeing obj too, before the commit, sends this free to the slow path
+ * (which reports the double free) rather than pushing obj twice. `prep`
+ * runs with the old head in %[t]. */
+#define CACHE_PUSH_SEQ(obj_next, obj_mark, prep)			\
 	"1:\n\t"							\
+	"cmpq %[markv], " obj_mark "\n\t"				\
+	"je %l[slow]\n\t"						\
 	"movq %[fl], %[t]\n\t"						\
+	prep								\
 	"movq %[t], " obj_next "\n\t"					\
 	"movq %[markv], " obj_mark "\n\t"				\
 	"movq %[obj], %[fl]\n"		/* commit */			\
@@ -343,76 +350,74 @@ enum free_fast { FREED, FREE_SLOW, FREE_SETTLE };
 	RESTART_SEQ("1b", "2b")
 /* Onto a slab's list, then lower its count (see above). */
 #define CACHE_PUSH_ASM(obj_next, obj_mark)				\
-	CACHE_PUSH_SEQ(obj_next, obj_mark)				\
+	CACHE_PUSH_SEQ(obj_next, obj_mark, "")				\
 	"subl $1, %[inuse]\n\t"					\
 	"jle %l[settle]"
+/* Onto this CPU's list, kept (cache_free_fast): a push onto an empty list
+ * starts the count of kept objects again, a store inside the sequence that
+ * nobody reads while the list is empty (and storing 0 twice is harmless);
+ * the count goes up after the commit. */
+#define CACHE_KEEP_ASM(obj_next, obj_mark)				\
+	CACHE_PUSH_SEQ(obj_next, obj_mark,				\
+		       "testq %[t], %[t]\n\t"				\
+		       "jnz 3f\n\t"					\
+		       "movl $0, %[nkept]\n"				\
+		       "3:\n\t")					\
+	"addl $1, %[nkept]"
 
 /*
- * Keep obj, freed into a full slab of this CPU's (`head`), on this CPU's
- * free list instead, and leave the slab full: making it partial for one
- * object, which the next refill would take straight back, would cost two
- * list moves. Kept only when the list is empty or holds nothing but kept
- * objects, fewer than keep_max (not when it holds a refill's objects: the
- * CPU is then working through a slab, whose frees should stay on it).
- * Return: false, having done nothing, when obj is not to be kept.
+ * Free obj, an object start (checked) in the slab whose head is `head`, if
+ * this CPU owns the slab (its owner byte is `tag`: owner_tag) and obj is not
+ * marked free already: onto that slab's free list, setting its free mark.
  *
- * The count of kept objects is updated after the push's commit: a handler
- * that runs between the two sees it one short, which only lets the list
+ * But if the slab is full (the owner byte carries OWNER_FULL), the object
+ * goes onto this CPU's free list instead and the slab stays full: making it
+ * partial for one object, which the next refill would take straight back,
+ * would cost two list moves. Kept only when the list is empty or holds
+ * nothing but kept objects, fewer than keep_max (not when it holds a
+ * refill's objects: the CPU is then working through a slab, whose frees
+ * should stay on it). The count of kept objects goes up after the push's
+ * commit: a handler that runs between the two sees it one short, and may
  * keep one object more; a look-up that must see the whole list (a double
  * free's) walks it to its end.
- */
-static inline __attribute__((always_inline)) bool cache_keep_fast(void *obj, struct page *head,
-								   size_t meta, unsigned cpu)
-{
-	struct kmem_cache *c = head->slab_cache;
-	struct kmem_cpu *k = &c->cpu[cpu];
-	void *t;
-
-	if (k->freelist ? k->nkept - 1 >= c->keep_max - 1 : false)
-		return false;	/* a refill's objects (0 kept), or keep_max kept */
-	if (__builtin_constant_p(meta) && meta == 0)
-		__asm__ volatile(CACHE_PUSH_SEQ("(%[obj])", "8(%[obj])")
-				 : [t] "=&r"(t), [fl] "+m"(k->freelist)
-				 : [obj] "r"(obj), [markv] "e"(FREE_MARK)
-				 : "memory");
-	else
-		__asm__ volatile(CACHE_PUSH_SEQ("(%[obj], %[meta])", "8(%[obj], %[meta])")
-				 : [t] "=&r"(t), [fl] "+m"(k->freelist)
-				 : [obj] "r"(obj), [meta] "r"(meta), [markv] "e"(FREE_MARK)
-				 : "memory");
-	if (t)
-		__asm__ volatile("addl $1, %0" : "+m"(k->nkept) : : "cc");
-	else
-		k->nkept = 1;
-	return true;
-}
-
-/*
- * Free obj, an object start (checked) in the slab whose head is `head`,
- * onto that slab's free list and set its free mark, if this CPU owns the
- * slab (its owner byte is `tag`: owner_tag) and obj is not marked free
- * already; or keep it on this CPU's free list if the slab is full
- * (cache_keep_fast). Return: FREED; FREE_SETTLE when the slab's count says
- * it must change list (the caller then calls slab_settle); FREE_SLOW when
- * nothing was done and the slow path must (another CPU's slab, a debug
- * cache, a likely double free).
+ *
+ * Return: FREED; FREE_SETTLE when the slab's count says it must change list
+ * (the caller then calls slab_settle); FREE_SLOW when nothing was done and
+ * the slow path must (another CPU's slab, a debug cache, a likely double
+ * free).
  */
 static inline __attribute__((always_inline)) enum free_fast
 cache_free_fast(void *obj, struct page *head, size_t meta, unsigned tag)
 {
 	uint64_t t;
-	uint8_t owner = head->slab_owner;
 
-	if (__builtin_expect(owner != tag, 0)) {
+	if (__builtin_expect(head->slab_owner != tag, 0)) {
 		/* Read again, so that the fast path's test stays one compare
 		 * with memory rather than a load into a register. */
-		if (*(volatile uint8_t *)&head->slab_owner != (tag | OWNER_FULL) ||
-		    *(uint64_t *)((uint8_t *)obj + meta + 8) == FREE_MARK)
+		if (*(volatile uint8_t *)&head->slab_owner != (tag | OWNER_FULL))
 			return FREE_SLOW;
-		if (cache_keep_fast(obj, head, meta, tag & ~OWNER_META))
+		struct kmem_cache *c = head->slab_cache;
+		struct kmem_cpu *k = &c->cpu[tag & ~OWNER_META];
+		/* Not a refill's objects (0 kept), nor keep_max kept. */
+		if (!k->freelist || k->nkept - 1 < c->keep_max - 1) {
+			if (__builtin_constant_p(meta) && meta == 0)
+				__asm__ volatile goto(CACHE_KEEP_ASM("(%[obj])", "8(%[obj])")
+						      : [t] "=&r"(t), [fl] "+m"(k->freelist),
+							[nkept] "+m"(k->nkept)
+						      : [obj] "r"(obj), [markv] "e"(FREE_MARK)
+						      : "cc", "memory"
+						      : slow);
+			else
+				__asm__ volatile goto(CACHE_KEEP_ASM("(%[obj], %[meta])",
+								     "8(%[obj], %[meta])")
+						      : [t] "=&r"(t), [fl] "+m"(k->freelist),
+							[nkept] "+m"(k->nkept)
+						      : [obj] "r"(obj), [meta] "r"(meta),
+							[markv] "e"(FREE_MARK)
+						      : "cc", "memory"
+						      : slow);
 			return FREED;
-	} else if (__builtin_expect(*(uint64_t *)((uint8_t *)obj + meta + 8) == FREE_MARK, 0)) {
-		return FREE_SLOW;
+		}
 	}
 	if (__builtin_constant_p(meta) && meta == 0)
 		__asm__ volatile goto(CACHE_PUSH_ASM("(%[obj])", "8(%[obj])")
@@ -420,17 +425,19 @@ cache_free_fast(void *obj, struct page *head, size_t meta, unsigned tag)
 					[inuse] "+m"(head->slab_inuse)
 				      : [obj] "r"(obj), [markv] "e"(FREE_MARK)
 				      : "cc", "memory"
-				      : settle);
+				      : slow, settle);
 	else
 		__asm__ volatile goto(CACHE_PUSH_ASM("(%[obj], %[meta])", "8(%[obj], %[meta])")
 				      : [t] "=&r"(t), [fl] "+m"(head->slab_freelist),
 					[inuse] "+m"(head->slab_inuse)
 				      : [obj] "r"(obj), [meta] "r"(meta), [markv] "e"(FREE_MARK)
 				      : "cc", "memory"
-				      : settle);
+				      : slow, settle);
 	return FREED;
 settle:
 	return FREE_SETTLE;
+slow:
+	return FREE_SLOW;
 }
 
 #endif

@@ -17,6 +17,7 @@
 #include "mm/layout.h"
 #include "mm/pmm.h"
 #include "mm/slab.h"
+#include "mm/slab_internal.h"
 #include "tests/kernel/irq_stress.h"
 
 static const size_t classes[] = {
@@ -498,19 +499,21 @@ KTEST(slab, allocation_from_interrupt_context)
  * same cache, as a timer handler may, and rewinds the interrupted sequence
  * as trap_dispatch does for interrupts. Pass k (1..STEP_INSIDE) interrupts
  * each run of a sequence once, after its k-th instruction; a sequence is
- * at most 5 instructions long, so passes 1..4 reach every point strictly
- * inside every sequence (and 5..6 check that nothing else is). Passes
+ * at most 9 instructions long (a keep onto an empty list), so passes 1..8
+ * reach every point strictly inside every sequence (and 9..10 check that
+ * nothing else is). Passes
  * STEP_INSIDE + j interrupt, without a rewind, the j-th instruction after
  * a sequence ends: a free's decrement of its slab's count, still pending,
  * and the way into slab_settle before it masks interrupts, where the
  * handler's own frees and allocations must leave every count right.
  */
-#define STEP_INSIDE	6
+#define STEP_INSIDE	10
 #define STEP_AFTER	6
 #define STEP_PASSES	(STEP_INSIDE + STEP_AFTER)
 #define STEP_KINDS	3
 #define STEP_HELD	24	/* per kind */
 #define STEP_OPS	48
+#define STEP_DRAIN	16	/* more than a refill of kinds 1 and 2 takes */
 #define STEP_MAX_POINTS	64
 
 struct step_state {
@@ -657,6 +660,18 @@ KTEST(slab, fast_path_sequences_restart_at_every_interrupted_instruction)
 				}
 			}
 		}
+		/* A keep onto an empty list, in each pass: empty the CPU list
+		 * of the two caches of few objects to a slab, then free an
+		 * object of a slab a refill took (full). */
+		for (unsigned k = 1; k < STEP_KINDS; k++) {
+			struct kmem_cache *kc = k == 1 ? kmalloc_cache(2048) : s.cache;
+			uint64_t *drain[STEP_DRAIN];
+			unsigned nd = 0;
+			while (kc->cpu[cpu_id()].freelist && nd < STEP_DRAIN)
+				drain[nd++] = step_alloc(&s, k);
+			while (nd)
+				step_free(&s, k, drain[--nd]);
+		}
 		__asm__ volatile("pushfq; andq $~0x100, (%%rsp); popfq" ::: "memory", "cc");
 		irq_disable();
 		trap_catch_disarm();
@@ -679,10 +694,11 @@ KTEST(slab, fast_path_sequences_restart_at_every_interrupted_instruction)
 	KEXPECT_EQ(s.nulls, 0);
 
 	/* Every sequence the build has was interrupted, at each of its points:
-	 * a pop has 4 instructions before its commit, a push 3 (kmalloc's two
-	 * classes and kmem_cache_alloc pop; kfree and kmem_cache_free push,
-	 * each onto a slab and, keeping an object of a full slab, onto the
-	 * CPU's list).
+	 * a pop has 4 instructions before its commit, a push onto a slab 5, a
+	 * keep 8 (counting the store it makes only onto an empty list).
+	 * kmalloc's two classes and kmem_cache_alloc pop; kfree and
+	 * kmem_cache_free push, each onto a slab and, keeping an object of a
+	 * full slab, onto the CPU's list.
 	 * With slab_debug the CPU lists stay empty, so each pop leaves after
 	 * its 3rd instruction, and no free reaches its push (the slabs are
 	 * nobody's: OWNER_NONE). */
@@ -692,7 +708,7 @@ KTEST(slab, fast_path_sequences_restart_at_every_interrupted_instruction)
 	struct kmem_cache_stats st;
 	kmem_cache_stats(kmalloc_cache(64), &st);
 	KEXPECT_EQ(s.nseqs, st.fast_paths ? nseqs : 3);
-	KEXPECT_EQ(s.npoints, st.fast_paths ? 3 * 4 + 4 * 3 : 3 * 2);
+	KEXPECT_EQ(s.npoints, st.fast_paths ? 3 * 4 + 2 * 5 + 2 * 8 : 3 * 2);
 	/* And the handler ran just after sequences, each pass. */
 	KEXPECT_TRUE(s.after_acts >= STEP_AFTER * STEP_KINDS);
 	KEXPECT_EQ(slab_report_count(), reports);
