@@ -714,3 +714,143 @@ KTEST(slab, fast_path_sequences_restart_at_every_interrupted_instruction)
 	KEXPECT_EQ(slab_report_count(), reports);
 	slab_check();
 }
+
+/*
+ * The same single-stepping, but the "handler" runs after randomly chosen
+ * instructions anywhere in kmalloc, kfree, kmem_cache_alloc and
+ * kmem_cache_free (not only in and just after sequences), takes or gives
+ * back a few objects of random kinds, and now and then calls kmem_reclaim.
+ * Every object, the test's and the handler's, carries a stamp of its own
+ * address; none may be handed out twice or change.
+ */
+#define RND_KINDS	4	/* 64 B, 2048 B, 4096 B, the constructed cache */
+#define RND_SLOTS	32
+#define RND_PASSES	12
+#define RND_OPS		200
+
+struct rnd_state {
+	struct kmem_cache *cache;
+	uint64_t rng;
+	unsigned period;		/* the handler runs after about 1 in period steps */
+	uint64_t *held[RND_KINDS][RND_SLOTS];	/* the handler's objects */
+	uint64_t acts, nulls;
+};
+
+static uint64_t rnd_next(uint64_t *r)
+{
+	*r = *r * 6364136223846793005ull + 1442695040888963407ull;
+	return *r >> 33;
+}
+
+static uint64_t *rnd_alloc(struct rnd_state *s, unsigned kind)
+{
+	static const size_t sizes[] = { 64, 2048, 4096 };
+	return kind < 3 ? kmalloc(sizes[kind], 0) : kmem_cache_alloc(s->cache, 0);
+}
+
+static void rnd_free(struct rnd_state *s, unsigned kind, uint64_t *p)
+{
+	if (kind == 3)
+		kmem_cache_free(s->cache, p);
+	else
+		kfree(p);
+}
+
+/* Flip one random slot: free what it holds, or fill it, stamped. */
+static void rnd_flip(struct rnd_state *s, uint64_t *r, uint64_t *slots[RND_KINDS][RND_SLOTS],
+		     uint64_t stamp)
+{
+	uint64_t x = rnd_next(r);
+	unsigned kind = (unsigned)(x % RND_KINDS), i = (unsigned)((x >> 4) % RND_SLOTS);
+	uint64_t *p = slots[kind][i];
+	if (p) {
+		rnd_free(s, kind, p);
+		slots[kind][i] = NULL;
+		return;
+	}
+	p = rnd_alloc(s, kind);
+	if (!p) {
+		s->nulls++;
+		return;
+	}
+	p[0] = (uint64_t)p ^ stamp;
+	p[1] = (uint64_t)p ^ stamp ^ 1;
+	slots[kind][i] = p;
+}
+
+static void rnd_hook(struct trap_frame *f, void *arg)
+{
+	struct rnd_state *s = arg;
+	if (!(f->rflags & RFLAGS_IF) || rnd_next(&s->rng) % s->period)
+		return;
+	restart_seq_fixup(&f->rip);
+	s->acts++;
+	for (unsigned n = 1 + (unsigned)(rnd_next(&s->rng) % 6); n--; )
+		rnd_flip(s, &s->rng, s->held, 0x1111);
+	if (rnd_next(&s->rng) % 64 == 0)
+		kmem_reclaim();
+}
+
+static unsigned rnd_bad_stamps(uint64_t *slots[RND_KINDS][RND_SLOTS], uint64_t stamp)
+{
+	unsigned bad = 0;
+	for (unsigned k = 0; k < RND_KINDS; k++)
+		for (unsigned i = 0; i < RND_SLOTS; i++) {
+			uint64_t *p = slots[k][i];
+			bad += p && (p[0] != ((uint64_t)p ^ stamp) || p[1] != ((uint64_t)p ^ stamp ^ 1));
+		}
+	return bad;
+}
+
+KTEST(slab, random_interrupts_anywhere_in_the_fast_paths)
+{
+	static struct rnd_state s;
+	static uint64_t *mine[RND_KINDS][RND_SLOTS];
+	static const unsigned periods[] = { 3, 7, 13, 29, 61, 127 };
+	uint64_t reports = slab_report_count(), r = 777;
+	unsigned bad = 0, twice = 0;
+	struct trap_catch c;
+
+	s = (struct rnd_state){ .rng = 12345 };
+	s.cache = kmem_cache_create("test-random-irq", STEP_CTOR_SIZE, 0, 0, step_ctor);
+	KASSERT_NOT_NULL(s.cache);
+	for (unsigned pass = 0; pass < RND_PASSES; pass++) {
+		s.period = periods[pass % (sizeof(periods) / sizeof(periods[0]))];
+		trap_catch_arm(&c, VEC_DB);
+		c.on_trap = rnd_hook;
+		c.arg = &s;
+		irq_enable();		/* every PIC line is masked: only #DB comes */
+		__asm__ volatile("pushfq; orq $0x100, (%%rsp); popfq" ::: "memory", "cc");
+		for (unsigned op = 0; op < RND_OPS; op++)
+			rnd_flip(&s, &r, mine, 0x2222);
+		__asm__ volatile("pushfq; andq $~0x100, (%%rsp); popfq" ::: "memory", "cc");
+		irq_disable();
+		trap_catch_disarm();
+
+		bad += rnd_bad_stamps(mine, 0x2222) + rnd_bad_stamps(s.held, 0x1111);
+		/* No object in two slots (empty slots are NULL). */
+		for (unsigned k = 0; k < RND_KINDS; k++)
+			for (unsigned i = 0; i < 2 * RND_SLOTS; i++)
+				for (unsigned j = i + 1; j < 2 * RND_SLOTS; j++) {
+					uint64_t *x = i < RND_SLOTS ? mine[k][i] : s.held[k][i - RND_SLOTS];
+					uint64_t *y = j < RND_SLOTS ? mine[k][j] : s.held[k][j - RND_SLOTS];
+					twice += x && x == y;
+				}
+		slab_check();
+	}
+	for (unsigned k = 0; k < RND_KINDS; k++)
+		for (unsigned i = 0; i < RND_SLOTS; i++) {
+			if (mine[k][i])
+				rnd_free(&s, k, mine[k][i]);
+			if (s.held[k][i])
+				rnd_free(&s, k, s.held[k][i]);
+			mine[k][i] = s.held[k][i] = NULL;
+		}
+	kmem_cache_destroy(s.cache);
+	KEXPECT_GT(s.acts, RND_PASSES * RND_OPS / 8);	/* the handler ran often */
+	KEXPECT_EQ(s.nulls, 0);
+	KEXPECT_EQ(bad, 0);
+	KEXPECT_EQ(twice, 0);
+	KEXPECT_EQ(slab_report_count(), reports);
+	slab_check();
+}
