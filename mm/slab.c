@@ -486,6 +486,22 @@ static bool refill(struct kmem_cache *c, unsigned cpu)
 	return got != 0;
 }
 
+/* Take a new slab of cpu's (carved, on no list) onto its free list whole:
+ * as a refill would, without walking or linking its list again. */
+static void take_new(struct kmem_cache *c, unsigned cpu, struct page *head)
+{
+	struct kmem_cpu *k = &c->cpu[cpu];
+	struct kmem_node *n = &c->node[cpu];
+	/* slab_new links the objects in address order. */
+	void *last = head->slab_base + (uint64_t)(c->per_slab - 1) * c->stride;
+	__atomic_store_n(&n->slabs, n->slabs + 1, __ATOMIC_RELAXED);	/* read by kmem_cache_bytes */
+	meta_of(c, last)[0] = (uint64_t)k->freelist;
+	k->freelist = head->slab_freelist;
+	head->slab_freelist = NULL;
+	head->slab_inuse = (int32_t)c->per_slab - FULL_BIAS;
+	list_add(n, head, LIST_FULL);
+}
+
 /* Every object on cpu's free list of c back to its slab. */
 static void cpu_list_home(struct kmem_cache *c, unsigned cpu)
 {
@@ -555,9 +571,9 @@ void *slab_alloc_slow(struct kmem_cache *c, unsigned flags)
 			k->nkept = 0;
 			if (refill(c, cpu))
 				continue;
-			/* No slab has a free object: carve one. The page allocator
-			 * may reclaim, which changes this CPU's part of c: so
-			 * look again from the top. */
+			/* No slab has a free object: carve one, and take all of
+			 * it. The page allocator may reclaim, which changes this
+			 * CPU's part of c: so look again from the top. */
 			struct page *head = slab_new(c, owner_tag(c, cpu));
 			if (!head) {
 				/* Its reclaim may have taken back objects other
@@ -566,7 +582,7 @@ void *slab_alloc_slow(struct kmem_cache *c, unsigned flags)
 					continue;
 				break;
 			}
-			slab_add_new(c, head);
+			take_new(c, cpu, head);
 		}
 		irq_restore(irq);
 		if (!obj)
