@@ -23,10 +23,8 @@ void *kmalloc(size_t n, unsigned flags)
 	/* kmalloc_cache's lookup, written out: going through its NULL result
 	 * costs the fast path 3 more instructions (make bench). Metadata is
 	 * at 0 in every kmalloc cache that has fast paths. */
-	if (__builtin_expect(n <= KMALLOC_SMALL_MAX, 1))
-		return cache_alloc(kmalloc_class_small[(n + 15) >> 4], flags, 0);
-	if (n <= KMALLOC_MAX_CACHE)
-		return cache_alloc(kmalloc_class_large[(n + 127) >> 7], flags, 0);
+	if (__builtin_expect(n <= KMALLOC_MAX_CACHE, 1))
+		return cache_alloc(kmalloc_class[(n + 15) >> 4], flags, 0);
 	return kmalloc_large_alloc(n, flags);
 }
 

@@ -218,9 +218,7 @@ __attribute__((noinline)) void kmem_cache_free_foreign(struct kmem_cache *c, voi
 
 /* ---- mm/kmalloc.c, for mm/slab.c and mm/slab_fast.c ---- */
 
-#define KMALLOC_SMALL_MAX	1024	/* sizes up to this are looked up by 16 B steps */
-extern struct kmem_cache *kmalloc_class_small[KMALLOC_SMALL_MAX / 16 + 1];
-extern struct kmem_cache *kmalloc_class_large[KMALLOC_MAX_CACHE / 128 + 1];
+extern struct kmem_cache *kmalloc_class[KMALLOC_MAX_CACHE / 16 + 1];	/* by 16 B steps */
 
 void kmalloc_init(unsigned debug_flags);
 __attribute__((noinline)) void *kmalloc_large_alloc(size_t n, unsigned flags);

@@ -696,7 +696,7 @@ KTEST(slab, fast_path_sequences_restart_at_every_interrupted_instruction)
 	/* Every sequence the build has was interrupted, at each of its points:
 	 * a pop has 4 instructions before its commit, a push onto a slab 5, a
 	 * keep 8 (counting the store it makes only onto an empty list).
-	 * kmalloc's two classes and kmem_cache_alloc pop; kfree and
+	 * kmalloc and kmem_cache_alloc pop; kfree and
 	 * kmem_cache_free push, each onto a slab and, keeping an object of a
 	 * full slab, onto the CPU's list.
 	 * With slab_debug the CPU lists stay empty, so each pop leaves after
@@ -704,11 +704,11 @@ KTEST(slab, fast_path_sequences_restart_at_every_interrupted_instruction)
 	 * nobody's: OWNER_NONE). */
 	size_t nseqs;
 	restart_seqs(&nseqs);
-	KEXPECT_EQ(nseqs, 7);
+	KEXPECT_EQ(nseqs, 6);
 	struct kmem_cache_stats st;
 	kmem_cache_stats(kmalloc_cache(64), &st);
-	KEXPECT_EQ(s.nseqs, st.fast_paths ? nseqs : 3);
-	KEXPECT_EQ(s.npoints, st.fast_paths ? 3 * 4 + 2 * 5 + 2 * 8 : 3 * 2);
+	KEXPECT_EQ(s.nseqs, st.fast_paths ? nseqs : 2);
+	KEXPECT_EQ(s.npoints, st.fast_paths ? 2 * 4 + 2 * 5 + 2 * 8 : 2 * 2);
 	/* And the handler ran just after sequences, each pass. */
 	KEXPECT_TRUE(s.after_acts >= STEP_AFTER * STEP_KINDS);
 	KEXPECT_EQ(slab_report_count(), reports);
