@@ -47,8 +47,9 @@
  * hand out again. On make bench's random-size workload, 16, 32, 64, 128
  * and 256 KiB gave 151, 138, 128, 119 and 112 instructions per pair, at
  * peak ratios of 1.232, 1.228, 1.241, 1.248 and 1.248; but drawn from
- * seeds 2..8 rather than 1, the workload's peak ratio at 32 KiB already
- * ranges up to 1.255, and at 256 KiB up to 1.281. */
+ * seeds 2..8 rather than 1 (build/bench/slab_bench_tidemark b <seed>), the
+ * workload's peak ratio at 32 KiB already ranges up to 1.255, and at
+ * 256 KiB up to 1.281. */
 #define KEEP_FREED_BYTES	(32 * 1024)
 #define SLAB_MAX_ORDER	3		/* slabs are at most 32 KiB */
 #define TRACK_DEPTH	6		/* frames kept per allocation/free (U) */

@@ -404,7 +404,9 @@ static void heap_init(void)
 
 /* Was workload w asked for? No argument runs a to d; "bc" runs b and c
  * (for profiling one workload: perf record build/bench/slab_bench_tidemark b).
- * f (footprint_rss) runs only alone. */
+ * f (footprint_rss) runs only alone. A second argument replaces the random
+ * draws' seed (1), to see how much a figure owes to one sequence:
+ *   build/bench/slab_bench_tidemark b 2 */
 static const char *only;
 static int wanted(char w) { return !only || strchr(only, w) != NULL; }
 
@@ -412,6 +414,12 @@ int main(int argc, char **argv)
 {
 	if (argc > 1)
 		only = argv[1];
+	if (argc > 2) {
+		char *end;
+		rng_state = strtoull(argv[2], &end, 10);
+		if (!*argv[2] || *end)
+			die("the seed must be a decimal number");
+	}
 	heap_init();
 
 	for (unsigned i = 0; i < B_OPS; i++) {
