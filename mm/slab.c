@@ -1,7 +1,9 @@
 /*
  * mm/slab.c - the heap: object caches over buddy blocks, each CPU owning
  * the slabs it made (mm/kmalloc.c puts the size classes on top; the entry
- * points' fast paths are in mm/slab_fast.c, this file holds the rest).
+ * points' fast paths are in mm/slab_fast.c, statistics and the verifier in
+ * mm/slab_check.c, misuse reports and slab_debug= in mm/slab_debug.c; this
+ * file holds the rest).
  *
  * Data structures:
  *   struct kmem_cache  one per object type (or kmalloc size class): object
@@ -64,10 +66,11 @@
  * bytes per live byte are 1.23 (it was 1.33 with magazines in front of
  * sorted slabs, then 1.245 with size classes cut to the slabs).
  *
- * Invariants (slab_check asserts them): every slab is on the list its
- * `slab_list` names, of its owner's node, and the counts match; free list
- * length + count in use = per_slab, the count biased exactly on the full
- * list; a partial or empty slab's list is the one list_for gives; every
+ * Invariants (slab_check, in mm/slab_check.c, asserts them): every slab is
+ * on the list its `slab_list` names, of its owner's node, and the counts
+ * match; a slab's owner byte carries OWNER_FULL exactly on the full list;
+ * free list length + count in use = per_slab, the count biased exactly on
+ * the full list; a partial or empty slab's list is the one list_for gives; every
  * free object is an object start inside its slab, carries its free mark,
  * and is in one place only (its slab's list, a CPU list, a buffer or a
  * remote list); with debugging, red zones hold REDZONE_BYTE and free
@@ -90,9 +93,7 @@
  * the slab_debug= detectors are in mm/slab_debug.c.
  */
 #include "mm/slab_internal.h"
-#include "kernel/console.h"
 #include "kernel/panic.h"
-#include "kernel/printf.h"
 
 static struct spinlock caches_lock = SPINLOCK_INIT("slab-caches", LOCK_RANK_SLAB_CACHES);
 static struct kmem_cache *caches;		/* caches_lock */
@@ -205,18 +206,6 @@ static void list_add(struct kmem_node *n, struct page *head, unsigned list)
 		head->next->prev = head;
 	n->lists[list] = head;
 	n->nr_slabs[list]++;
-}
-
-/* Which list a slab with `inuse` objects out belongs on. */
-static inline unsigned list_for(const struct kmem_cache *c, unsigned inuse)
-{
-	return inuse == 0 ? LIST_EMPTY : inuse == c->per_slab ? LIST_FULL : LIST_PARTIAL;
-}
-
-/* A slab's count in use, without FULL_BIAS. */
-static inline unsigned count_of(const struct page *head)
-{
-	return (unsigned)(head->slab_inuse < 0 ? head->slab_inuse + FULL_BIAS : head->slab_inuse);
 }
 
 /* Link every object of the slab at base into a free list, in address
@@ -622,9 +611,7 @@ static bool walkable(struct kmem_cache *c, void *f)
 	return pg && pg->slab_cache == c && slab_obj_start(pg, f);
 }
 
-/* Is obj on the free list starting at f? (At most `max` steps, each onto an
- * object of c.) */
-static bool on_list(struct kmem_cache *c, void *f, void *obj, uint64_t max)
+bool slab_on_list(struct kmem_cache *c, void *f, void *obj, uint64_t max)
 {
 	for (; f && max && walkable(c, f); f = (void *)meta_of(c, f)[0], max--)
 		if (f == obj)
@@ -653,12 +640,12 @@ static uint64_t cpu_list_max(const struct kmem_cache *c, unsigned cpu)
  * double free. */
 static bool on_free_list_locked(struct kmem_cache *c, void *obj, struct page *head)
 {
-	if (on_list(c, head->slab_freelist, obj, c->per_slab))
+	if (slab_on_list(c, head->slab_freelist, obj, c->per_slab))
 		return true;
 	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
 		struct kmem_cpu *k = &c->cpu[cpu];
-		if (on_list(c, k->freelist, obj, cpu_list_max(c, cpu)) ||
-		    on_list(c, c->node[cpu].remote, obj, ~0ull))
+		if (slab_on_list(c, k->freelist, obj, cpu_list_max(c, cpu)) ||
+		    slab_on_list(c, c->node[cpu].remote, obj, ~0ull))
 			return true;
 		for (unsigned i = 0; i < k->nout && i < REMOTE_MAX; i++)
 			if (k->out[i] == obj)
@@ -783,9 +770,7 @@ static void cache_shrink(struct kmem_cache *c)
 	irq_restore(irq);
 }
 
-/* Objects out of c's slabs and not free anywhere: what its users hold.
- * Must hold c->lock; exact while no other CPU uses c. */
-static uint64_t in_use_locked(struct kmem_cache *c)
+uint64_t slab_in_use_locked(struct kmem_cache *c)
 {
 	uint64_t inuse = 0;
 	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
@@ -827,7 +812,7 @@ void kmem_cache_destroy(struct kmem_cache *c)
 	irq_restore(irq);
 	cache_shrink(c);
 	uint64_t f = spin_lock_irqsave(&c->lock);
-	uint64_t leaked = in_use_locked(c);
+	uint64_t leaked = slab_in_use_locked(c);
 	spin_unlock_irqrestore(&c->lock, f);
 	if (leaked) {
 		slab_report(c, NULL, "kmem_cache_destroy: %llu objects still in use; cache kept",
@@ -845,145 +830,17 @@ void kmem_cache_destroy(struct kmem_cache *c)
 	kmem_cache_free(&cache_cache, c);
 }
 
+void slab_for_each_cache(void (*fn)(struct kmem_cache *c))
+{
+	uint64_t f = spin_lock_irqsave(&caches_lock);
+	for (struct kmem_cache *c = caches; c; c = c->next)
+		fn(c);
+	spin_unlock_irqrestore(&caches_lock, f);
+}
+
 void kmem_reclaim(void)
 {
-	uint64_t f = spin_lock_irqsave(&caches_lock);
-	for (struct kmem_cache *c = caches; c; c = c->next)
-		cache_shrink(c);
-	spin_unlock_irqrestore(&caches_lock, f);
-}
-
-/* ---- statistics and checking ------------------------------------------------- */
-
-uint64_t kmem_cache_bytes(struct kmem_cache *c)
-{
-	uint64_t slabs = 0;
-	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
-		slabs += __atomic_load_n(&c->node[cpu].slabs, __ATOMIC_RELAXED);
-	return slabs * (PAGE_SIZE << c->order);
-}
-
-void kmem_cache_stats(struct kmem_cache *c, struct kmem_cache_stats *out)
-{
-	uint64_t irq = irq_save();
-	uint64_t f = spin_lock_irqsave(&c->lock);
-	uint64_t slabs = 0;
-	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
-		slabs += c->node[cpu].slabs;
-	*out = (struct kmem_cache_stats){
-		.name = c->name, .object_size = c->size, .stride = c->stride,
-		.objects_in_use = in_use_locked(c),
-		.slabs = slabs, .bytes = slabs * (PAGE_SIZE << c->order), .fast_paths = !c->flags,
-	};
-	spin_unlock_irqrestore(&c->lock, f);
-	irq_restore(irq);
-}
-
-void kmem_dump(void)
-{
-	kprintf("%-18s %8s %8s %10s %8s %10s\n", "# name", "objsize", "stride", "active",
-		"slabs", "KiB");
-	uint64_t f = spin_lock_irqsave(&caches_lock);
-	for (struct kmem_cache *c = caches; c; c = c->next) {
-		struct kmem_cache_stats s;
-		kmem_cache_stats(c, &s);
-		kprintf("%-18s %8zu %8zu %10llu %8llu %10llu\n", s.name, s.object_size, s.stride,
-			(unsigned long long)s.objects_in_use, (unsigned long long)s.slabs,
-			(unsigned long long)(s.bytes >> 10));
-	}
-	spin_unlock_irqrestore(&caches_lock, f);
-}
-
-/* A free object held outside its slab (a CPU free list, a buffer, a
- * remote list): an object start of c, marked, not on its slab's list too.
- * Return: its slab. */
-static struct page *check_held(struct kmem_cache *c, void *obj)
-{
-	struct page *pg = pmm_virt_to_page(&kernel_pmm, obj);
-	ASSERT(pg && pg->slab_cache == c && slab_obj_start(pg, obj) && is_free_marked(c, obj));
-	struct page *head = head_of(pg);
-	ASSERT(!on_list(c, head->slab_freelist, obj, c->per_slab));
-	return head;
-}
-
-static void check_slab(struct kmem_cache *c, struct page *head, unsigned list, uint8_t owner)
-{
-	uint8_t *base = head->slab_base;
-	ASSERT(head->slab_cache == c && head->slab_list == list && owner_of(head) == owner);
-	ASSERT(owner == OWNER_NONE || !(head->slab_owner & OWNER_FULL) == (list != LIST_FULL));
-	ASSERT(pmm_virt_to_page(&kernel_pmm, base) == head);
-	for (unsigned i = 0; i < (1u << c->order); i++)	/* what kfree reads */
-		ASSERT(head[i].slab_cache == c && head[i].slab_base == base &&
-		       head[i].slab_objs_end == c->objs_end && head[i].slab_div_magic == c->div_magic &&
-		       head[i].slab_head_off == i * sizeof(struct page));
-	unsigned nfree = 0;
-	for (void *f = head->slab_freelist; f; f = (void *)meta_of(c, f)[0]) {
-		uint64_t off = (uint64_t)((uint8_t *)f - base);
-		ASSERT(off % c->stride == 0 && off / c->stride < c->per_slab);
-		ASSERT(is_free_marked(c, f));
-		if (c->flags & SLAB_POISON)
-			ASSERT(slab_first_unpoisoned(c, f) < 0);
-		ASSERT(++nfree <= c->per_slab);
-	}
-	/* Objects on a CPU free list count as out of their slab; a full slab
-	 * is one whose free list was taken (frees may have come back since,
-	 * until they settle it), and only a full slab's count is biased (a
-	 * debug cache's counts are exact, never biased). */
-	ASSERT(nfree + count_of(head) == c->per_slab);
-	ASSERT(c->flags ? head->slab_inuse >= 0 : (head->slab_inuse < 0) == (list == LIST_FULL));
-	if (list != LIST_FULL)
-		ASSERT(list_for(c, count_of(head)) == list);
-	if (c->flags & SLAB_RED_ZONE)
-		for (unsigned i = 0; i < c->per_slab; i++)
-			ASSERT(slab_redzone_intact(c, base + (uint64_t)i * c->stride));
-}
-
-static void check_cache(struct kmem_cache *c)
-{
-	uint64_t irq = irq_save();
-	uint64_t f = spin_lock_irqsave(&c->lock);
-	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
-		struct kmem_node *n = &c->node[cpu];
-		struct kmem_cpu *k = &c->cpu[cpu];
-		uint8_t owner = c->flags ? OWNER_NONE : owner_tag(c, cpu);
-		uint64_t slabs = 0;
-		for (unsigned list = LIST_FULL; list < NR_LISTS; list++) {
-			uint64_t nr = 0;
-			for (struct page *h = n->lists[list]; h; h = h->next, nr++)
-				check_slab(c, h, list, owner);
-			ASSERT(nr == n->nr_slabs[list]);
-			slabs += nr;
-		}
-		ASSERT(slabs == n->slabs);
-		/* Free objects held outside their slabs: each once. */
-		if (c->flags)
-			ASSERT(!k->freelist);
-		uint64_t nk = 0;
-		for (void *o = k->freelist; o; o = (void *)meta_of(c, o)[0]) {
-			ASSERT(owner_of(check_held(c, o)) == owner);
-			ASSERT(++nk <= n->slabs * c->per_slab);
-		}
-		ASSERT(k->nout < REMOTE_MAX);
-		for (unsigned i = 0; i < k->nout; i++) {
-			ASSERT(owner_of(check_held(c, k->out[i])) != owner);
-			for (unsigned j = i + 1; j < k->nout; j++)
-				ASSERT(k->out[j] != k->out[i]);
-		}
-		uint64_t nr = 0;
-		for (void *o = n->remote; o; o = (void *)meta_of(c, o)[0], nr++)
-			ASSERT(owner_of(check_held(c, o)) == owner);
-		ASSERT(nr == n->nremote);
-	}
-	spin_unlock_irqrestore(&c->lock, f);
-	irq_restore(irq);
-}
-
-void slab_check(void)
-{
-	uint64_t f = spin_lock_irqsave(&caches_lock);
-	for (struct kmem_cache *c = caches; c; c = c->next)
-		check_cache(c);
-	spin_unlock_irqrestore(&caches_lock, f);
+	slab_for_each_cache(cache_shrink);
 }
 
 /* ---- set-up --------------------------------------------------------------------- */

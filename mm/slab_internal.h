@@ -163,6 +163,19 @@ static inline struct page *head_of(struct page *pg)
 	return (struct page *)((uintptr_t)pg - pg->slab_head_off);
 }
 
+/* Which list a slab with `inuse` objects out belongs on. */
+static inline unsigned list_for(const struct kmem_cache *c, unsigned inuse)
+{
+	return inuse == 0 ? LIST_EMPTY : inuse == c->per_slab ? LIST_FULL : LIST_PARTIAL;
+}
+
+/* A slab's count in use, without FULL_BIAS. */
+static inline unsigned count_of(const struct page *head)
+{
+	return (unsigned)(head->slab_inuse < 0 ? head->slab_inuse + FULL_BIAS : head->slab_inuse);
+}
+
+
 static inline uint64_t *meta_of(const struct kmem_cache *c, void *obj)
 {
 	return (uint64_t *)((uint8_t *)obj + c->meta);
@@ -204,6 +217,17 @@ long slab_first_unpoisoned(const struct kmem_cache *c, void *obj);	/* or -1 */
 void slab_record(const struct kmem_cache *c, void *obj, int which);	/* 0 alloc, 1 free */
 void slab_debug_on_alloc(struct kmem_cache *c, void *obj);
 unsigned slab_debug_parse(void);
+
+/* ---- mm/slab.c, for mm/slab_check.c ---- */
+
+/* Call fn on every cache, holding the list of caches' lock. */
+void slab_for_each_cache(void (*fn)(struct kmem_cache *c));
+/* Objects out of c's slabs and not free anywhere: what its users hold.
+ * Must hold c->lock; exact while no other CPU uses c. */
+uint64_t slab_in_use_locked(struct kmem_cache *c);
+/* Is obj on the free list of c starting at f? (At most `max` steps, each
+ * onto an object of c.) */
+bool slab_on_list(struct kmem_cache *c, void *f, void *obj, uint64_t max);
 
 /* ---- mm/slab.c, for mm/kmalloc.c ---- */
 
