@@ -438,7 +438,7 @@ CMDLINE_OPTION(page_poison, "page_poison", CMDLINE_BOOL, NULL,
 void pmm_init(struct pmm *pm, void *db, uint64_t lowest_pa, uint64_t highest_pa)
 {
 	ASSERT(lowest_pa < highest_pa);
-	ASSERT(((uintptr_t)db & (sizeof(struct page) - 1)) == 0);
+	ASSERT(((uintptr_t)db & (_Alignof(struct page) - 1)) == 0);
 
 	*pm = (struct pmm){ .lock = SPINLOCK_INIT("pmm", LOCK_RANK_PMM) };
 	pm->db = db;

@@ -58,14 +58,15 @@ struct page {
 	void *slab_base;		/* every page of a slab: the block's first byte */
 	void *slab_freelist;		/* slab head: first free object (its owner's) */
 	uint8_t slab_list;		/* slab head: which of its owner's lists it is on */
-	uint8_t slab_owner;		/* slab head: the CPU whose fast path frees into it */
+	uint8_t slab_owner;		/* slab head: the CPU whose fast path frees into it,
+					   with flags (mm/slab_internal.h: OWNER_*) */
 	uint16_t slab_head_off;		/* every page of a slab: bytes back to its head's entry */
 	/* Every page of a slab: copies of its cache's objs_end and div_magic,
 	 * so that kfree checks a pointer without first loading the cache (0
 	 * on every other page, which then fails the check). */
 	uint32_t slab_objs_end;
 	uint64_t slab_div_magic;
-};
+} __attribute__((aligned(64)));	/* one cache line each: kfree reads one */
 /* One per 4 KiB of RAM (1.6%, as Linux's), and a power of two so that finding
  * a page's entry from its address is a shift, not a division, on the
  * allocation fast paths of both this allocator and the slab. */
@@ -114,9 +115,9 @@ size_t pmm_db_bytes(uint64_t lowest_pa, uint64_t highest_pa);
 
 /*
  * Set pm up with every frame in [lowest_pa, highest_pa) reserved; db is
- * pmm_db_bytes() of writable memory, aligned to sizeof(struct page) (so that
- * each entry is one cache line: kfree reads two of its fields), that pm
- * keeps using.
+ * pmm_db_bytes() of writable memory, aligned as struct page (each entry is
+ * one cache line, of which kfree reads the slab fields), that pm keeps
+ * using.
  * Kernel: poisoning starts as page_poison= says, so call after cmdline_init.
  * Context: before any other use of pm.
  */

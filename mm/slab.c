@@ -35,9 +35,10 @@
  *   2. Empty list (interrupts off): take back what other CPUs freed into
  *      this CPU's slabs; then take whole free lists of its slabs, partial
  *      ones first, then an empty one, until the list has `batch` objects.
- *      A slab taken is full: its count carries FULL_BIAS, so that the next
- *      free into it takes the slow path (below). No slab to take from: a
- *      block from the page allocator, carved, and again.
+ *      A slab taken is full: its count carries FULL_BIAS and its owner
+ *      byte OWNER_FULL, so that a free into it is kept on the CPU list or
+ *      takes the slow path (below). No slab to take from: a block from the
+ *      page allocator, taken whole.
  *   3. Debug caches have no CPU lists and do everything under the lock,
  *      counting exactly, so every check sees exact state.
  * Free (kmem_cache_free, kfree):
@@ -89,8 +90,7 @@
  *
  * Misuse is reported by slab_report ("BUG <cache>: ..." with the object and
  * a backtrace, plus the recorded allocation and free backtraces with
- * slab_debug=U), counted, and leaves the heap as it was. The reporting and
- * the slab_debug= detectors are in mm/slab_debug.c.
+ * slab_debug=U), counted, and leaves the heap as it was.
  */
 #include "mm/slab_internal.h"
 #include "kernel/panic.h"
@@ -176,8 +176,8 @@ void slab_cache_link(struct kmem_cache *c)
  * node 0. */
 static struct kmem_node *node_of(struct kmem_cache *c, const struct page *head)
 {
-	return head->slab_owner == OWNER_NONE ? &c->node[0]
-					      : &c->node[owner_of(head) & ~OWNER_META];
+	uint8_t owner = owner_of(head);
+	return &c->node[owner == OWNER_NONE ? 0 : owner & ~OWNER_META];
 }
 
 static void list_del(struct kmem_node *n, struct page *head)
@@ -193,12 +193,12 @@ static void list_del(struct kmem_node *n, struct page *head)
 	head->slab_owner = owner_of(head);
 }
 
-/* Put a slab on no list onto `list`. An owned slab going on the full list
- * carries OWNER_FULL in its owner byte until list_del takes it off. */
+/* Put a slab on no list onto `list`. A slab going on the full list carries
+ * OWNER_FULL in its owner byte until list_del takes it off. */
 static void list_add(struct kmem_node *n, struct page *head, unsigned list)
 {
 	head->slab_list = (uint8_t)list;
-	if (list == LIST_FULL && head->slab_owner != OWNER_NONE)
+	if (list == LIST_FULL)
 		head->slab_owner |= OWNER_FULL;
 	head->prev = NULL;
 	head->next = n->lists[list];
@@ -224,8 +224,11 @@ static void *link_all(struct kmem_cache *c, uint8_t *base, void *tail)
 }
 
 /*
- * A new slab from the page allocator, owned by `owner`, carved and on no
- * list. Called without the cache lock (the page allocator may call
+ * A new slab from the page allocator, owned by `owner` and counted in its
+ * node, on no list: every object free and prepared (constructed, poisoned,
+ * red-zoned as its cache asks) but not yet linked, its free list empty. The
+ * caller links them: take_empty onto a CPU's free list, or link_all for a
+ * debug slab. Called without the cache lock (the page allocator may call
  * kmem_reclaim).
  * Return: its head page, or NULL when no block is left.
  */
@@ -242,11 +245,8 @@ static struct page *slab_new(struct kmem_cache *c, uint8_t owner)
 		head[i].slab_div_magic = c->div_magic;
 		head[i].slab_head_off = (uint16_t)(i * sizeof(struct page));
 	}
-	void *next = NULL;
-	if (!c->ctor && !c->flags) {
-		next = link_all(c, base, NULL);	/* the common case: two stores an object */
-	} else {
-		for (unsigned i = c->per_slab; i-- > 0; ) {
+	if (c->ctor || c->flags) {
+		for (unsigned i = 0; i < c->per_slab; i++) {
 			uint8_t *obj = base + (uint64_t)i * c->stride;
 			if (c->ctor)
 				c->ctor(obj);
@@ -256,25 +256,16 @@ static struct page *slab_new(struct kmem_cache *c, uint8_t owner)
 				memset(obj + c->obj_size, REDZONE_BYTE, REDZONE_BYTES);
 			if (c->flags & SLAB_STORE_USER)
 				memset(tracks_of(c, obj), 0, 2 * sizeof(struct track));
-			meta_of(c, obj)[0] = (uint64_t)next;
-			meta_of(c, obj)[1] = FREE_MARK;
-			next = obj;
 		}
 	}
-	head->slab_freelist = next;
+	head->slab_freelist = NULL;
 	head->slab_inuse = 0;
 	head->slab_list = LIST_NONE;
 	head->slab_owner = owner;
 	head->next = head->prev = NULL;
-	return head;
-}
-
-/* Count a new slab in its node and put it on the empty list. */
-static void slab_add_new(struct kmem_cache *c, struct page *head)
-{
 	struct kmem_node *n = node_of(c, head);
 	__atomic_store_n(&n->slabs, n->slabs + 1, __ATOMIC_RELAXED);	/* read by kmem_cache_bytes */
-	list_add(n, head, LIST_EMPTY);
+	return head;
 }
 
 /* Give a slab's block back (on no list, every object free); clear what
@@ -425,6 +416,19 @@ static void object_home(struct kmem_cache *c, unsigned cpu, void *obj)
 		remote_flush(c, cpu);
 }
 
+/* Take slab `head` of cpu's (on no list, every object free: new, or
+ * empty) onto its free list whole, its objects linked in address order
+ * (see refill). Return: how many. */
+static unsigned take_empty(struct kmem_cache *c, unsigned cpu, struct page *head)
+{
+	struct kmem_cpu *k = &c->cpu[cpu];
+	head->slab_freelist = NULL;
+	head->slab_inuse = (int32_t)c->per_slab - FULL_BIAS;
+	list_add(&c->node[cpu], head, LIST_FULL);
+	k->freelist = link_all(c, head->slab_base, k->freelist);
+	return c->per_slab;
+}
+
 /*
  * Fill cpu's free list of c (empty) with the whole free lists of its slabs,
  * partial ones first, until it holds `batch` objects or no slab has one.
@@ -434,10 +438,10 @@ static void object_home(struct kmem_cache *c, unsigned cpu, void *obj)
  * A partial slab's list is walked to its end, to splice it and to count it:
  * its count may be one too high while a free's decrement is pending. An
  * empty slab's count is exact (settle_irqoff empties a slab only at 0, and
- * a pending decrement would keep it above), so its objects are linked
- * again, in order, rather than walked: frees left them in any order, and
- * a walk of that order is a chain of cache misses, one an object (make
- * bench (c), 14 -> 10 ns per pair).
+ * a pending decrement would keep it above), so take_empty links its
+ * objects again, in order, rather than walk them: frees left them in any
+ * order, and a walk of that order is a chain of cache misses, one an
+ * object (make bench (c), 14 -> 10 ns per pair).
  */
 static bool refill(struct kmem_cache *c, unsigned cpu)
 {
@@ -452,11 +456,7 @@ static bool refill(struct kmem_cache *c, unsigned cpu)
 			break;
 		list_del(n, head);
 		if (head->slab_inuse == 0) {
-			head->slab_freelist = NULL;
-			head->slab_inuse = (int32_t)c->per_slab - FULL_BIAS;
-			list_add(n, head, LIST_FULL);
-			k->freelist = link_all(c, head->slab_base, k->freelist);
-			got += c->per_slab;
+			got += take_empty(c, cpu, head);
 			continue;
 		}
 		/* Its objects count as out: add, so that a pending decrement
@@ -473,22 +473,6 @@ static bool refill(struct kmem_cache *c, unsigned cpu)
 		got += len;
 	}
 	return got != 0;
-}
-
-/* Take a new slab of cpu's (carved, on no list) onto its free list whole:
- * as a refill would, without walking or linking its list again. */
-static void take_new(struct kmem_cache *c, unsigned cpu, struct page *head)
-{
-	struct kmem_cpu *k = &c->cpu[cpu];
-	struct kmem_node *n = &c->node[cpu];
-	/* slab_new links the objects in address order. */
-	void *last = head->slab_base + (uint64_t)(c->per_slab - 1) * c->stride;
-	__atomic_store_n(&n->slabs, n->slabs + 1, __ATOMIC_RELAXED);	/* read by kmem_cache_bytes */
-	meta_of(c, last)[0] = (uint64_t)k->freelist;
-	k->freelist = head->slab_freelist;
-	head->slab_freelist = NULL;
-	head->slab_inuse = (int32_t)c->per_slab - FULL_BIAS;
-	list_add(n, head, LIST_FULL);
 }
 
 /* Every object on cpu's free list of c back to its slab. */
@@ -571,7 +555,7 @@ void *slab_alloc_slow(struct kmem_cache *c, unsigned flags)
 					continue;
 				break;
 			}
-			take_new(c, cpu, head);
+			take_empty(c, cpu, head);
 		}
 		irq_restore(irq);
 		if (!obj)
@@ -589,8 +573,9 @@ void *slab_alloc_slow(struct kmem_cache *c, unsigned flags)
 			head = slab_new(c, OWNER_NONE);
 			if (!head)
 				return NULL;
+			head->slab_freelist = link_all(c, head->slab_base, NULL);
 			f = spin_lock_irqsave(&c->lock);
-			slab_add_new(c, head);
+			list_add(n, head, LIST_EMPTY);
 		}
 		obj = debug_take_locked(c, head);
 		slab_debug_on_alloc(c, obj);
@@ -619,20 +604,6 @@ bool slab_on_list(struct kmem_cache *c, void *f, void *obj, uint64_t max)
 	return false;
 }
 
-/* How far a walk of cpu's free list of c may go. This CPU's list changes
- * only under its own hand: to its end, which is within the objects of the
- * slabs it owns (so that a list a bug made circular still ends the walk).
- * Another CPU's may change under the walk: as far as it can hold, the last
- * refill's whole slab lists (under batch + per_slab) and the objects kept
- * since (keep_max, and one more an interrupt handler may keep while
- * cache_free_fast counts one). */
-static uint64_t cpu_list_max(const struct kmem_cache *c, unsigned cpu)
-{
-	if (cpu == cpu_id())
-		return c->node[cpu].slabs * c->per_slab;
-	return (uint64_t)c->batch + c->per_slab + c->keep_max + 1;
-}
-
 /* Is obj free in c right now: on its slab's free list, a CPU free list, a
  * CPU's buffer toward other CPUs or a remote list? Must hold c->lock,
  * interrupts off. Exact while no other CPU uses c (another CPU's private
@@ -644,7 +615,7 @@ static bool on_free_list_locked(struct kmem_cache *c, void *obj, struct page *he
 		return true;
 	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
 		struct kmem_cpu *k = &c->cpu[cpu];
-		if (slab_on_list(c, k->freelist, obj, cpu_list_max(c, cpu)) ||
+		if (slab_on_list(c, k->freelist, obj, slab_cpu_list_max(c, cpu)) ||
 		    slab_on_list(c, c->node[cpu].remote, obj, ~0ull))
 			return true;
 		for (unsigned i = 0; i < k->nout && i < REMOTE_MAX; i++)
@@ -781,7 +752,7 @@ uint64_t slab_in_use_locked(struct kmem_cache *c)
 			inuse -= c->per_slab - count_of(h);	/* frees whose decrement is pending */
 		for (struct page *h = n->lists[LIST_PARTIAL]; h; h = h->next)
 			inuse += count_of(h);
-		uint64_t max = cpu_list_max(c, cpu);
+		uint64_t max = slab_cpu_list_max(c, cpu);
 		for (void *o = k->freelist; o && max && walkable(c, o); o = (void *)meta_of(c, o)[0], max--)
 			inuse--;
 		inuse -= k->nout + n->nremote;

@@ -12,7 +12,6 @@
 #include "mm/slab_internal.h"
 #include "kernel/console.h"
 #include "kernel/panic.h"
-#include "kernel/printf.h"
 
 uint64_t kmem_cache_bytes(struct kmem_cache *c)
 {
@@ -70,7 +69,7 @@ static void check_slab(struct kmem_cache *c, struct page *head, unsigned list, u
 {
 	uint8_t *base = head->slab_base;
 	ASSERT(head->slab_cache == c && head->slab_list == list && owner_of(head) == owner);
-	ASSERT(owner == OWNER_NONE || !(head->slab_owner & OWNER_FULL) == (list != LIST_FULL));
+	ASSERT(!(head->slab_owner & OWNER_FULL) == (list != LIST_FULL));
 	ASSERT(pmm_virt_to_page(&kernel_pmm, base) == head);
 	for (unsigned i = 0; i < (1u << c->order); i++)	/* what kfree reads */
 		ASSERT(head[i].slab_cache == c && head[i].slab_base == base &&
@@ -121,7 +120,7 @@ static void check_cache(struct kmem_cache *c)
 		uint64_t nk = 0;
 		for (void *o = k->freelist; o; o = (void *)meta_of(c, o)[0]) {
 			ASSERT(owner_of(check_held(c, o)) == owner);
-			ASSERT(++nk <= n->slabs * c->per_slab);
+			ASSERT(++nk <= slab_cpu_list_max(c, cpu));
 		}
 		ASSERT(k->nout < REMOTE_MAX);
 		for (unsigned i = 0; i < k->nout; i++) {

@@ -1,9 +1,10 @@
 /*
  * mm/slab_internal.h - what mm/slab.c (object caches), mm/kmalloc.c (the
- * size classes on top) and mm/slab_fast.c (the entry points' fast paths)
- * share: the cache structure, object geometry, and the per-CPU
- * fast paths, inline so that kmalloc and kfree pay no call for them. Users
- * include mm/slab.h instead.
+ * size classes on top), mm/slab_fast.c (the entry points' fast paths),
+ * mm/slab_check.c (statistics, the verifier) and mm/slab_debug.c (misuse
+ * reports, slab_debug=) share: the cache structure, object geometry, and
+ * the per-CPU fast paths, inline so that kmalloc and kfree pay no call for
+ * them. Users include mm/slab.h instead; only white-box tests include this.
  */
 #ifndef MM_SLAB_INTERNAL_H
 #define MM_SLAB_INTERNAL_H
@@ -55,13 +56,13 @@
 #define TRACK_DEPTH	6		/* frames kept per allocation/free (U) */
 
 /* A slab's owner (struct page slab_owner): the CPU whose fast paths free
- * into it, or this for a debug cache's slabs, which every CPU frees through
- * the slow path. */
-#define OWNER_NONE	0xff
-/* ORed into an owned slab's owner byte while the slab is on its owner's
- * full list, so that the free fast path's one owner test also sends frees
- * into full slabs aside, to be kept on the CPU's free list
- * (cache_free_fast). */
+ * into it (with OWNER_META for a constructed cache, below), or this for a
+ * debug cache's slabs, which every CPU frees through the slow path: the tag
+ * CPU 63 would have, and no CPU has (MAX_CPUS < OWNER_FULL). */
+#define OWNER_NONE	0xbf
+/* ORed into a slab's owner byte while the slab is on the full list, so that
+ * the free fast path's one owner test also sends frees into full slabs
+ * aside, to be kept on the CPU's free list (cache_free_fast). */
 #define OWNER_FULL	0x40
 /* What a slab's count in use (struct page slab_inuse) is lowered by while
  * the slab is full (on its owner's full list), so that the free fast path's
@@ -175,6 +176,14 @@ static inline unsigned count_of(const struct page *head)
 	return (unsigned)(head->slab_inuse < 0 ? head->slab_inuse + FULL_BIAS : head->slab_inuse);
 }
 
+/* The most objects cpu's free list of c can hold: it holds only objects of
+ * the slabs that CPU owns. A walk of a list that may change under it (or
+ * that a bug made circular) stops there. */
+static inline uint64_t slab_cpu_list_max(const struct kmem_cache *c, unsigned cpu)
+{
+	return c->node[cpu].slabs * c->per_slab;
+}
+
 
 static inline uint64_t *meta_of(const struct kmem_cache *c, void *obj)
 {
@@ -255,22 +264,24 @@ __attribute__((noinline)) void kfree_slow(void *p);
  *
  * Each CPU allocates from its free list of a cache (struct kmem_cpu), made
  * of whole free lists it took from its slabs, and frees every object of a
- * slab it owns straight onto that slab's own free list: no magazine between
- * CPU and slab, so a freed object makes no extra trip and is never hidden
- * from its slab. Both are restartable sequences (kernel/restart.h):
- * the store of the list head commits, and an interrupt that lands before
- * the commit sends the sequence back to its start. So they need no lock,
- * no atomic instruction and no interrupt masking, and an interrupt handler
- * may allocate and free in the middle of one.
+ * slab it owns straight onto that slab's own free list (no magazine between
+ * CPU and slab, so a freed object makes no extra trip) - unless the slab is
+ * full: then the object is kept on the CPU's free list, to be handed out
+ * again first (cache_free_fast). Each is a restartable sequence
+ * (kernel/restart.h): the store of the list head commits, and an interrupt
+ * that lands before the commit sends the sequence back to its start. So
+ * they need no lock, no atomic instruction and no interrupt masking, and an
+ * interrupt handler may allocate and free in the middle of one.
  *
  * A free also lowers the slab's count in use, after the commit: a handler
  * that runs between the two sees the count one too high, which can only
  * keep a slab it would otherwise release. Every other change of the count
  * is an add, never a store, so the pending decrement always lands on the
- * count it was meant for. The decrement takes the slow path (slab_settle)
- * when the count reaches 0 (the slab is empty) or is negative (the slab was
- * full, and its count carries FULL_BIAS), the two cases in which the slab
- * changes list.
+ * count it was meant for. (A keep's count of kept objects goes up after
+ * its commit too: see cache_free_fast.) The decrement takes the slow path
+ * (slab_settle) when the count reaches 0 (the slab is empty) or is negative
+ * (the slab was full, and its count carries FULL_BIAS), the two cases in
+ * which the slab changes list.
  *
  * The slow paths: objects of a slab another CPU owns, debug caches (their
  * slabs are owned by OWNER_NONE and their CPU free lists stay empty), and
@@ -339,18 +350,17 @@ static inline __attribute__((always_inline)) bool slab_obj_start(const struct pa
  * whose metadata is not at offset 0 (constructed caches), so that kfree's
  * fast path, which assumes 0, sends them to the slow path. */
 #define OWNER_META	0x80
-/* Below the flags, and never OWNER_NONE with both flags set (CPU 63). */
+/* Below the flags, and never CPU 63, whose tag OWNER_NONE is. */
 _Static_assert(MAX_CPUS < OWNER_FULL, "a CPU number must fit below the owner byte's flags");
 static inline uint8_t owner_tag(const struct kmem_cache *c, unsigned cpu)
 {
 	return (uint8_t)(cpu | (c->meta ? OWNER_META : 0));
 }
 
-/* A slab's owner tag without OWNER_FULL (OWNER_NONE stays itself). */
+/* A slab's owner tag, without OWNER_FULL. */
 static inline uint8_t owner_of(const struct page *head)
 {
-	return head->slab_owner == OWNER_NONE ? OWNER_NONE
-					      : (uint8_t)(head->slab_owner & ~OWNER_FULL);
+	return (uint8_t)(head->slab_owner & ~OWNER_FULL);
 }
 
 enum free_fast { FREED, FREE_SLOW, FREE_SETTLE };

@@ -52,7 +52,7 @@ int main(void)
 {
 	uint64_t bytes = (uint64_t)ARENA_PAGES * 4096;
 	host_phys_base = aligned_alloc(1 << 22, bytes);
-	void *db = aligned_alloc(sizeof(struct page), pmm_db_bytes(0, bytes));
+	void *db = aligned_alloc(_Alignof(struct page), pmm_db_bytes(0, bytes));
 	if (!host_phys_base || !db)
 		return 1;
 	pmm_init(&pm, db, 0, bytes);

@@ -21,9 +21,9 @@
  *   d  two threads (two "CPUs" for Tidemark): one allocates 64 B objects and
  *      passes them through a single-producer single-consumer ring to the
  *      other, which frees them: every free is remote. Wall time / objects.
- * Random choices are drawn once from a fixed seed before any timing, so every
- * allocator sees the same sequence and the timed loops do no RNG work. Each
- * workload runs REPEATS times; the median is printed as
+ * Random choices are drawn once from a seed (1, unless given) before any
+ * timing, so every allocator sees the same sequence and the timed loops do
+ * no RNG work. Each workload runs REPEATS times; the median is printed as
  *   bench: slab.<workload> alloc=<name> ns=<median>
  *
  * Footprint (Tidemark only): after the timed runs of b, kmem_reclaim empties
@@ -76,7 +76,7 @@
 #ifdef ALLOC_TIDEMARK
 static inline void *bench_alloc(size_t n) { return kmalloc(n, 0); }
 static inline void bench_free(void *p) { kfree(p); }
-/* The per-CPU magazine this thread uses (kernel/percpu.h). */
+/* The CPU this thread plays (kernel/percpu.h): its free lists and slabs. */
 static void set_cpu(unsigned cpu) { host_cpu_id = cpu; }
 #else
 static inline void *bench_alloc(size_t n) { return malloc(n); }
@@ -382,7 +382,7 @@ static double run_d(void)
 static void heap_init(void)
 {
 	host_phys_base = aligned_alloc(1 << 22, ARENA_BYTES);
-	void *db = aligned_alloc(sizeof(struct page), pmm_db_bytes(0, ARENA_BYTES));
+	void *db = aligned_alloc(_Alignof(struct page), pmm_db_bytes(0, ARENA_BYTES));
 	if (!host_phys_base || !db)
 		die("no memory for the arena");
 	pmm_init(&kernel_pmm, db, 0, ARENA_BYTES);

@@ -56,7 +56,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	host_phys_base = aligned_alloc(ARENA, ARENA);
-	void *db = malloc(pmm_db_bytes(0, ARENA));
+	void *db = aligned_alloc(_Alignof(struct page), pmm_db_bytes(0, ARENA));
 	CHECK(host_phys_base && db);
 	pmm_init(&kernel_pmm, db, 0, ARENA);
 	pmm_add_range(&kernel_pmm, PAGE_SIZE, ARENA);

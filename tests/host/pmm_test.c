@@ -53,7 +53,7 @@ static void setup_poisoned(uint64_t lo, uint64_t hi, const struct range *ranges,
 		if (mprotect(reservation + s, e - s, PROT_READ | PROT_WRITE))
 			abort();
 	}
-	db = aligned_alloc(sizeof(struct page), pmm_db_bytes(lo, hi));
+	db = aligned_alloc(_Alignof(struct page), pmm_db_bytes(lo, hi));
 	pmm_init(&pm, db, lo, hi);
 	pm.poison = poison;
 	for (size_t i = 0; i < n; i++)

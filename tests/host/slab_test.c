@@ -1187,7 +1187,7 @@ HTEST(object_index_and_start_match_division_at_every_offset)
 int main(void)
 {
 	host_phys_base = aligned_alloc(4 * MiB, ARENA);
-	void *db = aligned_alloc(sizeof(struct page), pmm_db_bytes(0, ARENA));
+	void *db = aligned_alloc(_Alignof(struct page), pmm_db_bytes(0, ARENA));
 	if (!host_phys_base || !db)
 		abort();
 	pmm_init(&kernel_pmm, db, 0, ARENA);

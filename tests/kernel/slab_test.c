@@ -3,8 +3,9 @@
  * alignment, large allocations, krealloc, exhaustion and recovery, a
  * randomised stress against a shadow record, each misuse detector on
  * exactly its misuse (counted through slab_report_count, like slub_kunit),
- * allocation from interrupts, and the fast paths' sequences interrupted at
- * every instruction.
+ * allocation from interrupts, the fast paths' sequences interrupted at
+ * every instruction, and interrupts after random instructions anywhere in
+ * the fast paths.
  * tests/host/slab_test.c runs the same mm/slab.c under ASan and UBSan.
  */
 #include "kernel/console.h"
@@ -501,11 +502,11 @@ KTEST(slab, allocation_from_interrupt_context)
  * each run of a sequence once, after its k-th instruction; a sequence is
  * at most 9 instructions long (a keep onto an empty list), so passes 1..8
  * reach every point strictly inside every sequence (and 9..10 check that
- * nothing else is). Passes
- * STEP_INSIDE + j interrupt, without a rewind, the j-th instruction after
- * a sequence ends: a free's decrement of its slab's count, still pending,
- * and the way into slab_settle before it masks interrupts, where the
- * handler's own frees and allocations must leave every count right.
+ * nothing else is). Passes STEP_INSIDE + j interrupt, without a rewind,
+ * the j-th instruction after a sequence ends: a free's decrement of its
+ * slab's count, or a keep's count of kept objects, still pending, and the
+ * way into slab_settle before it masks interrupts, where the handler's own
+ * frees and allocations must leave every count right.
  */
 #define STEP_INSIDE	10
 #define STEP_AFTER	6
@@ -539,17 +540,46 @@ static void step_ctor(void *p)
 	memset(p, 0x5c, STEP_CTOR_SIZE);
 }
 
+/* The objects the single-step tests take: kmalloc(size), or for size 0
+ * an object of the test's constructed cache cc. */
+static uint64_t *obj_alloc(struct kmem_cache *cc, size_t size)
+{
+	return size ? kmalloc(size, 0) : kmem_cache_alloc(cc, 0);
+}
+
+static void obj_free(struct kmem_cache *cc, size_t size, uint64_t *p)
+{
+	if (size)
+		kfree(p);
+	else
+		kmem_cache_free(cc, p);
+}
+
+static const size_t step_sizes[STEP_KINDS] = { 64, 2048, 0 };
+
 static uint64_t *step_alloc(struct step_state *s, unsigned kind)
 {
-	return kind == 0 ? kmalloc(64, 0) : kind == 1 ? kmalloc(2048, 0) : kmem_cache_alloc(s->cache, 0);
+	return obj_alloc(s->cache, step_sizes[kind]);
 }
 
 static void step_free(struct step_state *s, unsigned kind, uint64_t *p)
 {
-	if (kind == 2)
-		kmem_cache_free(s->cache, p);
-	else
-		kfree(p);
+	obj_free(s->cache, step_sizes[kind], p);
+}
+
+/* Trap (#DB) after every instruction from here to single_step_off, with
+ * interrupts on as a handler would find them (every PIC line is masked:
+ * only #DB comes). */
+static void single_step_on(void)
+{
+	irq_enable();
+	__asm__ volatile("pushfq; orq $0x100, (%%rsp); popfq" ::: "memory", "cc");
+}
+
+static void single_step_off(void)
+{
+	__asm__ volatile("pushfq; andq $~0x100, (%%rsp); popfq" ::: "memory", "cc");
+	irq_disable();
 }
 
 static void note_once(uint64_t *set, unsigned *n, uint64_t v)
@@ -616,12 +646,15 @@ static void step_hook(struct trap_frame *f, void *arg)
 	step_act(s);
 }
 
+/* No object twice among a[0..n) and b[0..m) (NULL entries aside). */
 static bool all_distinct(uint64_t **a, unsigned n, uint64_t **b, unsigned m)
 {
-	for (unsigned i = 0; i < n + m; i++)
+	for (unsigned i = 0; i < n + m; i++) {
+		uint64_t *x = i < n ? a[i] : b[i - n];
 		for (unsigned j = i + 1; j < n + m; j++)
-			if ((i < n ? a[i] : b[i - n]) == (j < n ? a[j] : b[j - n]))
+			if (x && x == (j < n ? a[j] : b[j - n]))
 				return false;
+	}
 	return true;
 }
 
@@ -641,8 +674,7 @@ KTEST(slab, fast_path_sequences_restart_at_every_interrupted_instruction)
 		trap_catch_arm(&c, VEC_DB);
 		c.on_trap = step_hook;
 		c.arg = &s;
-		irq_enable();		/* every PIC line is masked: only #DB comes */
-		__asm__ volatile("pushfq; orq $0x100, (%%rsp); popfq" ::: "memory", "cc");
+		single_step_on();
 		for (unsigned k = 0; k < STEP_KINDS; k++) {
 			nmine[k] = 0;
 			for (unsigned i = 0; i < STEP_OPS; i++) {
@@ -664,7 +696,7 @@ KTEST(slab, fast_path_sequences_restart_at_every_interrupted_instruction)
 		 * of the two caches of few objects to a slab, then free an
 		 * object of a slab a refill took (full). */
 		for (unsigned k = 1; k < STEP_KINDS; k++) {
-			struct kmem_cache *kc = k == 1 ? kmalloc_cache(2048) : s.cache;
+			struct kmem_cache *kc = step_sizes[k] ? kmalloc_cache(step_sizes[k]) : s.cache;
 			uint64_t *drain[STEP_DRAIN];
 			unsigned nd = 0;
 			while (kc->cpu[cpu_id()].freelist && nd < STEP_DRAIN)
@@ -672,8 +704,7 @@ KTEST(slab, fast_path_sequences_restart_at_every_interrupted_instruction)
 			while (nd)
 				step_free(&s, k, drain[--nd]);
 		}
-		__asm__ volatile("pushfq; andq $~0x100, (%%rsp); popfq" ::: "memory", "cc");
-		irq_disable();
+		single_step_off();
 		trap_catch_disarm();
 
 		for (unsigned k = 0; k < STEP_KINDS; k++) {
@@ -723,14 +754,16 @@ KTEST(slab, fast_path_sequences_restart_at_every_interrupted_instruction)
  * Every object, the test's and the handler's, carries a stamp of its own
  * address; none may be handed out twice or change.
  */
-#define RND_KINDS	4	/* 64 B, 2048 B, 4096 B, the constructed cache */
+#define RND_KINDS	4
 #define RND_SLOTS	32
 #define RND_PASSES	12
 #define RND_OPS		200
 
+static const size_t rnd_sizes[RND_KINDS] = { 64, 2048, 4096, 0 };
+
 struct rnd_state {
-	struct kmem_cache *cache;
-	uint64_t rng;
+	struct kmem_cache *cache;	/* size 0's */
+	uint64_t rng;			/* the handler's own draws */
 	unsigned period;		/* the handler runs after about 1 in period steps */
 	uint64_t *held[RND_KINDS][RND_SLOTS];	/* the handler's objects */
 	uint64_t acts, nulls;
@@ -742,40 +775,21 @@ static uint64_t rnd_next(uint64_t *r)
 	return *r >> 33;
 }
 
-static uint64_t *rnd_alloc(struct rnd_state *s, unsigned kind)
-{
-	static const size_t sizes[] = { 64, 2048, 4096 };
-	return kind < 3 ? kmalloc(sizes[kind], 0) : kmem_cache_alloc(s->cache, 0);
-}
-
-static void rnd_free(struct rnd_state *s, unsigned kind, uint64_t *p)
-{
-	if (kind == 3)
-		kmem_cache_free(s->cache, p);
-	else
-		kfree(p);
-}
-
-/* Flip one random slot: free what it holds, or fill it, stamped. */
+/* Flip one random slot: free what it holds, or fill it, stamped for who. */
 static void rnd_flip(struct rnd_state *s, uint64_t *r, uint64_t *slots[RND_KINDS][RND_SLOTS],
-		     uint64_t stamp)
+		     uint64_t who)
 {
 	uint64_t x = rnd_next(r);
 	unsigned kind = (unsigned)(x % RND_KINDS), i = (unsigned)((x >> 4) % RND_SLOTS);
-	uint64_t *p = slots[kind][i];
-	if (p) {
-		rnd_free(s, kind, p);
-		slots[kind][i] = NULL;
-		return;
-	}
-	p = rnd_alloc(s, kind);
-	if (!p) {
+	uint64_t **slot = &slots[kind][i];
+	if (*slot) {
+		obj_free(s->cache, rnd_sizes[kind], *slot);
+		*slot = NULL;
+	} else if ((*slot = obj_alloc(s->cache, rnd_sizes[kind])) != NULL) {
+		stamp(*slot, 16, who);
+	} else {
 		s->nulls++;
-		return;
 	}
-	p[0] = (uint64_t)p ^ stamp;
-	p[1] = (uint64_t)p ^ stamp ^ 1;
-	slots[kind][i] = p;
 }
 
 static void rnd_hook(struct trap_frame *f, void *arg)
@@ -791,14 +805,12 @@ static void rnd_hook(struct trap_frame *f, void *arg)
 		kmem_reclaim();
 }
 
-static unsigned rnd_bad_stamps(uint64_t *slots[RND_KINDS][RND_SLOTS], uint64_t stamp)
+static unsigned rnd_bad_stamps(uint64_t *slots[RND_KINDS][RND_SLOTS], uint64_t who)
 {
 	unsigned bad = 0;
 	for (unsigned k = 0; k < RND_KINDS; k++)
-		for (unsigned i = 0; i < RND_SLOTS; i++) {
-			uint64_t *p = slots[k][i];
-			bad += p && (p[0] != ((uint64_t)p ^ stamp) || p[1] != ((uint64_t)p ^ stamp ^ 1));
-		}
+		for (unsigned i = 0; i < RND_SLOTS; i++)
+			bad += slots[k][i] && !stamp_ok(slots[k][i], 16, who);
 	return bad;
 }
 
@@ -807,11 +819,11 @@ KTEST(slab, random_interrupts_anywhere_in_the_fast_paths)
 	static struct rnd_state s;
 	static uint64_t *mine[RND_KINDS][RND_SLOTS];
 	static const unsigned periods[] = { 3, 7, 13, 29, 61, 127 };
-	uint64_t reports = slab_report_count(), r = 777;
+	uint64_t reports = slab_report_count(), r = ktest_random();
 	unsigned bad = 0, twice = 0;
 	struct trap_catch c;
 
-	s = (struct rnd_state){ .rng = 12345 };
+	s = (struct rnd_state){ .rng = ktest_random() };
 	s.cache = kmem_cache_create("test-random-irq", STEP_CTOR_SIZE, 0, 0, step_ctor);
 	KASSERT_NOT_NULL(s.cache);
 	for (unsigned pass = 0; pass < RND_PASSES; pass++) {
@@ -819,31 +831,23 @@ KTEST(slab, random_interrupts_anywhere_in_the_fast_paths)
 		trap_catch_arm(&c, VEC_DB);
 		c.on_trap = rnd_hook;
 		c.arg = &s;
-		irq_enable();		/* every PIC line is masked: only #DB comes */
-		__asm__ volatile("pushfq; orq $0x100, (%%rsp); popfq" ::: "memory", "cc");
+		single_step_on();
 		for (unsigned op = 0; op < RND_OPS; op++)
 			rnd_flip(&s, &r, mine, 0x2222);
-		__asm__ volatile("pushfq; andq $~0x100, (%%rsp); popfq" ::: "memory", "cc");
-		irq_disable();
+		single_step_off();
 		trap_catch_disarm();
 
 		bad += rnd_bad_stamps(mine, 0x2222) + rnd_bad_stamps(s.held, 0x1111);
-		/* No object in two slots (empty slots are NULL). */
 		for (unsigned k = 0; k < RND_KINDS; k++)
-			for (unsigned i = 0; i < 2 * RND_SLOTS; i++)
-				for (unsigned j = i + 1; j < 2 * RND_SLOTS; j++) {
-					uint64_t *x = i < RND_SLOTS ? mine[k][i] : s.held[k][i - RND_SLOTS];
-					uint64_t *y = j < RND_SLOTS ? mine[k][j] : s.held[k][j - RND_SLOTS];
-					twice += x && x == y;
-				}
+			twice += !all_distinct(mine[k], RND_SLOTS, s.held[k], RND_SLOTS);
 		slab_check();
 	}
 	for (unsigned k = 0; k < RND_KINDS; k++)
 		for (unsigned i = 0; i < RND_SLOTS; i++) {
 			if (mine[k][i])
-				rnd_free(&s, k, mine[k][i]);
+				obj_free(s.cache, rnd_sizes[k], mine[k][i]);
 			if (s.held[k][i])
-				rnd_free(&s, k, s.held[k][i]);
+				obj_free(s.cache, rnd_sizes[k], s.held[k][i]);
 			mine[k][i] = s.held[k][i] = NULL;
 		}
 	kmem_cache_destroy(s.cache);
