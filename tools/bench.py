@@ -5,9 +5,9 @@ Guest: boots the ISO with `ktest.action=bench` under QEMU `-icount shift=0,sleep
 TSC advances one tick per guest instruction, so the kernel's figures (bench/kernel/*.c) are
 instruction counts, identical from run to run. Host: runs bench/host binaries (mm/ code on the
 test shim, timed with clock_gettime) and reports their median ns per operation. Each binary runs
---runs times and each figure is the median over the runs: the repetitions inside one process all
-share its memory layout, and the layout (ASLR) alone moved some figures by 1.5x between processes
-(mimalloc's, stable with ASLR off).
+--runs times, the binaries taking turns, and each figure is the median over the runs: the
+repetitions inside one process all share its memory layout, and the layout (ASLR) alone moved
+some figures by 1.5x between processes (mimalloc's, stable with ASLR off).
 
 Two tables: the guest cases with the host figure for the same case, then the heap's host
 workloads (bench/host/slab_bench.c, one binary per allocator) with Tidemark's time as a ratio
@@ -73,16 +73,23 @@ def median_field(values: list[str]) -> str:
         return values[0]
 
 
-def run_host(binary: str, runs: int) -> dict[str, dict[str, str]]:
-    """parse() of a host binary's output, each field the median over `runs` runs."""
-    results = []
+def run_hosts(binaries: list[str], runs: int) -> dict[str, dict[str, str]]:
+    """parse() of every host binary's output, each field the median over `runs` runs. The
+    binaries take turns, one run each per round, so that a stretch of noise from the machine's
+    neighbours falls on all of them alike rather than on whichever ran then."""
+    results: dict[str, list[dict[str, dict[str, str]]]] = {b: [] for b in binaries}
     for _ in range(runs):
-        run = subprocess.run([binary], capture_output=True, text=True)
-        if run.returncode != 0:
-            sys.exit(f"bench: {binary} failed (exit {run.returncode}):\n{(run.stdout + run.stderr)[-2000:]}")
-        results.append(parse(run.stdout))
-    return {case: {f: median_field([r[case][f] for r in results]) for f in fields}
-            for case, fields in results[0].items()}
+        for binary in binaries:
+            run = subprocess.run([binary], capture_output=True, text=True)
+            if run.returncode != 0:
+                sys.exit(f"bench: {binary} failed (exit {run.returncode}):\n"
+                         f"{(run.stdout + run.stderr)[-2000:]}")
+            results[binary].append(parse(run.stdout))
+    out: dict[str, dict[str, str]] = {}
+    for rs in results.values():
+        out.update({case: {f: median_field([r[case][f] for r in rs]) for f in fields}
+                    for case, fields in rs[0].items()})
+    return out
 
 
 def guest(iso: Path, timeout: float) -> dict[str, dict[str, str]]:
@@ -153,9 +160,7 @@ def main() -> int:
         p.error("--runs must be odd, so that a median is one of the runs")
 
     g = guest(Path(args.iso), args.timeout)
-    h: dict[str, dict[str, str]] = {}
-    for binary in args.host:
-        h.update(run_host(binary, args.runs))
+    h = run_hosts(args.host, args.runs)
 
     cal = g.get("calibration", {})
     print(f"guest: -icount shift=0,sleep=off; a 2000-instruction loop measured "
