@@ -21,30 +21,18 @@
 
 #define FOUR_GIB	(1ull << 32)
 
-/* Take `bytes` (rounded up to pages) off the front of the first usable
- * range below 4 GiB that holds them. A range used up whole leaves the map,
- * which lists only non-empty ranges; a map with nothing left after it is
- * refused. Return: the database's physical address. */
+/* The page frame database's home: the first usable range below 4 GiB that
+ * holds it (memmap_take). */
 static uint64_t carve_db(uint64_t bytes)
 {
-	bytes = (bytes + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
-	for (unsigned i = 0; i < memmap.nusable; i++) {
-		struct mem_range *r = &memmap.usable[i];
-		if (r->end <= FOUR_GIB && r->end - r->start >= bytes) {
-			uint64_t db = r->start;
-			r->start += bytes;
-			if (r->start == r->end) {
-				for (unsigned j = i + 1; j < memmap.nusable; j++)
-					memmap.usable[j - 1] = memmap.usable[j];
-				if (--memmap.nusable == 0)
-					panic("mm: the page frame database (%llu KiB) takes all usable memory",
-					      (unsigned long long)(bytes >> 10));
-			}
-			return db;
-		}
-	}
-	panic("mm: no usable range below 4 GiB holds the %llu KiB page frame database",
-	      (unsigned long long)(bytes >> 10));
+	uint64_t db;
+	if (!memmap_take(&memmap, bytes, FOUR_GIB, &db))
+		panic("mm: no usable range below 4 GiB holds the %llu KiB page frame database",
+		      (unsigned long long)(bytes >> 10));
+	if (memmap.nusable == 0)
+		panic("mm: the page frame database (%llu KiB) takes all usable memory",
+		      (unsigned long long)(bytes >> 10));
+	return db;
 }
 
 /* Add the part of every usable range that lies in [lo, hi). */

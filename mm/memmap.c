@@ -244,6 +244,27 @@ int memmap_build(struct memmap *out, const struct memmap_entry *e, unsigned n,
 	return -1;
 }
 
+bool memmap_take(struct memmap *m, uint64_t bytes, uint64_t below, uint64_t *at)
+{
+	if (bytes == 0 || bytes > UINT64_MAX - (PAGE_SIZE - 1))
+		return false;
+	bytes = page_up(bytes);
+	for (unsigned i = 0; i < m->nusable; i++) {
+		struct mem_range *r = &m->usable[i];
+		if (r->end > below || r->end - r->start < bytes)
+			continue;
+		*at = r->start;
+		r->start += bytes;
+		if (r->start == r->end) {
+			for (unsigned j = i + 1; j < m->nusable; j++)
+				m->usable[j - 1] = m->usable[j];
+			m->nusable--;
+		}
+		return true;
+	}
+	return false;
+}
+
 #ifndef HOST_TEST
 #include "kernel/bootinfo.h"
 #include "kernel/cmdline.h"

@@ -5,6 +5,7 @@
 #ifndef MM_MEMMAP_H
 #define MM_MEMMAP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define MEMMAP_MAX_RANGES	64
@@ -45,6 +46,17 @@ typedef void (*memmap_warn_fn)(void *ctx, const char *msg);
 int memmap_build(struct memmap *out, const struct memmap_entry *e, unsigned n,
 		 const struct mem_range *reserve, unsigned nreserve, uint64_t limit_bytes,
 		 memmap_warn_fn warn, void *ctx);
+
+/*
+ * Take `bytes` (rounded up to whole pages) off the front of the first usable
+ * range of m that holds them and ends at or below `below`, for the kernel's
+ * own use (the page frame database). A range used up whole leaves the map,
+ * which lists only non-empty ranges. usable_bytes still counts the bytes
+ * taken: it says what the map offered. Pure, like memmap_build.
+ * Return: true with the bytes' first address in *at, or false, the map
+ * unchanged, when no such range holds them (or bytes is 0).
+ */
+bool memmap_take(struct memmap *m, uint64_t bytes, uint64_t below, uint64_t *at);
 
 #ifndef HOST_TEST
 extern struct memmap memmap;

@@ -4,6 +4,7 @@
  * directions, unaligned, unsorted, duplicate and absurd entries,
  * reservations, the mem= limit, and tables that overflow. Every test checks
  * the exact ranges that come out, and every build checks the invariants.
+ * Then memmap_take, which boot uses to place the page frame database.
  */
 #include "htest.h"
 #include "mm/memmap.h"
@@ -503,6 +504,49 @@ HTEST(limit_applies_before_the_table_fills)
 	HEXPECT_EQ(m.usable[10].end - m.usable[10].start, 0x1000);
 	HEXPECT_EQ(m.limited_bytes, 70 * 0x3000 - 10 * 0x3000 - 0x1000);
 	HEXPECT_EQ(w.count, 0);
+}
+
+/* ---- memmap_take: the kernel's own bytes off the front of a range ---- */
+
+static const struct memmap_entry three_ranges[] = {
+	{ 0x100000, 0x80000, U },	/* [1 MiB, 1.5 MiB) */
+	{ 0x200000, 0x100000, U },	/* [2 MiB, 3 MiB) */
+	{ 0x140000000, 0x40000000, U },	/* [5 GiB, 6 GiB) */
+};
+
+HTEST(take_comes_off_the_first_range_that_holds_it)
+{
+	uint64_t at = 0;
+	HASSERT_EQ(BUILD_NORES(three_ranges, 0), 0);
+	HEXPECT_TRUE(memmap_take(&m, 0x80001, 4 * GIB, &at));	/* rounds up to 0x81000 */
+	HEXPECT_EQ(at, 0x200000);
+	EXPECT_RANGES({ 0x100000, 0x180000 }, { 0x281000, 0x300000 }, { 0x140000000, 0x180000000 });
+	HEXPECT_EQ(m.usable_bytes, 0x80000 + 0x100000 + 0x40000000);	/* what the map offered */
+}
+
+HTEST(take_that_uses_a_range_up_removes_it)
+{
+	uint64_t at = 0;
+	HASSERT_EQ(BUILD_NORES(three_ranges, 0), 0);
+	HEXPECT_TRUE(memmap_take(&m, 0x80000, 4 * GIB, &at));
+	HEXPECT_EQ(at, 0x100000);
+	EXPECT_RANGES({ 0x200000, 0x300000 }, { 0x140000000, 0x180000000 });
+	HEXPECT_TRUE(memmap_take(&m, 0x100000, 4 * GIB, &at));
+	HEXPECT_EQ(at, 0x200000);
+	EXPECT_RANGES({ 0x140000000, 0x180000000 });
+}
+
+HTEST(take_that_nothing_below_the_limit_holds_changes_nothing)
+{
+	uint64_t at = 7;
+	HASSERT_EQ(BUILD_NORES(three_ranges, 0), 0);
+	HEXPECT_TRUE(!memmap_take(&m, 0x200000, 4 * GIB, &at));	/* only the 5 GiB range holds it */
+	HEXPECT_TRUE(!memmap_take(&m, 0, 4 * GIB, &at));
+	HEXPECT_TRUE(!memmap_take(&m, UINT64_MAX, UINT64_MAX, &at));
+	HEXPECT_EQ(at, 7);
+	EXPECT_RANGES({ 0x100000, 0x180000 }, { 0x200000, 0x300000 }, { 0x140000000, 0x180000000 });
+	HEXPECT_TRUE(memmap_take(&m, 0x200000, UINT64_MAX, &at));
+	HEXPECT_EQ(at, 0x140000000);
 }
 
 int main(void)
