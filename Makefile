@@ -179,6 +179,7 @@ fuzz: $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
 		echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
 		mkdir -p $(BUILD)/fuzz/$$f.corpus; \
 		$(BUILD)/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=$(BUILD)/fuzz/$$f. \
 			$(BUILD)/fuzz/$$f.corpus > $(BUILD)/fuzz/$$f.log 2>&1 || \
 			{ tail -40 $(BUILD)/fuzz/$$f.log; echo "fuzz: $$f FAILED"; exit 1; }; \
 		grep -E '^stat::number_of_executed_units' $(BUILD)/fuzz/$$f.log; \

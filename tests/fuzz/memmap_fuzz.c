@@ -22,6 +22,8 @@
  *  4. Accounting, measured by sort-and-merge instead of a sweep: reserved
  *     bytes are the union of the reserved-like entries, and ACPI bytes the
  *     rest of the union of all non-usable ones.
+ *  5. memmap_take on the good map (check_take): a size that uses the first
+ *     range up, and the limit's value as a size, below 4 GiB and anywhere.
  */
 #include "mm/memmap.h"
 
@@ -273,6 +275,41 @@ static void check_limited(const struct map *m, const struct memmap *all, const s
 	}
 }
 
+/* 5. memmap_take of `bytes` below `below` from a copy of a good map: either
+ * the first range that holds the rounded bytes and ends at or below
+ * `below` lost exactly them off its front (and left the map if used up),
+ * or no range qualified and the map is unchanged. */
+static void check_take(const struct memmap *good, uint64_t bytes, uint64_t below)
+{
+	static struct memmap t;
+	uint64_t at = 1;
+	t = *good;
+	bool ok = memmap_take(&t, bytes, below, &at);
+	uint64_t want = bytes && bytes <= UINT64_MAX - (PAGE - 1) ? (bytes + PAGE - 1) & ~(PAGE - 1) : 0;
+	unsigned first = good->nusable;
+	for (unsigned i = 0; want && i < good->nusable && first == good->nusable; i++)
+		if (good->usable[i].end <= below && good->usable[i].end - good->usable[i].start >= want)
+			first = i;
+	if (first == good->nusable) {
+		CHECK(!ok && at == 1 && memcmp(&t, good, sizeof(t)) == 0);
+		return;
+	}
+	const struct mem_range *r = &good->usable[first];
+	bool gone = r->end - r->start == want;
+	CHECK(ok && at == r->start);
+	CHECK(t.nusable == good->nusable - gone && t.usable_bytes == good->usable_bytes);
+	for (unsigned i = 0, j = 0; i < good->nusable; i++) {
+		if (i == first && gone)
+			continue;
+		struct mem_range g = good->usable[i];
+		if (i == first)
+			g.start += want;
+		CHECK(t.usable[j].start == g.start && t.usable[j].end == g.end);
+		CHECK(t.usable[j].start < t.usable[j].end);
+		j++;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -289,6 +326,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(rc == 0 || warnings > 0);		/* a failure always says why */
 	if (all.nusable < MEMMAP_MAX_RANGES)
 		check_complete(&m, &all);
+	if (rc == 0) {
+		/* The limit's value doubles as a size to take (0 among them). */
+		check_take(&all, m.limit, 1ull << 32);
+		check_take(&all, m.limit, UINT64_MAX);
+		if (all.nusable)
+			check_take(&all, all.usable[0].end - all.usable[0].start, UINT64_MAX);
+	}
 
 	if (!m.limit)
 		return 0;
