@@ -50,7 +50,16 @@
  * peak ratios of 1.232, 1.228, 1.241, 1.248 and 1.248; but drawn from
  * seeds 2..8 rather than 1 (build/bench/slab_bench_tidemark b <seed>), the
  * workload's peak ratio at 32 KiB already ranges up to 1.255, and at
- * 256 KiB up to 1.281. */
+ * 256 KiB up to 1.281. Keeping also while the list holds a refill's
+ * objects (keep_max the only bound) took b to 119 instructions and 0.77
+ * mispredicted branches a pair from 130 and 1.22 (20 against 26 ns; peak
+ * 1.241, mean over seeds 1..16 1.247), but made the batch workload (c)
+ * 10.9 -> 13.8 ns (its shuffled frees, kept, are handed out again in that
+ * order: a chain of cache misses, where a refill relinks an empty slab in
+ * address order) and the guest kmalloc64 pair 49 -> 59 instructions (a hot
+ * loop then frees through the keep, which must load the cache). Without
+ * any bound, b runs at tcmalloc's speed (87 instructions, 0.18
+ * mispredicted, 12 ns against 11.6) at a peak of 1.395. */
 #define KEEP_FREED_BYTES	(32 * 1024)
 #define SLAB_MAX_ORDER	3		/* slabs are at most 32 KiB */
 #define TRACK_DEPTH	6		/* frames kept per allocation/free (U) */

@@ -11,7 +11,9 @@ some figures by 1.5x between processes (mimalloc's, stable with ASLR off).
 
 Two tables: the guest cases with the host figure for the same case, then the heap's host
 workloads (bench/host/slab_bench.c, one binary per allocator) with Tidemark's time as a ratio
-to each peer allocator's, each checked against its target.
+to each peer allocator's, each checked against its target, and workload b's footprint: peak
+resident memory growth per peak live byte for every allocator (`slab_bench_<name> f`), then
+Tidemark's exact peak heap bytes per peak live byte, which has a target.
 """
 
 from __future__ import annotations
@@ -80,11 +82,16 @@ def run_hosts(binaries: list[str], runs: int) -> dict[str, dict[str, str]]:
     results: dict[str, list[dict[str, dict[str, str]]]] = {b: [] for b in binaries}
     for _ in range(runs):
         for binary in binaries:
-            run = subprocess.run([binary], capture_output=True, text=True)
-            if run.returncode != 0:
-                sys.exit(f"bench: {binary} failed (exit {run.returncode}):\n"
-                         f"{(run.stdout + run.stderr)[-2000:]}")
-            results[binary].append(parse(run.stdout))
+            # A heap binary's footprint (workload f) needs a process of its own.
+            cmds = [[binary]] + ([[binary, "f"]] if Path(binary).name.startswith("slab_bench_") else [])
+            found: dict[str, dict[str, str]] = {}
+            for cmd in cmds:
+                run = subprocess.run(cmd, capture_output=True, text=True)
+                if run.returncode != 0:
+                    sys.exit(f"bench: {' '.join(cmd)} failed (exit {run.returncode}):\n"
+                             f"{(run.stdout + run.stderr)[-2000:]}")
+                found.update(parse(run.stdout))
+            results[binary].append(found)
     out: dict[str, dict[str, str]] = {}
     for rs in results.values():
         out.update({case: {f: median_field([r[case][f] for r in rs]) for f in fields}
@@ -137,6 +144,12 @@ def slab_table(h: dict[str, dict[str, str]]) -> int:
         note = "" if not want else f"{'met' if ok else 'MISSED' if ok is False else 'not measured'}: {want}"
         missed += ok is False
         print(f"{title:32}{cells}  {ratios}  {note}")
+    rss = {a: float(h[f"slab.f/{a}"]["rss_ratio"]) for a in allocs
+           if "rss_ratio" in h.get(f"slab.f/{a}", {})}
+    if rss:
+        print(f"{'b, peak RSS growth / peak live':32}"
+              + "".join(f"{rss[a]:>9.3f}" if a in rss else f"{'?':>9}" for a in allocs)
+              + "  (each allocator alike, in a process of its own; no target)")
     peak = h.get("slab.b/tidemark", {})
     if "peak_ratio" in peak:
         ratio = float(peak["peak_ratio"])
