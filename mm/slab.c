@@ -760,10 +760,37 @@ uint64_t slab_in_use_locked(struct kmem_cache *c)
 	return inuse;
 }
 
+/* Take c off the list of caches. Return: whether it was on it. */
+static bool cache_unlink(struct kmem_cache *c)
+{
+	bool found = false;
+	uint64_t f = spin_lock_irqsave(&caches_lock);
+	for (struct kmem_cache **pp = &caches; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			found = true;
+			break;
+		}
+	}
+	spin_unlock_irqrestore(&caches_lock, f);
+	return found;
+}
+
 void kmem_cache_destroy(struct kmem_cache *c)
 {
 	if (!c)
 		return;
+	/* Only a cache kmem_cache_create made, once. It leaves the list of
+	 * caches first: kmem_reclaim shrinks every cache on that list, holding
+	 * its lock throughout, so no reclaim on another CPU empties c's lists
+	 * while this does. (Nothing of c is read before it is found there: a
+	 * wild pointer only has its page looked up.) */
+	if (kmem_object_base(c) != c || pmm_virt_to_page(&kernel_pmm, c)->slab_cache != &cache_cache ||
+	    !cache_unlink(c)) {
+		slab_report(&cache_cache, NULL, "kmem_cache_destroy of 0x%llx, which is no cache "
+			    "kmem_cache_create made, or one destroyed already", (unsigned long long)c);
+		return;
+	}
 	/* Nobody may use c once it is being destroyed, so every CPU's part is
 	 * ours to empty: their free objects are not leaked. Each CPU's free
 	 * list goes home as that CPU's would, then every buffer, then every
@@ -788,16 +815,9 @@ void kmem_cache_destroy(struct kmem_cache *c)
 	if (leaked) {
 		slab_report(c, NULL, "kmem_cache_destroy: %llu objects still in use; cache kept",
 			    (unsigned long long)leaked);
+		slab_cache_link(c);
 		return;
 	}
-	f = spin_lock_irqsave(&caches_lock);
-	for (struct kmem_cache **pp = &caches; *pp; pp = &(*pp)->next) {
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	}
-	spin_unlock_irqrestore(&caches_lock, f);
 	kmem_cache_free(&cache_cache, c);
 }
 

@@ -34,7 +34,9 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
 				     unsigned flags, void (*ctor)(void *));
 void *kmem_cache_alloc(struct kmem_cache *c, unsigned flags);
 void kmem_cache_free(struct kmem_cache *c, void *p);
-/* A cache with objects still in use reports the leak and stays alive. */
+/* A cache with objects still in use reports the leak and stays alive; a
+ * cache kmem_cache_create did not make (a kmalloc class), or one destroyed
+ * already, is reported and left alone. */
 void kmem_cache_destroy(struct kmem_cache *c);
 
 void *kmalloc(size_t n, unsigned flags);

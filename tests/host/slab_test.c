@@ -19,6 +19,7 @@
 #include "tests/host/htest.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #define MiB		(1ull << 20)
@@ -763,6 +764,90 @@ HTEST(destroy_with_objects_in_use_reports_and_keeps_the_cache)
 	HEXPECT_TRUE(strstr(dump, "test-leak") == NULL);
 	HEXPECT_CONTAINS(dump, "kmalloc-64");
 	slab_check();
+}
+
+/* Only a cache kmem_cache_create made is destroyed, and only once: a second
+ * destroy, or one of a kmalloc class or of a wild pointer, is reported and
+ * changes nothing. */
+HTEST(destroy_of_a_destroyed_static_or_wild_cache_is_reported)
+{
+	int on_stack;
+	struct kmem_cache *c = kmem_cache_create("test-twice", 100, 0, 0, NULL);
+	HASSERT_TRUE(c != NULL);
+	kmem_cache_free(c, kmem_cache_alloc(c, 0));
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 1);
+	HEXPECT_CONTAINS(report, "BUG kmem_cache: kmem_cache_destroy of 0x");
+	HEXPECT_CONTAINS(report, "which is no cache kmem_cache_create made, or one destroyed already");
+	struct kmem_cache *k64 = kmalloc_cache(64);
+	uint64_t k64_in_use = in_use(k64);
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(k64)), 1);
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy((struct kmem_cache *)&on_stack)), 1);
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy((struct kmem_cache *)((uint8_t *)k64 + 8))), 1);
+	void *p = kmalloc(64, 0);		/* the class still works */
+	HEXPECT_TRUE(p != NULL);
+	HEXPECT_EQ(in_use(k64), k64_in_use + 1);
+	kfree(p);
+	slab_check();
+}
+
+/* A reclaim on another CPU (any page allocation there may run one) must not
+ * shrink a cache while it is being destroyed: both would empty the same
+ * lists. Before the destroy took the cache off the list of caches first,
+ * this hung within a few rounds on a circular slab list. */
+static struct kmem_cache *volatile race_cache;
+static volatile int race_phase, race_stop;
+
+static void *race_reclaimer(void *arg)
+{
+	void *objs[64];
+	(void)arg;
+	host_cpu_id = 1;
+	while (!race_stop) {
+		while (race_phase != 1 && !race_stop)
+			sched_yield();
+		if (race_stop)
+			break;
+		struct kmem_cache *c = race_cache;
+		/* Slabs of CPU 1's, empty ones among them, for both to shrink. */
+		for (int i = 0; i < 64; i++)
+			objs[i] = kmem_cache_alloc(c, 0);
+		for (int i = 0; i < 64; i++)
+			kmem_cache_free(c, objs[i]);
+		race_phase = 2;
+		while (race_phase == 2)		/* CPU 1 leaves c alone now */
+			kmem_reclaim();
+	}
+	return NULL;
+}
+
+HTEST(destroy_races_a_reclaim_on_another_cpu)
+{
+	uint64_t reports = slab_report_count();
+	pthread_t t;
+	host_cpu_id = 0;
+	race_phase = race_stop = 0;
+	HASSERT_EQ(pthread_create(&t, NULL, race_reclaimer, NULL), 0);
+	for (int i = 0; i < 200; i++) {
+		struct kmem_cache *c = kmem_cache_create("test-race", 256, 0, 0, NULL);
+		HASSERT_TRUE(c != NULL);
+		race_cache = c;
+		race_phase = 1;
+		while (race_phase != 2)
+			sched_yield();
+		kmem_cache_destroy(c);
+		race_phase = 0;
+		if (i % 50 == 0)
+			slab_check();
+	}
+	race_stop = 1;
+	pthread_join(t, NULL);
+	slab_check();
+	HEXPECT_EQ(slab_report_count(), reports);
+	uint64_t pages = 0;		/* of the last cache, destroyed */
+	for (uint64_t i = 0; i < kernel_pmm.npages; i++)
+		pages += kernel_pmm.db[i].slab_cache == race_cache;
+	HEXPECT_EQ(pages, 0);
 }
 
 HTEST(object_base_maps_interior_addresses)
