@@ -264,7 +264,10 @@ static struct page *slab_new(struct kmem_cache *c, uint8_t owner)
 	head->slab_owner = owner;
 	head->next = head->prev = NULL;
 	struct kmem_node *n = node_of(c, head);
-	__atomic_store_n(&n->slabs, n->slabs + 1, __ATOMIC_RELAXED);	/* read by kmem_cache_bytes */
+	/* An add, not a store: a debug cache's node 0 is every CPU's, and
+	 * its slow paths make and release slabs outside its lock (read by
+	 * kmem_cache_bytes). */
+	__atomic_fetch_add(&n->slabs, 1, __ATOMIC_RELAXED);
 	return head;
 }
 
@@ -274,7 +277,7 @@ static void slab_release(struct kmem_cache *c, struct page *head)
 {
 	void *base = head->slab_base;
 	struct kmem_node *n = node_of(c, head);
-	__atomic_store_n(&n->slabs, n->slabs - 1, __ATOMIC_RELAXED);
+	__atomic_fetch_sub(&n->slabs, 1, __ATOMIC_RELAXED);	/* as slab_new */
 	for (unsigned i = 0; i < (1u << c->order); i++) {
 		head[i].slab_cache = NULL;
 		head[i].slab_base = NULL;

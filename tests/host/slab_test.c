@@ -1236,6 +1236,50 @@ HTEST(two_cpus_allocate_and_free_each_others_objects)
 	       (unsigned long long)w[0].taken, (unsigned long long)w[1].taken);
 }
 
+/* A debug cache's slabs are all in node 0, which every CPU shares; its
+ * slow paths make and release slabs outside its lock, so its count of
+ * slabs must move by atomic adds (it drifted, and slab_check panicked). */
+static struct kmem_cache *debug_shared;
+
+static void *debug_worker(void *arg)
+{
+	void *objs[4] = { 0 };
+	uint64_t rng = 99 + (uintptr_t)arg;
+	host_cpu_id = (unsigned)(uintptr_t)arg;
+	for (int i = 0; i < 100000; i++) {
+		unsigned k = rng_next(&rng) % 4;
+		if (objs[k]) {
+			kmem_cache_free(debug_shared, objs[k]);
+			objs[k] = NULL;
+		} else {
+			objs[k] = kmem_cache_alloc(debug_shared, 0);
+		}
+	}
+	for (int k = 0; k < 4; k++)
+		kmem_cache_free(debug_shared, objs[k]);
+	return NULL;
+}
+
+HTEST(a_debug_cache_on_two_cpus_counts_its_slabs)
+{
+	uint64_t reports = slab_report_count();
+	debug_shared = kmem_cache_create("test-debug2", 3000, 0, SLAB_RED_ZONE, NULL);
+	HASSERT_TRUE(debug_shared != NULL);
+	pthread_t t[2];
+	for (uintptr_t i = 0; i < 2; i++)
+		HASSERT_EQ(pthread_create(&t[i], NULL, debug_worker, (void *)i), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	host_cpu_id = 0;
+	uint64_t pages = 0;
+	for (uint64_t i = 0; i < kernel_pmm.npages; i++)
+		pages += kernel_pmm.db[i].slab_cache == debug_shared;
+	HEXPECT_EQ(debug_shared->node[0].slabs << debug_shared->order, pages);
+	slab_check();
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(debug_shared)), 0);
+	HEXPECT_EQ(slab_report_count(), reports);
+}
+
 /* The division-free geometry (mm/slab_internal.h) against division, for
  * every offset of a slab, for the geometry of every size in 16 B steps,
  * with and without debug metadata. */
