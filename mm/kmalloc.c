@@ -112,8 +112,8 @@ size_t ksize(const void *p)
 	struct page *pg = pmm_virt_to_page(&kernel_pmm, p);
 	if (!p || !pg || !pg->slab_cache)
 		return 0;
-	if (pg->slab_cache == &kmalloc_large)
-		return PAGE_SIZE << pg->order;
+	if (pg->slab_cache == &kmalloc_large)	/* the block's order is on its first page */
+		return PAGE_SIZE << pmm_virt_to_page(&kernel_pmm, pg->slab_base)->order;
 	return pg->slab_cache->obj_size;
 }
 
@@ -126,16 +126,27 @@ void *krealloc(void *p, size_t n, unsigned flags)
 		return NULL;
 	}
 	size_t old = ksize(p);
-	if (old == 0) {
-		slab_report(NULL, NULL, "krealloc of 0x%llx, which the heap does not own",
+	if (old == 0 || kmem_object_base(p) != p) {
+		slab_report(NULL, NULL, "krealloc of 0x%llx, which is not the start of a heap object",
 			    (unsigned long long)p);
 		return NULL;
 	}
-	if (n <= old && (n > KMALLOC_MAX_CACHE || kmalloc_cache(n) == kmalloc_cache(old)))
+	/* In place, unless p looks free: then it moves, and the kfree of the
+	 * move confirms (and reports) a double free, or frees p if its data
+	 * only matched the free mark by chance. */
+	struct kmem_cache *c = pmm_virt_to_page(&kernel_pmm, p)->slab_cache;
+	bool marked = c != &kmalloc_large && is_free_marked(c, p);
+	if (!marked && n <= old && (n > KMALLOC_MAX_CACHE || kmalloc_cache(n) == kmalloc_cache(old)))
 		return p;
 	void *q = kmalloc(n, flags);
 	if (!q)
 		return NULL;	/* p stays valid, as C's realloc */
+	if (q == p) {
+		/* Only a free object is handed out: p was free. */
+		kfree(q);
+		slab_report(c, p, "krealloc of 0x%llx, which is free", (unsigned long long)p);
+		return NULL;
+	}
 	memcpy(q, p, n < old ? n : old);
 	kfree(p);
 	return q;

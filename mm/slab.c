@@ -630,6 +630,10 @@ static bool on_free_list_locked(struct kmem_cache *c, void *obj, struct page *he
 
 void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg)
 {
+	if (!c) {	/* kmem_cache_free(NULL, p) of a page no slab holds */
+		kmem_cache_free_foreign(c, obj, pg);
+		return;
+	}
 	if (c == &kmalloc_large) {
 		kfree_large(pg, obj);
 		return;

@@ -41,8 +41,11 @@ void kmem_cache_destroy(struct kmem_cache *c);
 
 void *kmalloc(size_t n, unsigned flags);
 void *kzalloc(size_t n, unsigned flags);
+/* Misuse is reported: p not the start of a heap object (NULL back), or
+ * already freed. */
 void *krealloc(void *p, size_t n, unsigned flags);
 void kfree(void *p);
+/* The usable size of the object or large block p points into. */
 size_t ksize(const void *p);
 
 /* The start of the heap object containing addr, or NULL if addr is not

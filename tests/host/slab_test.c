@@ -518,6 +518,48 @@ HTEST(random_stress_against_shadow)
 
 /* ---- detectors: each fires on its misuse, once, and on nothing else ----------- */
 
+/* krealloc of a freed object within its class: reported, and the free
+ * object is not handed back, whether it waits on its slab or on top of the
+ * CPU's free list (where krealloc's own kmalloc would take it). */
+HTEST(krealloc_of_a_freed_object_is_reported)
+{
+	uint64_t before = kmalloc_in_use();
+	uint8_t *f = kmalloc(100, 0), *g;
+	HASSERT_TRUE(f != NULL);
+	kfree(f);
+	HEXPECT_EQ(REPORTS_OF(g = krealloc(f, 110, 0)), 1);
+	HEXPECT_CONTAINS(report, "BUG kmalloc-112: ");
+	HEXPECT_TRUE(g != f);
+	kfree(g);
+	slab_check();
+
+	/* Empty the CPU list twice (so that the second refill's slabs have
+	 * taken no free since), then free the last object taken: its slab is
+	 * full, so the object is kept on top of the list. */
+	struct kmem_cache *c = kmalloc_cache(100);
+	uint8_t *held[512];
+	unsigned n = 0;
+	for (int round = 0; round < 2; round++) {
+		do
+			held[n++] = kmalloc(100, 0);
+		while (c->cpu[cpu_id()].freelist && n < 512);
+	}
+	HASSERT_TRUE(c->cpu[cpu_id()].freelist == NULL);
+	f = held[--n];
+	kfree(f);
+	HASSERT_TRUE(c->cpu[cpu_id()].freelist == f);
+	HEXPECT_EQ(REPORTS_OF(g = krealloc(f, 110, 0)), 1);
+	HEXPECT_CONTAINS(report, "BUG kmalloc-112: krealloc of 0x");
+	HEXPECT_CONTAINS(report, "which is free");
+	HEXPECT_TRUE(g == NULL);
+	HEXPECT_TRUE(c->cpu[cpu_id()].freelist == f);	/* back where it was */
+	slab_check();
+	while (n)
+		kfree(held[--n]);
+	HEXPECT_EQ(kmalloc_in_use(), before);
+	slab_check();
+}
+
 HTEST(double_free_is_reported_once)
 {
 	void *p = kmalloc(64, 0);
@@ -585,10 +627,21 @@ HTEST(foreign_and_interior_pointers_are_reported)
 	HEXPECT_CONTAINS(report, "inside the large object");
 	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(kmalloc_cache(128), &on_stack)), 1);
 	HEXPECT_CONTAINS(report, "belongs to no cache");
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(NULL, page)), 1);	/* no cache, no slab */
+	HEXPECT_CONTAINS(report, "belongs to no cache");
 	HEXPECT_EQ(REPORTS_OF(ksize(&on_stack)), 0);
 	HEXPECT_EQ(ksize(&on_stack), 0);
 	HEXPECT_EQ(REPORTS_OF(krealloc(libc, 10, 0)), 1);
 	HEXPECT_CONTAINS(report, "krealloc of 0x");
+	/* Interior pointers: reported, and nothing moved or copied. */
+	void *r;
+	HEXPECT_EQ(REPORTS_OF(r = krealloc(p + 16, 200, 0)), 1);
+	HEXPECT_CONTAINS(report, "which is not the start of a heap object");
+	HEXPECT_TRUE(r == NULL);
+	HEXPECT_EQ(REPORTS_OF(r = krealloc(big + PAGE_SIZE, 100, 0)), 1);
+	HEXPECT_TRUE(r == NULL);
+	/* A large block's size, from any of its pages. */
+	HEXPECT_EQ(ksize(big + PAGE_SIZE + 100), ksize(big));
 	pmm_stats(&kernel_pmm, &after);
 	HEXPECT_EQ(after.free_pages, before.free_pages);
 	slab_check();
