@@ -134,7 +134,10 @@ void pmm_add_range(struct pmm *pm, uint64_t start_pa, uint64_t end_pa);
 
 /*
  * Return: a direct-map pointer to 2^order pages aligned to their size, or
- * NULL when no such block is free (or order > PMM_MAX_ORDER).
+ * NULL when no such block is free (or order > PMM_MAX_ORDER). Pages in
+ * other CPUs' caches do not count: a failing call drains only this CPU's
+ * (the caches take no lock), so with several CPUs SMP bring-up must add a
+ * drain run on each.
  * Context: any, including interrupts; takes the pmm lock.
  */
 void *pmm_alloc(struct pmm *pm, unsigned order, unsigned flags);

@@ -347,7 +347,7 @@ void vm_arena_init(struct vm_arena *a, const char *name, uint64_t base, uint64_t
 uint64_t vm_arena_alloc(struct vm_arena *a, uint64_t size)
 {
 	size = (size + SIZE_4K - 1) & ~(SIZE_4K - 1);
-	if (!size)
+	if (!size || size > a->end - a->base)	/* 0 also when the rounding wrapped */
 		return 0;
 	uint64_t flags = spin_lock_irqsave(&a->lock);
 	uint64_t start = 0;
@@ -356,7 +356,8 @@ uint64_t vm_arena_alloc(struct vm_arena *a, uint64_t size)
 		for (unsigned i = 0; i <= a->count && !start; i++) {
 			uint64_t lo = i ? a->ranges[i - 1].start + a->ranges[i - 1].size : a->base;
 			uint64_t hi = i < a->count ? a->ranges[i].start : a->end;
-			if (hi - lo >= size + 2 * a->guard) {
+			/* Not size + 2 * guard: near 2^64 that sum wraps. */
+			if (hi - lo >= 2 * a->guard && hi - lo - 2 * a->guard >= size) {
 				start = lo + a->guard;
 				memmove(&a->ranges[i + 1], &a->ranges[i], (a->count - i) * sizeof(a->ranges[0]));
 				a->ranges[i] = (struct vm_range){ start, size };

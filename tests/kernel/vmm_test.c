@@ -194,6 +194,24 @@ KTEST(vmm, ranges_have_unmapped_guard_gaps)
 	KEXPECT_EQ(a->count, 0);
 }
 
+/* Sizes no arena can hold, near 2^64 among them (where size plus the
+ * guards wraps), get 0 and leave the arena as it was. */
+KTEST(vmm, arena_refuses_sizes_it_cannot_hold)
+{
+	static struct vm_arena a;
+	vm_arena_init(&a, "test-huge", SCRATCH_REGION_BASE + (4ull << 30), 1ull << 30, PAGE_SIZE, 8);
+	KEXPECT_EQ(vm_arena_alloc(&a, ~0ull - PAGE_SIZE + 1), 0);
+	KEXPECT_EQ(vm_arena_alloc(&a, ~0ull - 2 * PAGE_SIZE + 1), 0);
+	KEXPECT_EQ(vm_arena_alloc(&a, ~0ull), 0);
+	KEXPECT_EQ(vm_arena_alloc(&a, (1ull << 30) - PAGE_SIZE), 0);	/* no room for the guards */
+	KEXPECT_EQ(a.count, 0);
+	uint64_t r = vm_arena_alloc(&a, (1ull << 30) - 2 * PAGE_SIZE);	/* exactly fits */
+	KEXPECT_EQ(r, SCRATCH_REGION_BASE + (4ull << 30) + PAGE_SIZE);
+	KEXPECT_EQ(vm_arena_alloc(&a, PAGE_SIZE), 0);
+	vm_arena_free(&a, r);
+	KEXPECT_EQ(a.count, 0);
+}
+
 struct demand {
 	unsigned faults;
 	void *page;
