@@ -62,11 +62,12 @@ ISO := $(BUILD)/tidemark.iso
 # Host tests: the same sources, built for the host with sanitizers.
 HOSTCFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -I. -DHOST_TEST \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-HOST_TESTS := printf_test cmdline_test symbols_test memmap_test pmm_test slab_test
+HOST_TESTS := printf_test cmdline_test symbols_test memmap_test bootinfo_test pmm_test slab_test
 host_srcs_printf_test  := kernel/printf.c
 host_srcs_cmdline_test := kernel/cmdline.c kernel/printf.c
 host_srcs_symbols_test := kernel/symbols.c
 host_srcs_memmap_test  := mm/memmap.c kernel/printf.c
+host_srcs_bootinfo_test := kernel/bootinfo.c tests/host/kshim.c kernel/printf.c
 host_srcs_pmm_test     := mm/pmm.c tests/host/kshim.c kernel/printf.c
 host_srcs_slab_test    := mm/slab.c mm/slab_check.c mm/slab_debug.c mm/slab_fast.c mm/kmalloc.c mm/pmm.c tests/host/kshim.c kernel/printf.c
 HOST_BINS := $(addprefix $(BUILD)/host/,$(HOST_TESTS))

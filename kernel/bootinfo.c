@@ -58,7 +58,8 @@ void bootinfo_parse(uint64_t info_phys)
 
 		if (type == TAG_END)
 			return;
-		if (size < 8 || off + size > total) {
+		/* Not off + size > total: a size near 2^32 wraps that sum. */
+		if (size < 8 || size > total - off) {
 			kprintf("bootinfo: malformed tag (type %u, size %u at offset %u); ignoring the rest\n",
 				type, size, off);
 			return;
@@ -93,6 +94,10 @@ void bootinfo_parse(uint64_t info_phys)
 			break;
 		}
 		case TAG_MMAP: {
+			if (size < 16) {
+				kprintf("bootinfo: memory map tag of %u bytes is too short; ignored\n", size);
+				break;
+			}
 			uint32_t esize = read32(tag + 8);
 			if (esize < sizeof(struct mb2_mmap_entry) || esize % 8) {
 				kprintf("bootinfo: memory map entry size %u is invalid; ignoring the map\n", esize);
