@@ -55,6 +55,14 @@ struct span {
 	enum span_kind kind;
 };
 
+/* Does e's end lie past 2^64? A corrupt entry: usable, it is ignored (it
+ * would claim petabytes); of any other type it still reserves what it
+ * covers below the limit, as reserved memory must win. */
+static bool wraps(const struct memmap_entry *e)
+{
+	return e->length > UINT64_MAX - e->base;
+}
+
 /* Entries clipped to MEMMAP_PHYS_LIMIT; reservations rounded out to pages.
  * Both stay below the limit, so an end never wraps. */
 static struct span span_at(const struct input *in, unsigned i)
@@ -63,7 +71,7 @@ static struct span span_at(const struct input *in, unsigned i)
 
 	if (i < in->n) {
 		const struct memmap_entry *e = &in->e[i];
-		if (e->base >= MEMMAP_PHYS_LIMIT)
+		if (e->base >= MEMMAP_PHYS_LIMIT || (wraps(e) && e->type == MEMMAP_USABLE))
 			return empty;
 		uint64_t room = MEMMAP_PHYS_LIMIT - e->base;
 		struct span s = { e->base, e->base + (e->length < room ? e->length : room), SPAN_RESERVED };
@@ -92,6 +100,10 @@ static void warn_clipped(const struct input *in, memmap_warn_fn warn, void *ctx)
 		if (e->base >= MEMMAP_PHYS_LIMIT)
 			ksnprintf(msg, sizeof(msg), "entry %u (base 0x%llx, length 0x%llx, type %u) lies "
 				  "beyond the 52-bit physical address limit; ignored", i,
+				  (unsigned long long)e->base, (unsigned long long)e->length, e->type);
+		else if (wraps(e) && e->type == MEMMAP_USABLE)
+			ksnprintf(msg, sizeof(msg), "entry %u (base 0x%llx, length 0x%llx, type %u) ends "
+				  "past 2^64, so its length is corrupt; ignored", i,
 				  (unsigned long long)e->base, (unsigned long long)e->length, e->type);
 		else
 			ksnprintf(msg, sizeof(msg), "entry %u (base 0x%llx, length 0x%llx, type %u) runs "
@@ -251,7 +263,9 @@ bool memmap_take(struct memmap *m, uint64_t bytes, uint64_t below, uint64_t *at)
 	bytes = page_up(bytes);
 	for (unsigned i = 0; i < m->nusable; i++) {
 		struct mem_range *r = &m->usable[i];
-		if (r->end > below || r->end - r->start < bytes)
+		/* The bytes taken must lie below the limit; the rest of the
+		 * range need not (one range may run across 4 GiB). */
+		if (r->end - r->start < bytes || r->start > below || bytes > below - r->start)
 			continue;
 		*at = r->start;
 		r->start += bytes;

@@ -39,8 +39,10 @@ typedef void (*memmap_warn_fn)(void *ctx, const char *msg);
  * Clean the raw map e[0..n): usable (type 1) memory that no other entry
  * claims, shrunk to whole pages, minus reserve[0..nreserve) (each rounded out
  * to whole pages), keeping only the lowest limit_bytes of it (0: no limit).
- * Anything odd in the input (clipping, too many ranges) is reported through
- * warn. Pure: no console, no globals.
+ * Entries are clipped at MEMMAP_PHYS_LIMIT; a usable entry whose end lies
+ * past 2^64 has a corrupt length and is ignored (any other type still claims
+ * what it covers). Anything odd in the input (clipping, corrupt entries, too
+ * many ranges) is reported through warn. Pure: no console, no globals.
  * Return: 0, or -1 with a message through warn when nothing usable is left.
  */
 int memmap_build(struct memmap *out, const struct memmap_entry *e, unsigned n,
@@ -49,7 +51,8 @@ int memmap_build(struct memmap *out, const struct memmap_entry *e, unsigned n,
 
 /*
  * Take `bytes` (rounded up to whole pages) off the front of the first usable
- * range of m that holds them and ends at or below `below`, for the kernel's
+ * range of m that holds them, so that they end at or below `below` (the
+ * range itself may run on past it), for the kernel's
  * own use (the page frame database). A range used up whole leaves the map,
  * which lists only non-empty ranges. usable_bytes still counts the bytes
  * taken: it says what the map offered. Pure, like memmap_build.

@@ -115,10 +115,13 @@ static void decode(struct reader *r, struct map *m)
 	}
 }
 
-/* The entry as memmap.h promises to read it: clipped at the 52-bit limit. */
+/* The entry as memmap.h promises to read it: clipped at the 52-bit limit,
+ * and a usable one that ends past 2^64 not at all. */
 static bool clipped(const struct memmap_entry *e, uint64_t *start, uint64_t *end)
 {
 	if (e->base >= LIMIT || e->length == 0)
+		return false;
+	if (e->type == MEMMAP_USABLE && e->length > UINT64_MAX - e->base)
 		return false;
 	*start = e->base;
 	*end = e->length > LIMIT - e->base ? LIMIT : e->base + e->length;
@@ -288,7 +291,8 @@ static void check_take(const struct memmap *good, uint64_t bytes, uint64_t below
 	uint64_t want = bytes && bytes <= UINT64_MAX - (PAGE - 1) ? (bytes + PAGE - 1) & ~(PAGE - 1) : 0;
 	unsigned first = good->nusable;
 	for (unsigned i = 0; want && i < good->nusable && first == good->nusable; i++)
-		if (good->usable[i].end <= below && good->usable[i].end - good->usable[i].start >= want)
+		if (good->usable[i].start <= below && want <= below - good->usable[i].start &&
+		    good->usable[i].end - good->usable[i].start >= want)
 			first = i;
 	if (first == good->nusable) {
 		CHECK(!ok && at == 1 && memcmp(&t, good, sizeof(t)) == 0);

@@ -297,14 +297,34 @@ HTEST(type_mixture_and_acpi_accounting)
 HTEST(huge_entry_is_clipped_to_52_bits)
 {
 	static const struct memmap_entry e[] = {
-		{ 0x100000, UINT64_MAX, U },	/* wraps past 2^64 */
+		{ 0x100000, 1ull << 60, U },	/* ends past the limit, not past 2^64 */
 	};
 
 	HEXPECT_EQ(BUILD_NORES(e, 0), 0);
 	EXPECT_RANGES({ 0x100000, MEMMAP_PHYS_LIMIT });
 	HEXPECT_EQ(w.count, 1);
-	HEXPECT_TRUE(strstr(w.all, "entry 0 (base 0x100000, length 0xffffffffffffffff, type 1) runs past "
+	HEXPECT_TRUE(strstr(w.all, "entry 0 (base 0x100000, length 0x1000000000000000, type 1) runs past "
 			    "the 52-bit physical address limit; clipped to end at 0x10000000000000") != NULL);
+}
+
+/* A usable entry whose end lies past 2^64 has a corrupt length: clipped, it
+ * claimed 4 PiB, and boot then panicked sizing the frame database for it. A
+ * reserved one still reserves what it covers. */
+HTEST(usable_entry_whose_length_wraps_is_ignored)
+{
+	static const struct memmap_entry e[] = {
+		{ 0x100000, 0x7f00000, U },
+		{ 0x8000000, UINT64_MAX - 0x1000, U },	/* wraps past 2^64 */
+		{ 0x200000, UINT64_MAX, R },		/* wraps too: reserves to the limit */
+	};
+
+	HEXPECT_EQ(BUILD_NORES(e, 0), 0);
+	EXPECT_RANGES({ 0x100000, 0x200000 });
+	HEXPECT_TRUE(strstr(w.all, "entry 1 (base 0x8000000, length 0xffffffffffffefff, type 1) ends "
+			    "past 2^64, so its length is corrupt; ignored") != NULL);
+	HEXPECT_TRUE(strstr(w.all, "entry 2 (base 0x200000, length 0xffffffffffffffff, type 2) runs past "
+			    "the 52-bit physical address limit; clipped") != NULL);
+	HEXPECT_EQ(w.count, 2);
 }
 
 HTEST(entries_beyond_52_bits_are_ignored)
@@ -547,6 +567,26 @@ HTEST(take_that_nothing_below_the_limit_holds_changes_nothing)
 	EXPECT_RANGES({ 0x100000, 0x180000 }, { 0x200000, 0x300000 }, { 0x140000000, 0x180000000 });
 	HEXPECT_TRUE(memmap_take(&m, 0x200000, UINT64_MAX, &at));
 	HEXPECT_EQ(at, 0x140000000);
+}
+
+/* One range across 4 GiB (entries that meet there merge): its front holds
+ * the bytes below the limit, so the take comes off it (it refused, and boot
+ * panicked saying nothing below 4 GiB held the database). */
+HTEST(take_from_a_range_across_the_limit_stays_below_it)
+{
+	static const struct memmap_entry across[] = {
+		{ 0x100000, 4 * GIB - 0x100000, U },
+		{ 4 * GIB, 4 * GIB, U },
+	};
+	uint64_t at = 7;
+	HASSERT_EQ(BUILD_NORES(across, 0), 0);
+	EXPECT_RANGES({ 0x100000, 8 * GIB });
+	HEXPECT_TRUE(!memmap_take(&m, 4 * GIB, 4 * GIB, &at));	/* would end past the limit */
+	HEXPECT_EQ(at, 7);
+	HEXPECT_TRUE(memmap_take(&m, 4 * GIB - 0x100000, 4 * GIB, &at));	/* ends at it exactly */
+	HEXPECT_EQ(at, 0x100000);
+	EXPECT_RANGES({ 4 * GIB, 8 * GIB });
+	HEXPECT_TRUE(!memmap_take(&m, 0x1000, 4 * GIB, &at));	/* starts at the limit */
 }
 
 int main(void)
