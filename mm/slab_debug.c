@@ -129,8 +129,10 @@ CMDLINE_OPTION(slab_debug, "slab_debug", CMDLINE_STR, NULL,
 static const char *slab_debug = "";
 #endif
 
-/* slab_debug= as SLAB_* flags: Linux's letters; anything else is named and
- * ignored (its default, no letter, stays). */
+/* slab_debug= as SLAB_* flags: Linux's letters. A value with anything else
+ * in it (Linux's per-cache form "Z,cache" among them) is malformed as a
+ * whole: named once, and its default, no debugging, used (applying the
+ * letters around the bad one turned "Z,,task_struct" into Z and U). */
 unsigned slab_debug_parse(void)
 {
 	unsigned flags = 0;
@@ -141,8 +143,9 @@ unsigned slab_debug_parse(void)
 		case 'P': case 'p': flags |= SLAB_POISON; break;
 		case 'U': case 'u': flags |= SLAB_STORE_USER; break;
 		default:
-			kprintf("slab: warning: slab_debug=%s: unknown letter '%c' ignored "
-				"(F, Z, P, U are known)\n", slab_debug, *s);
+			kprintf("slab: warning: slab_debug=%s: unknown letter '%c' (F, Z, P, U are "
+				"known); using default (no debugging)\n", slab_debug, *s);
+			return 0;
 		}
 	}
 	return flags;
