@@ -200,12 +200,24 @@ static const char *apply(const struct cmdline_opt *o, const char *v)
 	return "option has an unknown type";
 }
 
+size_t cmdline_last_token(const char *line)
+{
+	size_t i = strlen(line);
+	while (i > 0 && !is_blank(line[i - 1]))
+		i--;
+	return i;
+}
+
 int cmdline_parse(char *line, const struct cmdline_opt *const *opts, size_t n,
 		  cmdline_warn_fn warn, void *ctx)
 {
 	char msg[WARN_MAX], def[64];
 	int warnings = 0;
 	char *tok;
+	/* Options (by index, the first 64) an earlier token of this line set:
+	 * a malformed repeat keeps that value, and must not call it the
+	 * default. */
+	uint64_t set_here = 0;
 
 	while ((tok = next_token(&line)) != NULL) {
 		char *eq = strchr(tok, '=');
@@ -214,9 +226,10 @@ int cmdline_parse(char *line, const struct cmdline_opt *const *opts, size_t n,
 		const char *value = eq ? eq + 1 : NULL;
 
 		const struct cmdline_opt *o = NULL;
+		size_t idx = 0;
 		for (size_t i = 0; i < n && !o; i++)
 			if (strcmp(opts[i]->name, tok) == 0)
-				o = opts[i];
+				o = opts[idx = i];
 		if (!o) {
 			ksnprintf(msg, sizeof(msg), "unknown option '%s' ignored", tok);
 			warn(ctx, msg);
@@ -225,17 +238,22 @@ int cmdline_parse(char *line, const struct cmdline_opt *const *opts, size_t n,
 		}
 
 		const char *why = value ? apply(o, value) : "missing '=value'";
-		if (why) {
-			describe_default(o, def, sizeof(def));
-			if (o->type == CMDLINE_CHOICE && value && *value)
-				ksnprintf(msg, sizeof(msg), "%s=%s: %s (%s); using default %s",
-					  o->name, value, why, o->choices, def);
-			else
-				ksnprintf(msg, sizeof(msg), "%s%s%s: %s; using default %s", o->name,
-					  value ? "=" : "", value ? value : "", why, def);
-			warn(ctx, msg);
-			warnings++;
+		uint64_t bit = idx < 64 ? 1ull << idx : 0;
+		if (!why) {
+			set_here |= bit;
+			continue;
 		}
+		describe_default(o, def, sizeof(def));
+		const char *kept = set_here & bit ? "keeping %s, set earlier on the line" : "using default %s";
+		char tail[WARN_MAX];
+		ksnprintf(tail, sizeof(tail), kept, def);
+		if (o->type == CMDLINE_CHOICE && value && *value)
+			ksnprintf(msg, sizeof(msg), "%s=%s: %s (%s); %s", o->name, value, why, o->choices, tail);
+		else
+			ksnprintf(msg, sizeof(msg), "%s%s%s: %s; %s", o->name, value ? "=" : "",
+				  value ? value : "", why, tail);
+		warn(ctx, msg);
+		warnings++;
 	}
 	return warnings;
 }
@@ -255,14 +273,24 @@ static void console_warn(void *ctx, const char *msg)
 	kprintf("cmdline: warning: %s\n", msg);
 }
 
+void cmdline_cut(char *line, size_t max, const char *what)
+{
+	size_t at = cmdline_last_token(line);
+	if (line[at])
+		kprintf("cmdline: warning: %s longer than %zu bytes; ignoring it from \"%.24s\" on\n",
+			what, max, line + at);
+	else
+		kprintf("cmdline: warning: %s longer than %zu bytes; the rest is ignored\n", what, max);
+	line[at] = '\0';
+}
+
 void cmdline_init(const char *loader_line, const char *extra_line)
 {
 	size_t n = (size_t)(__stop_cmdline_opts - __start_cmdline_opts);
 	int len = ksnprintf(line, sizeof(line), "%s%s%s", loader_line,
 			    *loader_line && *extra_line ? " " : "", extra_line);
 	if (len >= (int)sizeof(line))
-		kprintf("cmdline: warning: command line longer than %d bytes; the rest is ignored\n",
-			CMDLINE_MAX - 1);
+		cmdline_cut(line, CMDLINE_MAX - 1, "command line");
 	cmdline_parse(line, __start_cmdline_opts, n, console_warn, NULL);
 }
 #endif

@@ -49,8 +49,16 @@ typedef void (*cmdline_warn_fn)(void *ctx, const char *msg);
 int cmdline_parse(char *line, const struct cmdline_opt *const *opts, size_t n,
 		  cmdline_warn_fn warn, void *ctx);
 
+/* Where line's last token starts: the one a cut at line's end may have gone
+ * through (a "mem=512M" cut to "mem=5" must not be applied). */
+size_t cmdline_last_token(const char *line);
+
 /* Kernel: join the loader's and QEMU's command lines, parse them against every
  * CMDLINE_OPTION in the image, and print warnings to the console. */
 void cmdline_init(const char *loader_line, const char *extra_line);
+
+/* Kernel: line was cut to max bytes (what: which line, for the warning):
+ * warn, and end it before its last token. */
+void cmdline_cut(char *line, size_t max, const char *what);
 
 #endif

@@ -54,7 +54,8 @@ _Noreturn void kmain(uint32_t magic, uint32_t info_phys)
 		kprintf("boot: warning: multiboot2 magic 0x%x lost on the way to kmain\n", magic);
 	bootinfo_parse(info_phys);
 	bootinfo_report();
-	qemu_cmdline(qemu_line, sizeof(qemu_line));
+	if (qemu_cmdline(qemu_line, sizeof(qemu_line)) >= sizeof(qemu_line))
+		cmdline_cut(qemu_line, sizeof(qemu_line) - 1, "QEMU fw_cfg command line");
 	kprintf("cmdline: \"%s\"", bootinfo.cmdline);
 	if (qemu_line[0])
 		kprintf(" + from QEMU fw_cfg: \"%s\"", qemu_line);

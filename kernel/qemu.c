@@ -64,13 +64,11 @@ size_t qemu_cmdline(char *buf, size_t size)
 		if (want[j] || f.name[j])
 			continue;
 
-		size_t len = be32(f.size);
-		if (len > size - 1)
-			len = size - 1;
+		size_t whole = be32(f.size), len = whole < size - 1 ? whole : size - 1;
 		outw(FW_CFG_SELECTOR, (uint16_t)(f.select[0] << 8 | f.select[1]));
 		fw_cfg_read(buf, len);
 		buf[len] = '\0';
-		return len;
+		return whole;
 	}
 	return 0;
 }

@@ -17,8 +17,9 @@ enum qemu_exit_code {
 bool qemu_present(void);
 void qemu_exit(enum qemu_exit_code code);
 
-/* Copy the fw_cfg file "opt/tidemark/cmdline" into buf (NUL-terminated).
- * Return: its length, or 0 when absent. */
+/* Copy the fw_cfg file "opt/tidemark/cmdline" into buf (NUL-terminated; at
+ * most size - 1 bytes of it). Return: its whole length (more than size - 1:
+ * it was cut), or 0 when absent. */
 size_t qemu_cmdline(char *buf, size_t size);
 
 #endif

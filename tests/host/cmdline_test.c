@@ -249,6 +249,32 @@ HTEST(long_garbage_does_not_overrun)
 	HEXPECT_TRUE(w.count > 0);
 }
 
+/* A malformed repeat keeps the value the earlier one set, and says so
+ * rather than calling it the default. */
+HTEST(malformed_repeat_keeps_the_earlier_value)
+{
+	HEXPECT_EQ(parse("t.mem=1G t.mem=12Q"), 1);
+	HEXPECT_EQ(mem, 1ull << 30);
+	HEXPECT_TRUE(strstr(w.all, "t.mem=12Q: ") != NULL);
+	HEXPECT_TRUE(strstr(w.all, "; keeping 1G, set earlier on the line") != NULL);
+	HEXPECT_EQ(parse("t.mode=slow t.mode=maybe"), 1);
+	HEXPECT_STREQ(mode, "slow");
+	HEXPECT_TRUE(strstr(w.all, "; keeping \"slow\", set earlier on the line") != NULL);
+	HEXPECT_EQ(parse("t.mem=12Q t.mem=2G"), 1);	/* the other way round: the default */
+	HEXPECT_EQ(mem, 2ull << 30);
+	HEXPECT_TRUE(strstr(w.all, "t.mem=12Q: ") != NULL && strstr(w.all, "; using default 512M") != NULL);
+}
+
+/* A line cut by a buffer ends before the token the cut went through. */
+HTEST(last_token_is_found_for_a_cut)
+{
+	HEXPECT_EQ(cmdline_last_token("a=1 b=2 mem=5"), 8);
+	HEXPECT_EQ(cmdline_last_token("a=1 b=2 "), 8);	/* ends on a blank: nothing to drop */
+	HEXPECT_EQ(cmdline_last_token("mem=5"), 0);
+	HEXPECT_EQ(cmdline_last_token(""), 0);
+	HEXPECT_EQ(cmdline_last_token("a=1\tb"), 4);
+}
+
 int main(void)
 {
 	int rc = htest_main("cmdline");
