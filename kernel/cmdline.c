@@ -244,9 +244,10 @@ int cmdline_parse(char *line, const struct cmdline_opt *const *opts, size_t n,
 			continue;
 		}
 		describe_default(o, def, sizeof(def));
-		const char *kept = set_here & bit ? "keeping %s, set earlier on the line" : "using default %s";
+		bool kept = set_here & bit;
 		char tail[WARN_MAX];
-		ksnprintf(tail, sizeof(tail), kept, def);
+		ksnprintf(tail, sizeof(tail), "%s %s%s", kept ? "keeping" : "using default", def,
+			  kept ? ", set earlier on the line" : "");
 		if (o->type == CMDLINE_CHOICE && value && *value)
 			ksnprintf(msg, sizeof(msg), "%s=%s: %s (%s); %s", o->name, value, why, o->choices, tail);
 		else

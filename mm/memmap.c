@@ -55,12 +55,13 @@ struct span {
 	enum span_kind kind;
 };
 
-/* Does e's end lie past 2^64? A corrupt entry: usable, it is ignored (it
- * would claim petabytes); of any other type it still reserves what it
- * covers below the limit, as reserved memory must win. */
-static bool wraps(const struct memmap_entry *e)
+/* A usable entry whose end lies past 2^64: its length is corrupt, and it is
+ * ignored (clipped, it would claim petabytes). An entry of any other type
+ * that wraps still reserves what it covers below the limit, as reserved
+ * memory must win. */
+static bool corrupt_usable(const struct memmap_entry *e)
 {
-	return e->length > UINT64_MAX - e->base;
+	return e->type == MEMMAP_USABLE && e->length > UINT64_MAX - e->base;
 }
 
 /* Entries clipped to MEMMAP_PHYS_LIMIT; reservations rounded out to pages.
@@ -71,7 +72,7 @@ static struct span span_at(const struct input *in, unsigned i)
 
 	if (i < in->n) {
 		const struct memmap_entry *e = &in->e[i];
-		if (e->base >= MEMMAP_PHYS_LIMIT || (wraps(e) && e->type == MEMMAP_USABLE))
+		if (e->base >= MEMMAP_PHYS_LIMIT || corrupt_usable(e))
 			return empty;
 		uint64_t room = MEMMAP_PHYS_LIMIT - e->base;
 		struct span s = { e->base, e->base + (e->length < room ? e->length : room), SPAN_RESERVED };
@@ -101,7 +102,7 @@ static void warn_clipped(const struct input *in, memmap_warn_fn warn, void *ctx)
 			ksnprintf(msg, sizeof(msg), "entry %u (base 0x%llx, length 0x%llx, type %u) lies "
 				  "beyond the 52-bit physical address limit; ignored", i,
 				  (unsigned long long)e->base, (unsigned long long)e->length, e->type);
-		else if (wraps(e) && e->type == MEMMAP_USABLE)
+		else if (corrupt_usable(e))
 			ksnprintf(msg, sizeof(msg), "entry %u (base 0x%llx, length 0x%llx, type %u) ends "
 				  "past 2^64, so its length is corrupt; ignored", i,
 				  (unsigned long long)e->base, (unsigned long long)e->length, e->type);
