@@ -33,6 +33,7 @@
  */
 #include "kernel/printf.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -41,7 +42,7 @@
 struct sink {
 	kputc_fn out;
 	void *arg;
-	int count;
+	int64_t count;		/* returned saturated at INT_MAX */
 };
 
 enum length { LEN_INT, LEN_HH, LEN_H, LEN_L, LEN_LL, LEN_Z, LEN_T, LEN_J };
@@ -72,6 +73,17 @@ static void put_str(struct sink *s, const char *str, int n)
 }
 
 /* Called with fmt just past '%'; returns the conversion character's address. */
+/* Digits at fmt as a width or precision, saturating at INT_MAX (a longer
+ * run of digits wrapped the int). Return: past them. */
+static const char *parse_count(const char *fmt, int *v)
+{
+	for (; *fmt >= '0' && *fmt <= '9'; fmt++) {
+		int d = *fmt - '0';
+		*v = *v > (INT_MAX - d) / 10 ? INT_MAX : *v * 10 + d;
+	}
+	return fmt;
+}
+
 static const char *parse_spec(const char *fmt, struct spec *sp, va_list *ap)
 {
 	*sp = (struct spec){ .prec = -1 };
@@ -95,17 +107,15 @@ static const char *parse_spec(const char *fmt, struct spec *sp, va_list *ap)
 		fmt++;
 		/*
 		 * A negative '*' width is the '-' flag plus a positive width;
-		 * negated as unsigned so INT_MIN is not overflow (it ends up
-		 * negative, which pads nothing).
+		 * INT_MIN, which has no positive, pads nothing.
 		 */
 		if (w < 0) {
 			sp->left = true;
-			w = (int)(0u - (unsigned)w);
+			w = w == INT_MIN ? 0 : -w;
 		}
 		sp->width = w;
 	} else {
-		while (*fmt >= '0' && *fmt <= '9')
-			sp->width = sp->width * 10 + (*fmt++ - '0');
+		fmt = parse_count(fmt, &sp->width);
 	}
 
 	if (*fmt == '.') {
@@ -117,8 +127,7 @@ static const char *parse_spec(const char *fmt, struct spec *sp, va_list *ap)
 			/* A negative '*' precision means none was given. */
 			sp->prec = p < 0 ? -1 : p;
 		} else {
-			while (*fmt >= '0' && *fmt <= '9')
-				sp->prec = sp->prec * 10 + (*fmt++ - '0');
+			fmt = parse_count(fmt, &sp->prec);
 		}
 	}
 
@@ -320,7 +329,7 @@ int kvformat(kputc_fn out, void *arg, const char *fmt, va_list ap)
 		fmt++;
 	}
 	va_end(aq);
-	return s.count;
+	return s.count > INT_MAX ? INT_MAX : (int)s.count;
 }
 
 struct bounded_buf {

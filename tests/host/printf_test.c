@@ -15,6 +15,7 @@
 #include "kernel/printf.h"
 #include "tests/host/htest.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -454,6 +455,21 @@ HTEST(kvformat_emits_nul_char)
 	HEXPECT_EQ(capture_format(&cap, "a%cb%3c", '\0', '\0'), 6);
 	HEXPECT_EQ(cap.calls, 6);
 	HEXPECT_TRUE(memcmp(cap.text, "a\0b  \0", 6) == 0);
+}
+
+/* Widths and precisions past int: a '*' width of INT_MIN pads nothing (it
+ * stayed negative, then overflowed the padding sum and padded 2^31 blanks),
+ * and a run of digits saturates at INT_MAX rather than wrap to a small
+ * number (a precision of 2^32 + 1 printed one character of a string). */
+HTEST(width_and_precision_past_int)
+{
+	char buf[32];
+	HEXPECT_EQ(kfmt(buf, sizeof(buf), "%*d|", INT_MIN, 5), 2);
+	HEXPECT_STREQ(buf, "5|");
+	HEXPECT_EQ(kfmt(buf, sizeof(buf), "%.4294967297s|", "abc"), 4);
+	HEXPECT_STREQ(buf, "abc|");
+	HEXPECT_EQ(kfmt(buf, sizeof(buf), "%.99999999999999999999s|", "abc"), 4);
+	HEXPECT_STREQ(buf, "abc|");
 }
 
 int main(void)
