@@ -28,6 +28,7 @@
 #include "kernel/setjmp.h"
 #include "kernel/string.h"
 #include "kernel/timer.h"
+#include "kernel/trap.h"
 #include "kernel/x86.h"
 
 #include <stdarg.h>
@@ -86,6 +87,11 @@ _Noreturn void ktest_abort(void)
 {
 	if (!current.abort_to)
 		panic("KASSERT failed outside a running test");
+	/* A jump out of a handler would leave its interrupt unacknowledged
+	 * (no EOI: the timer never ticks again) and its frame abandoned. */
+	if (in_trap())
+		panic("KASSERT failed in an interrupt or exception handler, which cannot end a "
+		      "test; record failures there and check them after (tests/kernel/irq_stress.h)");
 	klongjmp(*current.abort_to, 1);
 }
 
@@ -125,12 +131,22 @@ static struct ktest_outcome run_one(const struct ktest *t)
 		t->fn();
 	else
 		out.aborted = true;
-	/* The kernel runs with interrupts off between tests; a test that left
-	 * them on (or a timer hook behind) would disturb every test after it. */
+	/* The kernel runs with interrupts off between tests, with no timer
+	 * hook and no trap catch; a test that left any of them behind (a
+	 * KASSERT ends a test before its cleanup) would disturb every test
+	 * after it: the hook writing into the test's dead frame, the catch
+	 * swallowing a later test's fault. */
 	if (irq_enabled()) {
 		irq_disable();
-		timer_set_handler(NULL, NULL);
 		ktest_fail(t->file, t->line, "test returned with interrupts enabled");
+	}
+	if (timer_handler_set()) {
+		timer_set_handler(NULL, NULL);
+		ktest_fail(t->file, t->line, "test left a timer hook set");
+	}
+	if (trap_catch_armed()) {
+		trap_catch_disarm();
+		ktest_fail(t->file, t->line, "test left a trap catch armed");
 	}
 	out.failures = current.failures;
 	current = saved;
@@ -315,7 +331,11 @@ _Noreturn void ktest_main(void)
 			run_suite(suites[i], i + 1, &total);
 		kprintf("# ktest: %u passed, %u failed, %u skipped\n", total.passed,
 			total.failed, total.skipped);
-		if (total.failed) {
+		/* A filter that selects nothing is most likely a typo: fail,
+		 * rather than pass having run no test. */
+		if (!nsuites)
+			kprintf("# ktest: ktest.filter=%s selects no test\n", ktest_filter);
+		if (total.failed || !nsuites) {
 			qemu_exit(QEMU_EXIT_FAIL);
 			halt_forever();
 		}

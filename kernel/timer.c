@@ -82,6 +82,11 @@ void timer_set_handler(void (*fn)(void *ctx), void *ctx)
 	irq_restore(flags);
 }
 
+bool timer_handler_set(void)
+{
+	return __atomic_load_n(&hook, __ATOMIC_RELAXED) != NULL;
+}
+
 uint64_t timer_ticks(void)
 {
 	return __atomic_load_n(&ticks, __ATOMIC_RELAXED);

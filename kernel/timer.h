@@ -7,6 +7,7 @@
 #ifndef KERNEL_TIMER_H
 #define KERNEL_TIMER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define TIMER_HZ_DEFAULT	100
@@ -23,6 +24,9 @@ void timer_init(void);
  * one replaces the last. Context: any.
  */
 void timer_set_handler(void (*fn)(void *ctx), void *ctx);
+
+/* Is a hook set? (The test runner clears one a test left behind.) */
+bool timer_handler_set(void);
 
 /* Return: ticks since timer_init. Context: any. */
 uint64_t timer_ticks(void);

@@ -43,6 +43,7 @@ static const char *const exception_names[32] = {
 
 static struct trap_catch *armed;
 static bool reporting;	/* a fault while reporting one must not recurse */
+static unsigned trap_depth;	/* trap_dispatch calls under way (in_trap) */
 
 const char *trap_name(uint64_t vector)
 {
@@ -58,6 +59,16 @@ void trap_catch_arm(struct trap_catch *c, uint64_t vector)
 void trap_catch_disarm(void)
 {
 	armed = NULL;
+}
+
+bool trap_catch_armed(void)
+{
+	return armed != NULL;
+}
+
+bool in_trap(void)
+{
+	return trap_depth != 0;
 }
 
 static void report_page_fault_error(uint64_t err)
@@ -111,7 +122,16 @@ static void resume_interrupted(struct trap_frame *f)
 		restart_seq_fixup(&f->rip);
 }
 
+static void dispatch(struct trap_frame *f);
+
 void trap_dispatch(struct trap_frame *f)
+{
+	trap_depth++;
+	dispatch(f);
+	trap_depth--;
+}
+
+static void dispatch(struct trap_frame *f)
 {
 	if (armed && armed->vector == f->vector) {
 		armed->hits++;

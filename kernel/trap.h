@@ -5,6 +5,7 @@
 #ifndef KERNEL_TRAP_H
 #define KERNEL_TRAP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* What isr.S pushes, lowest address first. */
@@ -48,6 +49,10 @@ struct trap_catch {
 
 void trap_catch_arm(struct trap_catch *c, uint64_t vector);
 void trap_catch_disarm(void);
+/* Is a catch armed? (The test runner disarms one a test left behind.) */
+bool trap_catch_armed(void);
+/* Is an exception or interrupt handler running (trap_dispatch under way)? */
+bool in_trap(void);
 
 /* Execute the instruction(s) insn; a caught fault resumes right after them.
  * Optional asm input operands follow insn (r11 is taken by the macro). */

@@ -5,6 +5,10 @@
  */
 #include "kernel/ktest.h"
 #include "kernel/string.h"
+#include "kernel/timer.h"
+#include "kernel/trap.h"
+#include "kernel/irq.h"
+#include "kernel/x86.h"
 
 static int after_assert;
 
@@ -69,4 +73,72 @@ KTEST(ktest, random_is_deterministic_per_test)
 	char out[64];
 	ktest_run_captured(&passing, out, sizeof(out));
 	KEXPECT_NE(ktest_random(), a);
+}
+
+/* A test that ends (here by a failed KASSERT) before its cleanup leaves a
+ * timer hook set, or a trap catch armed: the runner clears each and fails
+ * the test, so that no later test runs with a hook writing into this one's
+ * dead frame, or with its own faults swallowed by this one's catch. */
+static void stale_hook(void *ctx)
+{
+	(*(volatile uint64_t *)ctx)++;
+}
+
+static void inner_leaves_a_hook(void)
+{
+	volatile uint64_t local = 0;
+	timer_set_handler(stale_hook, (void *)&local);
+	KASSERT_TRUE(local == 1);	/* fails before the cleanup below */
+	timer_set_handler(NULL, NULL);
+}
+
+static void inner_leaves_a_catch(void)
+{
+	struct trap_catch c;
+	trap_catch_arm(&c, VEC_PF);
+	KASSERT_EQ(c.hits, 1);		/* fails before the disarm below */
+	trap_catch_disarm();
+}
+
+static const struct ktest leaves_a_hook = { "inner", "leaves_a_hook", inner_leaves_a_hook, NULL, __FILE__, __LINE__ };
+static const struct ktest leaves_a_catch = { "inner", "leaves_a_catch", inner_leaves_a_catch, NULL, __FILE__, __LINE__ };
+
+KTEST(ktest, a_test_leaving_a_timer_hook_fails_and_the_hook_goes)
+{
+	char out[512];
+	struct ktest_outcome r = ktest_run_captured(&leaves_a_hook, out, sizeof(out));
+	KEXPECT_EQ(r.failures, 2);
+	KEXPECT_CONTAINS(out, "test left a timer hook set");
+	KEXPECT_FALSE(timer_handler_set());
+	KEXPECT_FALSE(irq_enabled());
+}
+
+KTEST(ktest, a_test_leaving_a_trap_catch_fails_and_the_catch_goes)
+{
+	char out[512];
+	struct ktest_outcome r = ktest_run_captured(&leaves_a_catch, out, sizeof(out));
+	KEXPECT_EQ(r.failures, 2);
+	KEXPECT_CONTAINS(out, "test left a trap catch armed");
+	KEXPECT_FALSE(trap_catch_armed());
+}
+
+/* A KASSERT in a handler cannot end its test (the jump would skip the
+ * interrupt's EOI, and the timer would never tick again): it panics,
+ * naming the test. */
+static void failing_hook(void *ctx)
+{
+	(void)ctx;
+	KASSERT_TRUE(ctx != NULL);
+}
+
+KTEST_DEATH(ktest, kassert_in_an_interrupt_handler_panics, "cannot end a test")
+{
+	uint64_t start = timer_ticks(), t0 = rdtsc();
+	timer_set_handler(failing_hook, NULL);
+	irq_enable();
+	while (timer_ticks() == start && rdtsc() - t0 < (1ull << 32))
+		__asm__ volatile("pause");
+	irq_disable();
+	timer_set_handler(NULL, NULL);
+	KEXPECT_TRUE(false);	/* not reached: the tick panics */
 }
