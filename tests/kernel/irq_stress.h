@@ -11,8 +11,10 @@
  *
  * in_irq runs on every timer tick, in interrupt context (see irq_register);
  * in_loop runs over and over with interrupts enabled, so the ticks land inside
- * it. Neither may use KASSERT_* (that would leave the test with interrupts on
- * and the hook still set): record failures in ctx and check them afterwards.
+ * it. Neither should use KASSERT_*: in in_irq it panics (a handler cannot end
+ * a test), and in in_loop it ends the test with the hook set, which the runner
+ * then reports as a second failure. Record failures in ctx and check them
+ * afterwards.
  */
 #ifndef TESTS_KERNEL_IRQ_STRESS_H
 #define TESTS_KERNEL_IRQ_STRESS_H
