@@ -171,7 +171,7 @@ def _flatten(node: _Node, path: list[str], report: Report) -> None:
 
 def _leaf(r: _Result, name: str) -> Test:
     skip = SKIP_RE.match(r.directive or "")
-    if skip:
+    if skip and r.ok:  # "not ok ... # SKIP" is a failure, whatever it says
         reason = skip.group(1)
         return Test(name, "death" if reason.startswith("death test") else "skip", reason, r.diagnostics)
     return Test(name, "ok" if r.ok else "not ok", "", r.diagnostics)
@@ -245,6 +245,8 @@ def _boot_problem(report: Report, log: str, exit_code: int | None, timeout: floa
         return "no KTAP output"
     if report.plan_errors:
         return report.plan_errors[0]
+    if not report.tests:
+        return "no test ran"
     if exit_code != (FAIL_EXIT if failed else PASS_EXIT):
         return f"exit code {exit_code}"
     return None
@@ -443,17 +445,31 @@ class _Collector(unittest.TestResult):
         super().__init__()
         self.found: list[Outcome] = []
 
+    @staticmethod
+    def _name(test) -> str:
+        # A setUpClass error comes as an _ErrorHolder, which has no method name.
+        return f"runner.{getattr(test, '_testMethodName', str(test))}"
+
     def addSuccess(self, test):
-        self.found.append(Outcome(f"runner.{test._testMethodName}", PASS))
+        self.found.append(Outcome(self._name(test), PASS))
 
     def addFailure(self, test, err):
         lines = "".join(traceback.format_exception(*err)).splitlines()
-        self.found.append(Outcome(f"runner.{test._testMethodName}", FAIL, lines))
+        self.found.append(Outcome(self._name(test), FAIL, lines))
 
     addError = addFailure
 
     def addSkip(self, test, reason):
-        self.found.append(Outcome(f"runner.{test._testMethodName}", SKIP, [reason]))
+        self.found.append(Outcome(self._name(test), SKIP, [reason]))
+
+    def addSubTest(self, test, subtest, err):
+        # unittest reports no addSuccess for a test one of whose subtests failed.
+        if err is not None:
+            lines = "".join(traceback.format_exception(*err)).splitlines()
+            self.found.append(Outcome(f"{self._name(test)} {subtest._subDescription()}", FAIL, lines))
+
+    def addUnexpectedSuccess(self, test):
+        self.found.append(Outcome(self._name(test), FAIL, ["passed, but is marked expectedFailure"]))
 
 
 def run_selftest(tally: Tally) -> None:

@@ -216,6 +216,55 @@ class JudgeBootTest(unittest.TestCase):
         self.assertEqual(names(verdict, ktest.SKIP), ["printf.null_deref"])
 
 
+    def test_not_ok_with_a_skip_directive_fails(self):
+        text = ALL_OK.replace("ok 1 alloc_free", "not ok 1 alloc_free # SKIP death test: booted on its own")
+        verdict = ktest.judge_boot(text, 35, death=True)
+        self.assertEqual(names(verdict, ktest.FAIL), ["pmm.alloc_free"])
+        self.assertEqual(verdict.death_tests, [])
+
+    def test_boot_that_ran_no_test_fails(self):
+        verdict = ktest.judge_boot(log("KTAP version 1\n1..0\n"), 33)
+        self.assertEqual(verdict.problem, "no test ran")
+        self.assertTrue(verdict.failed)
+
+
+class CollectorTest(unittest.TestCase):
+    """The self-tests' own results: every unittest outcome must be counted."""
+
+    def test_failed_subtest_and_unexpected_success_count_as_failures(self):
+        class Inner(unittest.TestCase):
+            def test_sub(self):
+                for x in (1, 2):
+                    with self.subTest(x=x):
+                        self.assertEqual(x, 1)
+
+            @unittest.expectedFailure
+            def test_xpass(self):
+                pass
+
+            def test_ok(self):
+                pass
+
+        result = ktest._Collector()
+        unittest.defaultTestLoader.loadTestsFromTestCase(Inner).run(result)
+        got = sorted((o.name, o.status) for o in result.found)
+        self.assertEqual(got, [("runner.test_ok", ktest.PASS), ("runner.test_sub (x=2)", ktest.FAIL),
+                               ("runner.test_xpass", ktest.FAIL)])
+
+    def test_set_up_class_error_is_a_failure(self):
+        class Inner(unittest.TestCase):
+            @classmethod
+            def setUpClass(cls):
+                raise RuntimeError("broken fixture")
+
+            def test_a(self):
+                pass
+
+        result = ktest._Collector()
+        unittest.defaultTestLoader.loadTestsFromTestCase(Inner).run(result)
+        self.assertEqual([o.status for o in result.found], [ktest.FAIL])
+
+
 class JudgeDeathTest(unittest.TestCase):
     def judge(self, text, exit_code=35):
         return ktest.judge_death("printf.null_deref", text, exit_code)
