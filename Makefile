@@ -62,6 +62,9 @@ ISO := $(BUILD)/tidemark.iso
 # Host tests: the same sources, built for the host with sanitizers.
 HOSTCFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -I. -DHOST_TEST \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+# Built in one step without dependency files, so each depends on every header
+# (a header's change must not leave a stale binary passing).
+HOST_HEADERS := $(wildcard kernel/*.h mm/*.h tests/host/*.h)
 HOST_TESTS := printf_test cmdline_test symbols_test memmap_test bootinfo_test pmm_test slab_test
 host_srcs_printf_test  := kernel/printf.c
 host_srcs_cmdline_test := kernel/cmdline.c kernel/printf.c
@@ -162,14 +165,14 @@ run: $(ISO)
 	esac
 
 .SECONDEXPANSION:
-$(BUILD)/host/%: tests/host/%.c tests/host/htest.h $$(host_srcs_$$*)
+$(BUILD)/host/%: tests/host/%.c $(HOST_HEADERS) $$(host_srcs_$$*)
 	@mkdir -p $(dir $@)
 	@echo "  HOSTCC  $@"
 	$(Q)$(HOSTCC) $(HOSTCFLAGS) $< $(host_srcs_$*) -o $@
 
 host-tests: $(HOST_BINS)
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $$(fuzz_srcs_$$*)
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(HOST_HEADERS) $$(fuzz_srcs_$$*)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZCC  $@"
 	$(Q)clang $(FUZZCFLAGS) $< $(fuzz_srcs_$*) -o $@

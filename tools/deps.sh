@@ -18,7 +18,8 @@ missing() {
 	done
 	[ -d /usr/lib/grub/i386-pc ] || { echo "missing: GRUB BIOS modules (grub-pc-bin)"; return 0; }
 	[ -d /usr/lib/grub/x86_64-efi ] || { echo "missing: GRUB UEFI modules (grub-efi-amd64-bin)"; return 0; }
-	ls /usr/share/OVMF/OVMF_CODE*.fd /usr/share/ovmf/OVMF.fd >/dev/null 2>&1 ||
+	# Either layout will do (ls fails if any one name is missing).
+	{ ls /usr/share/OVMF/OVMF_CODE*.fd || ls /usr/share/ovmf/OVMF.fd; } >/dev/null 2>&1 ||
 		{ echo "missing: OVMF firmware (ovmf)"; return 0; }
 	return 1
 }
