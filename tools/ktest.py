@@ -298,7 +298,11 @@ def judge_host(stdout: str, stderr: str, exit_code: int | None, timeout: float =
 def _host_crash(exit_code: int | None, sanitizer: str | None, failed: bool) -> str | None:
     # Failed tests make the binary exit non-zero on purpose; that alone is no crash.
     if exit_code is not None and exit_code < 0:
-        return f"crashed ({signal.Signals(-exit_code).name})"
+        try:
+            name = signal.Signals(-exit_code).name
+        except ValueError:  # a real-time signal has no name
+            name = f"signal {-exit_code}"
+        return f"crashed ({name})"
     if exit_code and (sanitizer or not failed):
         return f"crashed (exit {exit_code})"
     if sanitizer:
@@ -589,6 +593,7 @@ def main(argv: list[str] | None = None) -> int:
         run_host(binary, args.timeout, tally)
     if args.iso or args.only or not (args.selftest or args.host):
         iso = Path(args.iso or DEFAULT_ISO)
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
         run_matrix(iso, Path(args.matrix), args.only, args.timeout, LOG_DIR, tally)
         if args.only is None and iso.exists():
             run_halt_checks(iso, LOG_DIR, tally)

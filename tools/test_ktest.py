@@ -314,6 +314,10 @@ class JudgeHostTest(unittest.TestCase):
         verdict = ktest.judge_host(CUT_SHORT, "", -11)
         self.assertEqual(names(verdict, ktest.FAIL), ["crashed (SIGSEGV)"])
 
+    def test_real_time_signal_is_a_crash(self):
+        verdict = ktest.judge_host(CUT_SHORT, "", -40)  # has no name in signal.Signals
+        self.assertEqual(names(verdict, ktest.FAIL), ["crashed (signal 40)"])
+
     def test_failed_test_explains_nonzero_exit(self):
         self.assertEqual(names(ktest.judge_host(ONE_FAILS, "", 1), ktest.FAIL), ["printf.width"])
 
