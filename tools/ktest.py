@@ -57,7 +57,7 @@ PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 # ---- KTAP parser ---------------------------------------------------------------------------
 
 PLAN_RE = re.compile(r"1\.\.(\d+)")
-RESULT_RE = re.compile(r"(not ok|ok) \d+(?:\s+-)?\s*([^#]*?)\s*(?:#\s*(.*))?")
+RESULT_RE = re.compile(r"(not ok|ok) (\d+)(?:\s+-)?\s*([^#]*?)\s*(?:#\s*(.*))?")
 SUBTEST_RE = re.compile(r"# Subtest: (.*)")
 SKIP_RE = re.compile(r"SKIP\b:?\s*(.*)", re.IGNORECASE)
 
@@ -96,6 +96,7 @@ class _Node:
     orphans: list[_Node] = field(default_factory=list)    # subtests whose result never came
     diagnostics: list[str] = field(default_factory=list)  # waiting for the next result line
     subtest: _Node | None = None                          # finished, waiting for its result
+    misnumbered: list[str] = field(default_factory=list)  # results out of 1, 2, 3... order
 
     def adopt(self, child: _Node) -> None:
         child.close()
@@ -146,7 +147,10 @@ def _parse_line(node: _Node, body: str) -> None:
     elif plan:
         node.plan = int(plan.group(1))
     elif result:
-        node.results.append(_Result(result.group(1) == "ok", result.group(2), result.group(3),
+        due = len(node.results) + 1
+        if int(result.group(2)) != due:
+            node.misnumbered.append(f"test {result.group(2)} ({result.group(3)}) where {due} was due")
+        node.results.append(_Result(result.group(1) == "ok", result.group(3), result.group(4),
                                     node.diagnostics, node.subtest))
         node.diagnostics, node.subtest = [], None
 
@@ -161,6 +165,7 @@ def _flatten(node: _Node, path: list[str], report: Report) -> None:
     for orphan in node.orphans:
         _flatten(orphan, path + [orphan.name or "(unnamed)"], report)
     where, got = ".".join(path) or "top level", len(node.results)
+    report.plan_errors += [f"KTAP numbering in {where}: {m}" for m in node.misnumbered]
     if node.plan is None:
         report.plan_errors.append(f"KTAP plan missing in {where}")
     elif got < node.plan:

@@ -222,6 +222,12 @@ class JudgeBootTest(unittest.TestCase):
         self.assertEqual(names(verdict, ktest.FAIL), ["pmm.alloc_free"])
         self.assertEqual(verdict.death_tests, [])
 
+    def test_repeated_or_skipped_test_numbers_fail(self):
+        text = ALL_OK.replace("ok 1 alloc_free", "ok 2 alloc_free")
+        verdict = ktest.judge_boot(text, 33)
+        self.assertTrue(verdict.failed)
+        self.assertIn("KTAP numbering in pmm: test 2 (alloc_free) where 1 was due", verdict.problem)
+
     def test_boot_that_ran_no_test_fails(self):
         verdict = ktest.judge_boot(log("KTAP version 1\n1..0\n"), 33)
         self.assertEqual(verdict.problem, "no test ran")
