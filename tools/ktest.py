@@ -556,7 +556,11 @@ def run_until(cmd: list[str], expected: str, timeout: float) -> Run:
 def run_halt_checks(iso: Path, logs: Path, tally: Tally) -> None:
     for name, qemu_args, expected, seconds in HALT_CHECKS:
         cmd = qemu_command(iso, "128M", "", []) + qemu_args   # a later -cpu overrides -cpu max
-        run = run_until(cmd, expected, seconds)
+        try:
+            run = run_until(cmd, expected, seconds)
+        except OSError as e:    # QEMU missing, say: a failure, and the summary still comes
+            tally.record(name, broken(f"boot: {e}"))
+            continue
         (logs / f"{name}.log").write_text(run.output)
         tally.record(name, judge_halt(name, run.output, expected), run.seconds, run.output)
 
@@ -573,7 +577,11 @@ def run_config(iso: Path, config: Config, timeout: float, logs: Path, tally: Tal
     for name in verdict.death_tests:
         group = f"{config.name}.{name}"
         cmdline = " ".join(filter(None, [config.cmdline, f"ktest.filter={name}"]))
-        run = boot(iso, config, cmdline, timeout, logs / f"{group}.log")
+        try:
+            run = boot(iso, config, cmdline, timeout, logs / f"{group}.log")
+        except OSError as e:
+            tally.record(group, broken(f"boot: {e}"))
+            continue
         tally.record(group, judge_death(name, run.output, run.exit_code, timeout), run.seconds, run.output)
 
 
