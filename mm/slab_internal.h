@@ -23,12 +23,15 @@
  * CPU's buffer of this many, then go to their owners' remote lists in one
  * hold of the cache lock. */
 #define REMOTE_MAX	16
+/* A cache with at least this many objects to a slab is one of small
+ * objects; with fewer, one of large objects. */
+#define SMALL_SLAB_OBJS	16
 /* Empty slabs each CPU keeps per cache, rather than giving them back to
  * the page allocator at once (hysteresis: a cache at a slab boundary does
  * not allocate and free a block on every other call, a cache that works
  * in batches does not cut up its slabs again for each, and a recent double
- * free is still found on its slab's free list). A cache of small objects,
- * at least KEEP_EMPTY_MIN_OBJS to a slab, keeps up to KEEP_EMPTY_BYTES of
+ * free is still found on its slab's free list). A cache of small objects
+ * keeps up to KEEP_EMPTY_BYTES of
  * them; a debug cache keeps one; a cache of large objects none: its empty
  * slab is memory every other class lacks at its peak (make bench: keeping
  * 8 KiB of them took the peak ratio from 1.23 to 1.25). kmem_reclaim gives
@@ -36,31 +39,32 @@
  * workload (10^4 objects of 128 B) costs 100 instructions per pair keeping
  * one, 80 keeping 2 MiB. */
 #define SLAB_KEEP_EMPTY	1
-#define KEEP_EMPTY_MIN_OBJS	16
 #define KEEP_EMPTY_BYTES	(2 * 1024 * 1024)
 /* A refill takes whole free lists of slabs until it has this many bytes of
  * objects (at least one object): few trips for small objects, little memory
  * held away from the slabs for large ones. */
 #define REFILL_BYTES	(2 * 1024)
 /* A CPU keeps up to this many bytes of objects (at least one) freed into
- * full slabs on its own free list, rather than moving the slab to the
- * partial list (cache_free_fast): objects of full slabs are the best to
- * hand out again. On make bench's random-size workload, 16, 32, 64, 128
- * and 256 KiB gave 151, 138, 128, 119 and 112 instructions per pair, at
- * peak ratios of 1.232, 1.228, 1.241, 1.248 and 1.248; but drawn from
- * seeds 2..8 rather than 1 (build/bench/slab_bench_tidemark b <seed>), the
- * workload's peak ratio at 32 KiB already ranges up to 1.255, and at
- * 256 KiB up to 1.281. Keeping also while the list holds a refill's
- * objects (keep_max the only bound) took b to 119 instructions and 0.77
- * mispredicted branches a pair from 130 and 1.22 (20 against 26 ns; peak
- * 1.241, mean over seeds 1..16 1.247), but made the batch workload (c)
- * 10.9 -> 13.8 ns (its shuffled frees, kept, are handed out again in that
- * order: a chain of cache misses, where a refill relinks an empty slab in
- * address order) and the guest kmalloc64 pair 49 -> 59 instructions (a hot
- * loop then frees through the keep, which must load the cache). Without
- * any bound, b runs at tcmalloc's speed (87 instructions, 0.18
- * mispredicted, 12 ns against 11.6) at a peak of 1.395. */
-#define KEEP_FREED_BYTES	(32 * 1024)
+ * full slabs on its own free list, counted since the list was last empty,
+ * rather than moving the slab to the partial list (cache_free_fast):
+ * objects of full slabs are the best to hand out again, and a free or
+ * allocation that stays on the CPU list costs no list move. A cache of
+ * large objects (fewer than SMALL_SLAB_OBJS to a slab) keeps them even
+ * while the list holds a refill's objects, and one of a single object to a
+ * slab keeps every one: each such object is a whole slab, which heap_room
+ * (mm/slab.c) releases as soon as another cache would grow the heap. What
+ * bounds the footprint is heap_room: a CPU's caches give back the slabs
+ * their free lists alone hold before its heap passes its peak.
+ * On make bench's random-size workload (b), 32, 128, 256 and 512 KiB gave
+ * 109, 100, 97 and 95 instructions and 0.60, 0.35, 0.27 and 0.21
+ * mispredicted branches per pair, at peak ratios over seeds 1..4 of at
+ * most 1.231, 1.239, 1.247 and 1.262
+ * (build/bench/slab_bench_tidemark b <seed>). Without heap_room, and
+ * keeping only into an empty list or one of kept objects, 32 KiB took 130
+ * instructions and 1.22 mispredicted branches (26 ns against tcmalloc's
+ * 11), at a peak of 1.228; and no bound ran at tcmalloc's speed at a peak
+ * of 1.395. */
+#define KEEP_FREED_BYTES	(256 * 1024)
 #define SLAB_MAX_ORDER	3		/* slabs are at most 32 KiB */
 #define TRACK_DEPTH	6		/* frames kept per allocation/free (U) */
 
@@ -109,7 +113,8 @@ enum { LIST_NONE, LIST_FULL, LIST_PARTIAL, LIST_EMPTY, NR_LISTS };
 struct kmem_cpu {
 	void *freelist;			/* free objects, taken from its slabs, to hand out */
 	unsigned nkept;			/* objects kept on it since it was last empty
-					   (cache_free_fast), or 0 after a refill */
+					   (cache_free_fast); after a refill, 0, or 1
+					   if the cache keeps on a refill's objects */
 	unsigned nout;
 	void *out[REMOTE_MAX];		/* freed here into other CPUs' slabs */
 } __attribute__((aligned(64)));	/* away from the other CPUs' lines */
@@ -142,6 +147,8 @@ struct kmem_cache {
 	unsigned keep_empty;		/* empty slabs a CPU keeps */
 	unsigned batch;			/* objects a refill takes at least, if it can */
 	unsigned keep_max;		/* freed objects a CPU list may keep (cache_free_fast) */
+	bool keep_on_refill;		/* keeps also while the CPU list holds a
+					   refill's objects (large objects) */
 	void (*ctor)(void *);
 
 	/* Guards the nodes' remote lists, and a debug cache's slabs (all in
@@ -415,10 +422,12 @@ enum free_fast { FREED, FREE_SLOW, FREE_SETTLE };
  * But if the slab is full (the owner byte carries OWNER_FULL), the object
  * goes onto this CPU's free list instead and the slab stays full: making it
  * partial for one object, which the next refill would take straight back,
- * would cost two list moves. Kept only when the list is empty or holds
- * nothing but kept objects, fewer than keep_max (not when it holds a
+ * would cost two list moves. Kept while fewer than keep_max were kept
+ * since the list was last empty; in a cache of small objects, only when
+ * the list is empty or holds nothing but kept objects (not when it holds a
  * refill's objects: the CPU is then working through a slab, whose frees
- * should stay on it). The count of kept objects goes up after the push's
+ * should stay on it; a refill sets the count to 0 there, to 1 in a cache
+ * of large objects, whose slabs hold few objects each). The count of kept objects goes up after the push's
  * commit: a handler that runs between the two sees it one short, and may
  * keep one object more; a look-up that must see the whole list (a double
  * free's) walks it to its end.
@@ -440,7 +449,8 @@ cache_free_fast(void *obj, struct page *head, size_t meta, unsigned tag)
 			return FREE_SLOW;
 		struct kmem_cache *c = head->slab_cache;
 		struct kmem_cpu *k = &c->cpu[tag & ~OWNER_META];
-		/* Not a refill's objects (0 kept), nor keep_max kept. */
+		/* Not a refill's objects (0 kept, small objects), nor
+		 * keep_max kept. */
 		if (!k->freelist || k->nkept - 1 < c->keep_max - 1) {
 			if (__builtin_constant_p(meta) && meta == 0)
 				__asm__ volatile goto(CACHE_KEEP_ASM("(%[obj])", "8(%[obj])")

@@ -28,8 +28,8 @@
 
 /* kmalloc's size classes, restated: the test's own idea of what ksize is. */
 static const size_t classes[] = {
-	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512,
-	640, 768, 896, 1024, 1280, 1536, 2048, 2688, 3200, 4096,
+	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256,
+	336, 400, 448, 512, 672, 816, 1024, 1360, 1632, 2048, 2720, 3264, 4096,
 	5120, 6144, 7168, 8192,
 };
 
@@ -238,7 +238,7 @@ HTEST(krealloc_keeps_contents)
 	/* krealloc(NULL, n) is kmalloc(n). */
 	p = krealloc(NULL, 700, 0);
 	HASSERT_TRUE(p != NULL);
-	HEXPECT_EQ(ksize(p), 768);
+	HEXPECT_EQ(ksize(p), 816);
 	HEXPECT_EQ(in_use(kmalloc_cache(700)), 1);
 	/* A failed growth leaves the old object as it was. */
 	fill(p, 700, 5);
@@ -391,16 +391,16 @@ static bool cache_full(struct kmem_cache *c)
 
 /*
  * With no page left, freed objects are still handed out, whatever the
- * slab's shape: kmalloc-1280 (3 to a slab, a refill of 2 finding 1 free),
- * -1536 and -2688 (order-1 slabs, one object a refill), -8192 (one object
- * to a slab) and -896, -384, -320 (few objects to a slab: a refill takes
+ * slab's shape: kmalloc-1360 (3 to a slab, a refill of 2 finding 1 free),
+ * -1632 and -2720 (order-1 slabs, one object a refill), -8192 (one object
+ * to a slab) and -1024, -400, -336 (few objects to a slab: a refill takes
  * half of one). A refill that went to the page allocator holding objects
  * had them flushed back by the allocator's reclaim, and failed with
  * objects free.
  */
 HTEST(exhaustion_hands_out_every_free_object)
 {
-	static const size_t sizes[] = { 1280, 1536, 2688, 8192, 896, 384, 320 };
+	static const size_t sizes[] = { 1360, 1632, 2720, 8192, 1024, 400, 336 };
 	uint64_t before = free_pages_after_reclaim();
 	for (size_t i = 0; i < ARRAY_LEN(sizes); i++) {
 		struct kmem_cache *c = kmalloc_cache(sizes[i]);
@@ -424,6 +424,75 @@ HTEST(exhaustion_hands_out_every_free_object)
 		free_chain(bigs);
 	}
 	HEXPECT_EQ(free_pages_after_reclaim(), before);
+}
+
+/* ---- heap growth: heap_room ------------------------------------------------ */
+
+/*
+ * Objects freed into full slabs stay on the CPU list; when another cache
+ * then needs a slab, the slabs only those lists hold go back first, so the
+ * heap does not pass its peak. kmalloc-4096 holds one object to a slab,
+ * every one of which a free keeps.
+ */
+HTEST(a_new_slab_takes_the_pages_cpu_lists_hold_before_the_heap_grows)
+{
+	struct kmem_cache *c4k = kmalloc_cache(4096), *c2k = kmalloc_cache(2048);
+	kmem_reclaim();		/* every list empty, the peak what is left */
+	uint64_t base = kmem_cache_bytes(c4k) + kmem_cache_bytes(c2k);
+	void *big[8], *half[8];
+	for (int i = 0; i < 8; i++)
+		HASSERT_TRUE((big[i] = kmalloc(4096, 0)) != NULL);
+	uint64_t peak = kmem_cache_bytes(c4k) + kmem_cache_bytes(c2k);
+	HEXPECT_EQ(peak, base + 8 * PAGE_SIZE);
+	for (int i = 0; i < 8; i++)
+		kfree(big[i]);
+	HEXPECT_EQ(kmem_cache_bytes(c4k) + kmem_cache_bytes(c2k), peak);	/* kept */
+	for (int i = 0; i < 8; i++)
+		HASSERT_TRUE((half[i] = kmalloc(2048, 0)) != NULL);
+	HEXPECT_EQ(kmem_cache_bytes(c2k), 4 * PAGE_SIZE);
+	HEXPECT_TRUE(kmem_cache_bytes(c4k) + kmem_cache_bytes(c2k) <= peak);
+	slab_check();
+	for (int i = 0; i < 8; i++)
+		kfree(half[i]);
+	slab_check();
+}
+
+/*
+ * A slab with an object still in use stays, and its free objects stay on
+ * the CPU list, in order, to be handed out again; a slab whose objects are
+ * all on the list goes back. kmalloc-1360 holds 3 objects to a 4 KiB slab,
+ * taken whole onto the list in address order.
+ */
+HTEST(heap_room_keeps_slabs_with_objects_in_use)
+{
+	struct kmem_cache *c = kmalloc_cache(1360);
+	kmem_reclaim();
+	uint64_t base = kmem_cache_bytes(c);
+	uint8_t *o[6];
+	for (int i = 0; i < 6; i++)
+		HASSERT_TRUE((o[i] = kmalloc(1360, 0)) != NULL);
+	HEXPECT_EQ(kmem_cache_bytes(c), base + 2 * PAGE_SIZE);
+	/* One slab all free (o[0..2]), one with o[5] in use. */
+	uint8_t *slab_a = kmem_object_base(o[0]), *slab_b = kmem_object_base(o[3]);
+	HASSERT_TRUE(((uintptr_t)slab_a >> PAGE_SHIFT) == ((uintptr_t)o[2] >> PAGE_SHIFT));
+	HASSERT_TRUE(((uintptr_t)slab_b >> PAGE_SHIFT) == ((uintptr_t)o[5] >> PAGE_SHIFT));
+	for (int i = 0; i < 5; i++)
+		kfree(o[i]);
+	/* A larger class's new slab would pass the peak. */
+	void *big = kmalloc(8192, 0);
+	HASSERT_TRUE(big != NULL);
+	HEXPECT_EQ(kmem_cache_bytes(c), base + PAGE_SIZE);
+	slab_check();
+	/* The two kept objects of the slab in use come back, last freed first. */
+	HEXPECT_TRUE(kmalloc(1360, 0) == o[4]);
+	HEXPECT_TRUE(kmalloc(1360, 0) == o[3]);
+	HEXPECT_EQ(kmem_cache_bytes(c), base + PAGE_SIZE);
+	slab_check();
+	kfree(o[3]);
+	kfree(o[4]);
+	kfree(o[5]);
+	kfree(big);
+	slab_check();
 }
 
 /* ---- randomised stress against a shadow record ------------------------------- */

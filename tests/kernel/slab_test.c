@@ -22,8 +22,8 @@
 #include "tests/kernel/irq_stress.h"
 
 static const size_t classes[] = {
-	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512,
-	640, 768, 896, 1024, 1280, 1536, 2048, 2688, 3200, 4096,
+	16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256,
+	336, 400, 448, 512, 672, 816, 1024, 1360, 1632, 2048, 2720, 3264, 4096,
 	5120, 6144, 7168, 8192,
 };
 
@@ -514,7 +514,7 @@ KTEST(slab, allocation_from_interrupt_context)
 #define STEP_KINDS	3
 #define STEP_HELD	24	/* per kind */
 #define STEP_OPS	48
-#define STEP_DRAIN	16	/* more than a refill of kinds 1 and 2 takes */
+#define STEP_DRAIN	64	/* more than two refills of kinds 1 and 2 take */
 #define STEP_MAX_POINTS	64
 
 struct step_state {
@@ -533,7 +533,11 @@ struct step_state {
 	unsigned nseqs;
 };
 
-#define STEP_CTOR_SIZE	1000	/* few to a slab, so that frees find full slabs */
+/* Small objects (18 to a slab): a free into a slab a refill took (full)
+ * is kept only onto an emptied CPU list, and otherwise pushed onto the
+ * slab, so that both of kmem_cache_free's sequences run. (A cache of large
+ * objects keeps every such free: cache_free_fast.) */
+#define STEP_CTOR_SIZE	200
 
 static void step_ctor(void *p)
 {
@@ -693,14 +697,19 @@ KTEST(slab, fast_path_sequences_restart_at_every_interrupted_instruction)
 			}
 		}
 		/* A keep onto an empty list, in each pass: empty the CPU list
-		 * of the two caches of few objects to a slab, then free an
-		 * object of a slab a refill took (full). */
+		 * of kinds 1 and 2, let one more allocation refill it from a
+		 * slab (which is then full), empty it again, then free the
+		 * last object taken. */
 		for (unsigned k = 1; k < STEP_KINDS; k++) {
 			struct kmem_cache *kc = step_sizes[k] ? kmalloc_cache(step_sizes[k]) : s.cache;
 			uint64_t *drain[STEP_DRAIN];
 			unsigned nd = 0;
-			while (kc->cpu[cpu_id()].freelist && nd < STEP_DRAIN)
-				drain[nd++] = step_alloc(&s, k);
+			for (int round = 0; round < 2; round++) {
+				while (kc->cpu[cpu_id()].freelist && nd < STEP_DRAIN)
+					drain[nd++] = step_alloc(&s, k);
+				if (round == 0 && nd < STEP_DRAIN)
+					drain[nd++] = step_alloc(&s, k);
+			}
 			while (nd)
 				step_free(&s, k, drain[--nd]);
 		}
