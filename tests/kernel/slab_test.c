@@ -160,6 +160,36 @@ KTEST(slab, exhaustion_returns_null_and_recovers)
 	KEXPECT_EQ(after.free_pages, before.free_pages);
 }
 
+/*
+ * Objects freed into full slabs stay on the CPU list; when another cache
+ * then needs a slab at the heap's peak, the slabs only those lists hold go
+ * back first (heap_room). kmalloc-4096 holds one object to a slab, and
+ * keeps every free.
+ */
+KTEST(slab, a_new_slab_takes_the_pages_cpu_lists_hold_before_the_heap_grows)
+{
+	struct kmem_cache *c4k = kmalloc_cache(4096), *c2k = kmalloc_cache(2048);
+	void *big[8], *half[8];
+
+	kmem_reclaim();		/* every CPU list empty, the peak what is left */
+	uint64_t base4k = kmem_cache_bytes(c4k);
+	for (int i = 0; i < 8; i++)
+		KASSERT_NOT_NULL(big[i] = kmalloc(4096, 0));
+	KEXPECT_EQ(kmem_cache_bytes(c4k), base4k + 8 * PAGE_SIZE);
+	uint64_t peak = kmem_cache_bytes(c4k) + kmem_cache_bytes(c2k);
+	for (int i = 0; i < 8; i++)
+		kfree(big[i]);
+	KEXPECT_EQ(kmem_cache_bytes(c4k), base4k + 8 * PAGE_SIZE);	/* kept */
+	for (int i = 0; i < 8; i++)
+		KASSERT_NOT_NULL(half[i] = kmalloc(2048, 0));
+	KEXPECT_EQ(kmem_cache_bytes(c4k), base4k);
+	KEXPECT_LE(kmem_cache_bytes(c4k) + kmem_cache_bytes(c2k), peak);
+	slab_check();
+	for (int i = 0; i < 8; i++)
+		kfree(half[i]);
+	slab_check();
+}
+
 #define STRESS_SLOTS	1000
 #define STRESS_OPS	1000000
 
