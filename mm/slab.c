@@ -566,29 +566,31 @@ static void release_empty(struct kmem_cache *c, struct kmem_node *n)
 
 /*
  * Release c's slabs on cpu that no one uses: its empty slabs, and the slabs
- * every object of which not on the slab's own free list is on cpu's free
- * list. The others' objects stay on that list, in order.
+ * every object of which not on the slab's own free list is among the first
+ * `budget` objects of cpu's free list. The others' objects stay on that
+ * list, in order. Return: the objects looked at.
  *
- * Two walks of the list. The first counts each object off its slab's count
- * in use, so that a slab whose count reaches 0 has no object out but these
- * (the count includes FULL_BIAS on the full list: count_of). The second
- * takes the objects of such slabs off the list and puts the count back for
- * the rest. A free whose decrement is pending (this runs in an interrupt
- * handler that came between a free's push and its decrement) leaves its
- * slab's count one high, so the slab is kept: never released too early.
+ * Two walks of that part of the list. The first counts each object off its
+ * slab's count in use, so that a slab whose count reaches 0 has no object
+ * out but these (the count includes FULL_BIAS on the full list: count_of).
+ * The second takes the objects of such slabs off the list and puts the
+ * count back for the rest. An object past the part walked keeps its slab's
+ * count above 0, and so does a free whose decrement is pending (this runs
+ * in an interrupt handler that came between a free's push and its
+ * decrement): such a slab is kept, never released too early.
  */
-static void cache_trim(struct kmem_cache *c, unsigned cpu)
+static unsigned cache_trim(struct kmem_cache *c, unsigned cpu, unsigned budget)
 {
 	struct kmem_cpu *k = &c->cpu[cpu];
 	struct kmem_node *n = &c->node[cpu];
 	release_empty(c, n);
-	if (!k->freelist)
-		return;
-	for (void *o = k->freelist; o; o = (void *)meta_of(c, o)[0])
+	unsigned walked = 0;
+	for (void *o = k->freelist; o && walked < budget; o = (void *)meta_of(c, o)[0], walked++)
 		slab_head_of(o)->slab_inuse--;
 	struct page *unused = NULL;		/* off their lists, through ->next */
 	void **pp = &k->freelist;
-	for (void *o; (o = *pp) != NULL; ) {
+	for (unsigned i = 0; i < walked; i++) {
+		void *o = *pp;
 		struct page *head = slab_head_of(o);
 		if (count_of(head) == 0) {
 			if (head->slab_list != LIST_NONE) {
@@ -607,6 +609,7 @@ static void cache_trim(struct kmem_cache *c, unsigned cpu)
 		unused = head->next;
 		slab_release(c, head);
 	}
+	return walked;
 }
 
 /*
@@ -616,18 +619,22 @@ static void cache_trim(struct kmem_cache *c, unsigned cpu)
  * that peak. So the free lists may keep many objects (KEEP_FREED_BYTES),
  * which makes most frees and allocations fast-path ones, without raising
  * the heap's peak: memory one cache keeps idle goes to another before the
- * heap grows. Skipped when another CPU holds the list of caches.
+ * heap grows. One call looks at no more than TRIM_BUDGET objects in all, so
+ * that it keeps interrupts off for a bounded time (and a heap that must
+ * grow anyway pays a bounded price per slab). Skipped when another CPU
+ * holds the list of caches.
  */
 static void heap_room(struct kmem_cache *c, unsigned cpu)
 {
 	uint64_t need = PAGE_SIZE << c->order;
 	if (cpu_heap[cpu].bytes + need <= cpu_heap[cpu].peak || spin_is_locked(&caches_lock))
 		return;
+	unsigned budget = TRIM_BUDGET;
 	uint64_t f = spin_lock_irqsave(&caches_lock);
 	for (struct kmem_cache *x = caches; x; x = x->next) {
 		if (x == c || x->flags || !x->node[cpu].slabs)
 			continue;
-		cache_trim(x, cpu);
+		budget -= cache_trim(x, cpu, budget);
 		if (cpu_heap[cpu].bytes + need <= cpu_heap[cpu].peak)
 			break;
 	}

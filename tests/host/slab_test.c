@@ -495,6 +495,36 @@ HTEST(heap_room_keeps_slabs_with_objects_in_use)
 	slab_check();
 }
 
+/*
+ * One heap_room call looks at TRIM_BUDGET CPU-list objects at most: of
+ * TRIM_BUDGET + 8 kept kmalloc-4096 objects (a slab each), the 8 freed
+ * first, at the bottom of the list, keep their slabs.
+ */
+HTEST(heap_room_looks_at_a_bounded_number_of_objects)
+{
+	struct kmem_cache *c4k = kmalloc_cache(4096);
+	enum { N = TRIM_BUDGET + 8 };
+	static void *obj[N];
+	kmem_reclaim();
+	uint64_t base = kmem_cache_bytes(c4k);
+	for (int i = 0; i < N; i++)
+		HASSERT_TRUE((obj[i] = kmalloc(4096, 0)) != NULL);
+	for (int i = 0; i < N; i++)
+		kfree(obj[i]);
+	HEXPECT_EQ(kmem_cache_bytes(c4k), base + (uint64_t)N * PAGE_SIZE);
+	void *big = kmalloc(8192, 0);
+	HASSERT_TRUE(big != NULL);
+	HEXPECT_EQ(kmem_cache_bytes(c4k), base + 8 * PAGE_SIZE);
+	/* The 8 are the first 8 freed, still handed out again. */
+	for (int i = 7; i >= 0; i--)
+		HEXPECT_TRUE(kmalloc(4096, 0) == obj[i]);
+	slab_check();
+	for (int i = 0; i < 8; i++)
+		kfree(obj[i]);
+	kfree(big);
+	slab_check();
+}
+
 /* ---- randomised stress against a shadow record ------------------------------- */
 
 #define STRESS_SLOTS	2000
