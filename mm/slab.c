@@ -115,9 +115,10 @@ static struct kmem_cache cache_cache;
  * most they have been since kmem_reclaim last ran there (heap_room). Bytes
  * change by atomic adds (kmem_cache_destroy releases every CPU's empty
  * slabs); the peak only on its CPU, with interrupts off. */
-static struct {
+static struct cpu_heap {
 	uint64_t bytes;
 	uint64_t peak;
+	unsigned credit;	/* CPU-list objects heap_room may look at */
 } cpu_heap[MAX_CPUS];
 
 static bool debug_cache(const struct kmem_cache *c) { return c->flags & SLAB_DEBUG_MASK; }
@@ -176,7 +177,7 @@ void slab_cache_setup(struct kmem_cache *c, const char *name, size_t size, size_
 	c->keep_max = (unsigned)(KEEP_FREED_BYTES / c->stride);
 	c->keep_max = c->keep_max ? c->keep_max : 1;
 	if (c->per_slab == 1)
-		c->keep_max = ~0u;	/* each kept object is a slab heap_room can release */
+		c->keep_max = (unsigned)(KEEP_SLABS_BYTES / c->stride);
 	c->keep_on_refill = c->per_slab < SMALL_SLAB_OBJS;
 	c->keep_empty = debug_cache(c) ? SLAB_KEEP_EMPTY
 		      : c->per_slab >= SMALL_SLAB_OBJS ? (unsigned)(KEEP_EMPTY_BYTES / (PAGE_SIZE << c->order))
@@ -615,29 +616,43 @@ static unsigned cache_trim(struct kmem_cache *c, unsigned cpu, unsigned budget)
 /*
  * Before cpu makes a new slab of c: if that would take cpu's slabs past the
  * most they have held, first release the unused slabs other caches hold on
- * cpu (cache_trim), largest objects first, until the new slab fits under
- * that peak. So the free lists may keep many objects (KEEP_FREED_BYTES),
- * which makes most frees and allocations fast-path ones, without raising
- * the heap's peak: memory one cache keeps idle goes to another before the
- * heap grows. One call looks at no more than TRIM_BUDGET objects in all, so
- * that it keeps interrupts off for a bounded time (and a heap that must
- * grow anyway pays a bounded price per slab). Skipped when another CPU
- * holds the list of caches.
+ * cpu (cache_trim), until the new slab fits under that peak. So the free
+ * lists may keep many objects (KEEP_FREED_BYTES), which makes most frees
+ * and allocations fast-path ones, without raising the heap's peak: memory
+ * one cache keeps idle goes to another before the heap grows.
+ *
+ * The walks are paid for by the slabs made: each new slab adds TRIM_CREDIT
+ * to the CPU's credit, up to TRIM_BUDGET, and a call spends it, one for
+ * each object looked at and TRIM_VISIT for each cache. So a call keeps
+ * interrupts off for a bounded time, and a heap that must grow while its
+ * lists hold nothing to release (objects of slabs in use, or nothing) pays
+ * a bounded price per slab rather than a look at every cache and list.
+ * Skipped when another CPU holds the list of caches.
  */
 static void heap_room(struct kmem_cache *c, unsigned cpu)
 {
 	uint64_t need = PAGE_SIZE << c->order;
 	if (cpu_heap[cpu].bytes + need <= cpu_heap[cpu].peak || spin_is_locked(&caches_lock))
 		return;
-	unsigned budget = TRIM_BUDGET;
 	uint64_t f = spin_lock_irqsave(&caches_lock);
-	for (struct kmem_cache *x = caches; x; x = x->next) {
-		if (x == c || x->flags || !x->node[cpu].slabs)
-			continue;
-		budget -= cache_trim(x, cpu, budget);
-		if (cpu_heap[cpu].bytes + need <= cpu_heap[cpu].peak)
-			break;
+	/* Caches of large objects first: their lists are short, and what
+	 * they keep is most often whole slabs. The list of caches holds the
+	 * kmalloc classes smallest first. */
+	for (int large = 1; large >= 0; large--) {
+		for (struct kmem_cache *x = caches; x; x = x->next) {
+			if (x == c || x->flags || (x->per_slab < SMALL_SLAB_OBJS) != large)
+				continue;
+			if (cpu_heap[cpu].credit < TRIM_VISIT)
+				goto done;
+			cpu_heap[cpu].credit -= TRIM_VISIT;
+			if (!x->node[cpu].slabs)
+				continue;
+			cpu_heap[cpu].credit -= cache_trim(x, cpu, cpu_heap[cpu].credit);
+			if (cpu_heap[cpu].bytes + need <= cpu_heap[cpu].peak)
+				goto done;
+		}
 	}
+done:
 	spin_unlock_irqrestore(&caches_lock, f);
 }
 
@@ -666,8 +681,12 @@ void *slab_alloc_slow(struct kmem_cache *c, unsigned flags)
 			 * CPU's part of c: so look again from the top. */
 			heap_room(c, cpu);
 			struct page *head = slab_new(c, owner_tag(c, cpu));
-			if (head && cpu_heap[cpu].bytes > cpu_heap[cpu].peak)
-				cpu_heap[cpu].peak = cpu_heap[cpu].bytes;
+			if (head) {
+				struct cpu_heap *h = &cpu_heap[cpu];
+				h->peak = h->bytes > h->peak ? h->bytes : h->peak;
+				h->credit = h->credit + TRIM_CREDIT < TRIM_BUDGET ? h->credit + TRIM_CREDIT
+										  : TRIM_BUDGET;
+			}
 			if (!head) {
 				/* Its reclaim may have taken back objects other
 				 * CPUs freed into this CPU's slabs. */
@@ -951,6 +970,7 @@ void kmem_reclaim(void)
 	uint64_t irq = irq_save();
 	unsigned cpu = cpu_id();
 	cpu_heap[cpu].peak = cpu_heap[cpu].bytes;
+	cpu_heap[cpu].credit = TRIM_BUDGET;
 	irq_restore(irq);
 }
 
@@ -958,6 +978,8 @@ void kmem_reclaim(void)
 
 void slab_init(void)
 {
+	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
+		cpu_heap[cpu].credit = TRIM_BUDGET;
 	debug_flags = slab_debug_parse();
 	slab_cache_setup(&cache_cache, "kmem_cache", sizeof(struct kmem_cache),
 			 _Alignof(struct kmem_cache), debug_flags, NULL);

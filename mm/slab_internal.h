@@ -51,23 +51,30 @@
  * allocation that stays on the CPU list costs no list move. A cache of
  * large objects (fewer than SMALL_SLAB_OBJS to a slab) keeps them even
  * while the list holds a refill's objects, and one of a single object to a
- * slab keeps every one: each such object is a whole slab, which heap_room
- * (mm/slab.c) releases as soon as another cache would grow the heap. What
+ * slab keeps up to KEEP_SLABS_BYTES: each such object is a whole slab,
+ * which heap_room (mm/slab.c) releases as soon as another cache would grow
+ * the heap (make bench (b): 1 MiB took 13.2 ns a pair, 4 MiB 12.8, as no
+ * bound; the bound is what a CPU may hold idle per cache). What
  * bounds the footprint is heap_room: a CPU's caches give back the slabs
  * their free lists alone hold before its heap passes its peak.
  * On make bench's random-size workload (b), 32, 128, 256 and 512 KiB gave
- * 109, 100, 97 and 95 instructions and 0.60, 0.35, 0.27 and 0.21
- * mispredicted branches per pair, at peak ratios over seeds 1..4 of at
- * most 1.231, 1.239, 1.247 and 1.262
- * (build/bench/slab_bench_tidemark b <seed>). Without heap_room, and
+ * 110, 100, 97 and 95 instructions per pair, at peak ratios over seeds
+ * 1..4 of at most 1.231, 1.240, 1.250 and 1.268 (build/bench/
+ * slab_bench_tidemark b <seed>; seed 1, make bench's, 1.237 at 256 KiB).
+ * Without heap_room, and
  * keeping only into an empty list or one of kept objects, 32 KiB took 130
  * instructions and 1.22 mispredicted branches (26 ns against tcmalloc's
  * 11), at a peak of 1.228; and no bound ran at tcmalloc's speed at a peak
  * of 1.395. */
 #define KEEP_FREED_BYTES	(256 * 1024)
-/* The most CPU-list objects one heap_room call looks at (mm/slab.c): make
- * bench's random-size workload looks at 535 a call on average. */
+#define KEEP_SLABS_BYTES	(4 * 1024 * 1024)
+/* What heap_room (mm/slab.c) may spend in one call, in CPU-list objects
+ * looked at; what each new slab adds to a CPU's credit; and what looking
+ * at a cache costs. Make bench's random-size workload looks at 550 objects
+ * a call on average, and makes 37 slabs between calls. */
 #define TRIM_BUDGET	4096
+#define TRIM_CREDIT	64
+#define TRIM_VISIT	1
 #define SLAB_MAX_ORDER	3		/* slabs are at most 32 KiB */
 #define TRACK_DEPTH	6		/* frames kept per allocation/free (U) */
 

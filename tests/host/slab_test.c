@@ -496,33 +496,134 @@ HTEST(heap_room_keeps_slabs_with_objects_in_use)
 }
 
 /*
- * One heap_room call looks at TRIM_BUDGET CPU-list objects at most: of
- * TRIM_BUDGET + 8 kept kmalloc-4096 objects (a slab each), the 8 freed
- * first, at the bottom of the list, keep their slabs.
+ * One heap_room call spends TRIM_BUDGET at most, one for each CPU-list
+ * object looked at (and TRIM_VISIT for each cache). A new cache of 16 B
+ * objects (256 to a 4 KiB slab, taken whole onto the CPU list in address
+ * order) with 17 slabs' objects kept on that list: the budget covers at
+ * most the 16 slabs freed last, at the top of the list; the slab freed
+ * first, at its bottom, stays, and what stays is handed out again.
  */
 HTEST(heap_room_looks_at_a_bounded_number_of_objects)
 {
-	struct kmem_cache *c4k = kmalloc_cache(4096);
-	enum { N = TRIM_BUDGET + 8 };
+	enum { PER = 256, SLABS = 17, N = PER * SLABS };
+	_Static_assert(PER * (SLABS - 1) == TRIM_BUDGET, "the budget covers all but one slab");
 	static void *obj[N];
+	struct kmem_cache *c = kmem_cache_create("trim-budget", 16, 0, 0, NULL);
+	HASSERT_TRUE(c != NULL);
 	kmem_reclaim();
-	uint64_t base = kmem_cache_bytes(c4k);
 	for (int i = 0; i < N; i++)
-		HASSERT_TRUE((obj[i] = kmalloc(4096, 0)) != NULL);
+		HASSERT_TRUE((obj[i] = kmem_cache_alloc(c, 0)) != NULL);
 	for (int i = 0; i < N; i++)
-		kfree(obj[i]);
-	HEXPECT_EQ(kmem_cache_bytes(c4k), base + (uint64_t)N * PAGE_SIZE);
-	void *big = kmalloc(8192, 0);
+		kmem_cache_free(c, obj[i]);
+	HEXPECT_EQ(kmem_cache_bytes(c), SLABS * PAGE_SIZE);	/* all kept */
+	void *big = kmalloc(8192, 0);	/* visits c first: the newest cache */
 	HASSERT_TRUE(big != NULL);
-	HEXPECT_EQ(kmem_cache_bytes(c4k), base + 8 * PAGE_SIZE);
-	/* The 8 are the first 8 freed, still handed out again. */
-	for (int i = 7; i >= 0; i--)
-		HEXPECT_TRUE(kmalloc(4096, 0) == obj[i]);
+	uint64_t left = kmem_cache_bytes(c) / PAGE_SIZE;
+	HEXPECT_TRUE(left >= 1 && left <= 2);	/* the caches before c cost a little */
+	for (int i = (int)(left * PER) - 1; i >= 0; i--)
+		HEXPECT_TRUE(kmem_cache_alloc(c, 0) == obj[i]);
+	HEXPECT_EQ(kmem_cache_bytes(c), left * PAGE_SIZE);
 	slab_check();
-	for (int i = 0; i < 8; i++)
-		kfree(obj[i]);
+	for (int i = 0; i < (int)(left * PER); i++)
+		kmem_cache_free(c, obj[i]);
 	kfree(big);
+	kmem_cache_destroy(c);
 	slab_check();
+}
+
+/* Allocate from c until no slab of this CPU's has a free object left and
+ * its CPU list is empty, so that its next allocation makes a slab. */
+static void drain_cache(struct kmem_cache *c, void **held)
+{
+	struct kmem_node *n = &c->node[cpu_id()];
+	while (c->cpu[cpu_id()].freelist || n->nr_slabs[LIST_PARTIAL] || n->nr_slabs[LIST_EMPTY]) {
+		void **p = kmem_cache_alloc(c, 0);
+		*p = *held;
+		*held = p;
+	}
+}
+
+/*
+ * heap_room takes from caches of large objects first: a kept kmalloc-4096
+ * object is a page to give back at once, where kmalloc-64's kept objects
+ * fill a whole slab only together.
+ */
+HTEST(heap_room_trims_caches_of_large_objects_first)
+{
+	struct kmem_cache *c64 = kmalloc_cache(64), *c4k = kmalloc_cache(4096),
+			  *c2k = kmalloc_cache(2048);
+	void *held64 = NULL, *held2k = NULL;
+	kmem_reclaim();
+	drain_cache(c2k, &held2k);
+	drain_cache(c64, &held64);
+	uint64_t b64 = kmem_cache_bytes(c64), b4k = kmem_cache_bytes(c4k);
+	unsigned per = c64->per_slab;
+	static void *small[PAGE_SIZE / 16];
+	for (unsigned i = 0; i < per; i++)
+		HASSERT_TRUE((small[i] = kmalloc(64, 0)) != NULL);	/* one new slab */
+	void *page = kmalloc(4096, 0);
+	HASSERT_TRUE(page != NULL);
+	HASSERT_EQ(kmem_cache_bytes(c64), b64 + PAGE_SIZE);
+	HASSERT_EQ(kmem_cache_bytes(c4k), b4k + PAGE_SIZE);
+	for (unsigned i = 0; i < per; i++)
+		kfree(small[i]);			/* kept: the slab is full */
+	kfree(page);					/* kept */
+	void *half = kmalloc(2048, 0);			/* one new page: past the peak */
+	HASSERT_TRUE(half != NULL);
+	HEXPECT_EQ(kmem_cache_bytes(c4k), b4k);		/* the page went back */
+	HEXPECT_EQ(kmem_cache_bytes(c64), b64 + PAGE_SIZE);	/* the 64 B objects stayed */
+	slab_check();
+	kfree(half);
+	free_chain(held2k);
+	free_chain(held64);
+	slab_check();
+}
+
+/* CPU 3 allocates and frees arg pages through kmalloc-4096, then gives
+ * back its page allocator's per-CPU cache. */
+static void *cpu3_frees_pages(void *arg)
+{
+	unsigned n = (unsigned)(uintptr_t)arg;
+	host_cpu_id = 3;
+	void **p = calloc(n, sizeof(void *));
+	if (p) {
+		for (unsigned i = 0; i < n; i++)
+			p[i] = kmalloc(4096, 0);
+		for (unsigned i = 0; i < n; i++)
+			kfree(p[i]);
+		free(p);
+	}
+	pmm_drain(&kernel_pmm);
+	return NULL;
+}
+
+static void *cpu3_reclaims(void *arg)
+{
+	(void)arg;
+	host_cpu_id = 3;
+	kmem_reclaim();
+	pmm_drain(&kernel_pmm);
+	return NULL;
+}
+
+/*
+ * A cache of one object to a slab keeps freed objects, each a page, up to
+ * KEEP_SLABS_BYTES a CPU: a CPU that frees 8 MiB of them and goes idle
+ * holds 4 MiB, which only its own kmem_reclaim (or heap_room) gives back.
+ */
+HTEST(pages_kept_on_an_idle_cpu_are_bounded)
+{
+	pthread_t t;
+	host_cpu_id = 0;
+	uint64_t before = free_pages_after_reclaim();
+	HASSERT_EQ(pthread_create(&t, NULL, cpu3_frees_pages, (void *)(uintptr_t)2048), 0);
+	pthread_join(t, NULL);
+	uint64_t held = before - free_pages_after_reclaim();	/* CPU 0 reclaims its own */
+	HEXPECT_TRUE(held > 0 && held <= KEEP_SLABS_BYTES / PAGE_SIZE);
+	slab_check();
+	HASSERT_EQ(pthread_create(&t, NULL, cpu3_reclaims, NULL), 0);
+	pthread_join(t, NULL);
+	HEXPECT_EQ(free_pages_after_reclaim(), before);
 }
 
 /* ---- randomised stress against a shadow record ------------------------------- */

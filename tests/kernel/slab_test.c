@@ -175,6 +175,15 @@ KTEST(slab, a_new_slab_takes_the_pages_cpu_lists_hold_before_the_heap_grows)
 	uint64_t base4k = kmem_cache_bytes(c4k);
 	for (int i = 0; i < 8; i++)
 		KASSERT_NOT_NULL(big[i] = kmalloc(4096, 0));
+	if (c4k->flags) {
+		/* slab_debug=: no CPU lists, so nothing is kept; each slab
+		 * but SLAB_KEEP_EMPTY goes back at its last free. */
+		for (int i = 0; i < 8; i++)
+			kfree(big[i]);
+		KEXPECT_LE(kmem_cache_bytes(c4k), base4k + (SLAB_KEEP_EMPTY * PAGE_SIZE << c4k->order));
+		slab_check();
+		return;
+	}
 	KEXPECT_EQ(kmem_cache_bytes(c4k), base4k + 8 * PAGE_SIZE);
 	uint64_t peak = kmem_cache_bytes(c4k) + kmem_cache_bytes(c2k);
 	for (int i = 0; i < 8; i++)
@@ -524,8 +533,10 @@ KTEST(slab, allocation_from_interrupt_context)
 /*
  * The fast paths' sequences (kernel/restart.h), interrupted at every
  * instruction. The test single-steps (TF) through kmalloc and kfree of two
- * classes and kmem_cache_alloc and kmem_cache_free of a constructed cache
- * (metadata after the object): every inlined sequence. The #DB trap after
+ * classes (small objects, whose frees into a refill's slab are pushed onto
+ * it, and large ones, whose frees are kept on the CPU list), and through
+ * kmem_cache_alloc and kmem_cache_free of two constructed caches (metadata
+ * after the object; large and small objects): every inlined sequence. The #DB trap after
  * an instruction plays an interrupt handler that allocates or frees on the
  * same cache, as a timer handler may, and rewinds the interrupted sequence
  * as trap_dispatch does for interrupts. Pass k (1..STEP_INSIDE) interrupts
@@ -541,14 +552,15 @@ KTEST(slab, allocation_from_interrupt_context)
 #define STEP_INSIDE	10
 #define STEP_AFTER	6
 #define STEP_PASSES	(STEP_INSIDE + STEP_AFTER)
-#define STEP_KINDS	3
+#define STEP_KINDS	4
 #define STEP_HELD	24	/* per kind */
 #define STEP_OPS	48
 #define STEP_DRAIN	64	/* more than two refills of kinds 1 and 2 take */
 #define STEP_MAX_POINTS	64
 
 struct step_state {
-	struct kmem_cache *cache;	/* kind 2's */
+	struct kmem_cache *cache;	/* kind 2's, large objects */
+	struct kmem_cache *small;	/* kind 3's, small objects */
 	unsigned target;		/* interrupt after this many instructions */
 	unsigned pos;			/* instructions run in the current attempt */
 	bool in_seq;			/* the last step was inside a sequence */
@@ -563,15 +575,17 @@ struct step_state {
 	unsigned nseqs;
 };
 
-/* Small objects (18 to a slab): a free into a slab a refill took (full)
- * is kept only onto an emptied CPU list, and otherwise pushed onto the
- * slab, so that both of kmem_cache_free's sequences run. (A cache of large
- * objects keeps every such free: cache_free_fast.) */
-#define STEP_CTOR_SIZE	200
+#define STEP_CTOR_SIZE	1000	/* few to a slab, so that frees find full slabs */
+#define STEP_SMALL_SIZE	200	/* 18 to a slab: frees into a refill's slab are pushed */
 
 static void step_ctor(void *p)
 {
 	memset(p, 0x5c, STEP_CTOR_SIZE);
+}
+
+static void step_ctor_small(void *p)
+{
+	memset(p, 0x5c, STEP_SMALL_SIZE);
 }
 
 /* The objects the single-step tests take: kmalloc(size), or for size 0
@@ -589,16 +603,21 @@ static void obj_free(struct kmem_cache *cc, size_t size, uint64_t *p)
 		kmem_cache_free(cc, p);
 }
 
-static const size_t step_sizes[STEP_KINDS] = { 64, 2048, 0 };
+static const size_t step_sizes[STEP_KINDS] = { 64, 2048, 0, 0 };
+
+static struct kmem_cache *step_cache(struct step_state *s, unsigned kind)
+{
+	return kind == 3 ? s->small : s->cache;
+}
 
 static uint64_t *step_alloc(struct step_state *s, unsigned kind)
 {
-	return obj_alloc(s->cache, step_sizes[kind]);
+	return obj_alloc(step_cache(s, kind), step_sizes[kind]);
 }
 
 static void step_free(struct step_state *s, unsigned kind, uint64_t *p)
 {
-	obj_free(s->cache, step_sizes[kind], p);
+	obj_free(step_cache(s, kind), step_sizes[kind], p);
 }
 
 /* Trap (#DB) after every instruction from here to single_step_off, with
@@ -702,9 +721,16 @@ KTEST(slab, fast_path_sequences_restart_at_every_interrupted_instruction)
 
 	s = (struct step_state){ 0 };
 	s.cache = kmem_cache_create("test-restart", STEP_CTOR_SIZE, 0, 0, step_ctor);
+	s.small = kmem_cache_create("test-restart-small", STEP_SMALL_SIZE, 0, 0, step_ctor_small);
 	KASSERT_NOT_NULL(s.cache);
+	KASSERT_NOT_NULL(s.small);
 	for (s.target = 1; s.target <= STEP_PASSES; s.target++) {
 		unsigned bad = 0;
+		/* Every CPU list empty: the first allocation of each kind
+		 * refills, so that frees into that slab (full) are pushed
+		 * onto it in a cache of small objects, not kept as they were
+		 * after the last pass's drain. */
+		kmem_reclaim();
 		trap_catch_arm(&c, VEC_DB);
 		c.on_trap = step_hook;
 		c.arg = &s;
@@ -727,10 +753,10 @@ KTEST(slab, fast_path_sequences_restart_at_every_interrupted_instruction)
 			}
 		}
 		/* A keep onto an empty list, in each pass: empty the CPU list
-		 * of kinds 1 and 2, let one more allocation refill it from a
-		 * slab (which is then full), empty it again, then free the
-		 * last object taken. */
-		for (unsigned k = 1; k < STEP_KINDS; k++) {
+		 * of kinds 1 and 2 (large objects), let one more allocation
+		 * refill it from a slab (which is then full), empty it again,
+		 * then free the last object taken. */
+		for (unsigned k = 1; k <= 2; k++) {
 			struct kmem_cache *kc = step_sizes[k] ? kmalloc_cache(step_sizes[k]) : s.cache;
 			uint64_t *drain[STEP_DRAIN];
 			unsigned nd = 0;
@@ -761,6 +787,7 @@ KTEST(slab, fast_path_sequences_restart_at_every_interrupted_instruction)
 		while (s.nheld[k])
 			step_free(&s, k, s.held[k][--s.nheld[k]]);
 	kmem_cache_destroy(s.cache);
+	kmem_cache_destroy(s.small);
 	KEXPECT_EQ(s.nulls, 0);
 
 	/* Every sequence the build has was interrupted, at each of its points:
