@@ -174,10 +174,8 @@ void slab_cache_setup(struct kmem_cache *c, const char *name, size_t size, size_
 	c->div_magic = ~0ull / c->stride + 1;
 	c->batch = (unsigned)(REFILL_BYTES / c->stride);
 	c->batch = c->batch ? c->batch : 1;
-	c->keep_max = (unsigned)(KEEP_FREED_BYTES / c->stride);
-	c->keep_max = c->keep_max ? c->keep_max : 1;
-	if (c->per_slab == 1)
-		c->keep_max = (unsigned)(KEEP_SLABS_BYTES / c->stride);
+	uint64_t keep = (c->per_slab == 1 ? KEEP_SLABS_BYTES : KEEP_FREED_BYTES) / c->stride;
+	c->keep_below = keep > 1 ? (unsigned)keep - 1 : 0;
 	c->keep_on_refill = c->per_slab < SMALL_SLAB_OBJS;
 	c->keep_empty = debug_cache(c) ? SLAB_KEEP_EMPTY
 		      : c->per_slab >= SMALL_SLAB_OBJS ? (unsigned)(KEEP_EMPTY_BYTES / (PAGE_SIZE << c->order))

@@ -48,7 +48,8 @@ void kfree(void *p)
 			if (__builtin_expect(off * magic < magic, 1)) {
 				/* Metadata at 0: caches whose slabs carry
 				 * OWNER_META fail the owner test. */
-				enum free_fast r = cache_free_fast(p, head, 0, cpu_id());
+				unsigned cpu = cpu_id();
+				enum free_fast r = cache_free_fast(p, head, 0, cpu, cpu);
 				if (__builtin_expect(r == FREED, 1))
 					return;
 				if (r == FREE_SETTLE) {
@@ -80,7 +81,8 @@ void kmem_cache_free(struct kmem_cache *c, void *p)
 	}
 	if (__builtin_expect(slab_obj_start(pg, p), 1)) {
 		struct page *head = head_of(pg);
-		enum free_fast r = cache_free_fast(p, head, c->meta, owner_tag(c, cpu_id()));
+		unsigned cpu = cpu_id();
+		enum free_fast r = cache_free_fast(p, head, c->meta, owner_tag(c, cpu), cpu);
 		if (__builtin_expect(r == FREED, 1))
 			return;
 		if (r == FREE_SETTLE) {

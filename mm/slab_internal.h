@@ -21,8 +21,9 @@
 
 /* Objects freed on one CPU into slabs another CPU owns wait in the freeing
  * CPU's buffer of this many, then go to their owners' remote lists in one
- * hold of the cache lock. */
-#define REMOTE_MAX	16
+ * hold of the cache lock. 14: struct kmem_cpu is then 128 bytes, so that
+ * finding a CPU's part of a cache is a shift. */
+#define REMOTE_MAX	14
 /* A cache with at least this many objects to a slab is one of small
  * objects; with fewer, one of large objects. */
 #define SMALL_SLAB_OBJS	16
@@ -128,6 +129,7 @@ struct kmem_cpu {
 	unsigned nout;
 	void *out[REMOTE_MAX];		/* freed here into other CPUs' slabs */
 } __attribute__((aligned(64)));	/* away from the other CPUs' lines */
+_Static_assert(sizeof(struct kmem_cpu) == 128, "a CPU's part of a cache: a shift away");
 
 /* The slabs one CPU owns. Only their owner changes them (with interrupts
  * off), except `remote`, which the cache lock guards. */
@@ -156,7 +158,8 @@ struct kmem_cache {
 	uint64_t div_magic;		/* ceil(2^64 / stride): offset -> index (obj_index) */
 	unsigned keep_empty;		/* empty slabs a CPU keeps */
 	unsigned batch;			/* objects a refill takes at least, if it can */
-	unsigned keep_max;		/* freed objects a CPU list may keep (cache_free_fast) */
+	unsigned keep_below;		/* a CPU list keeps freed objects while fewer
+					   than 1 + this were kept (cache_free_fast) */
 	bool keep_on_refill;		/* keeps also while the CPU list holds a
 					   refill's objects (large objects) */
 	void (*ctor)(void *);
@@ -426,13 +429,14 @@ enum free_fast { FREED, FREE_SLOW, FREE_SETTLE };
 
 /*
  * Free obj, an object start (checked) in the slab whose head is `head`, if
- * this CPU owns the slab (its owner byte is `tag`: owner_tag) and obj is not
- * marked free already: onto that slab's free list, setting its free mark.
+ * this CPU (`cpu`) owns the slab (its owner byte is `tag`: owner_tag) and
+ * obj is not marked free already: onto that slab's free list, setting its
+ * free mark.
  *
  * But if the slab is full (the owner byte carries OWNER_FULL), the object
  * goes onto this CPU's free list instead and the slab stays full: making it
  * partial for one object, which the next refill would take straight back,
- * would cost two list moves. Kept while fewer than keep_max were kept
+ * would cost two list moves. Kept while at most keep_below were kept
  * since the list was last empty; in a cache of small objects, only when
  * the list is empty or holds nothing but kept objects (not when it holds a
  * refill's objects: the CPU is then working through a slab, whose frees
@@ -448,7 +452,7 @@ enum free_fast { FREED, FREE_SLOW, FREE_SETTLE };
  * free).
  */
 static inline __attribute__((always_inline)) enum free_fast
-cache_free_fast(void *obj, struct page *head, size_t meta, unsigned tag)
+cache_free_fast(void *obj, struct page *head, size_t meta, unsigned tag, unsigned cpu)
 {
 	uint64_t t;
 
@@ -458,10 +462,10 @@ cache_free_fast(void *obj, struct page *head, size_t meta, unsigned tag)
 		if (*(volatile uint8_t *)&head->slab_owner != (tag | OWNER_FULL))
 			return FREE_SLOW;
 		struct kmem_cache *c = head->slab_cache;
-		struct kmem_cpu *k = &c->cpu[tag & ~OWNER_META];
+		struct kmem_cpu *k = &c->cpu[cpu];
 		/* Not a refill's objects (0 kept, small objects), nor
-		 * keep_max kept. */
-		if (!k->freelist || k->nkept - 1 < c->keep_max - 1) {
+		 * keep_below + 1 kept. */
+		if (!k->freelist || k->nkept - 1 < c->keep_below) {
 			if (__builtin_constant_p(meta) && meta == 0)
 				__asm__ volatile goto(CACHE_KEEP_ASM("(%[obj])", "8(%[obj])")
 						      : [t] "=&r"(t), [fl] "+m"(k->freelist),
