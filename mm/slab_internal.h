@@ -59,8 +59,8 @@
  * bounds the footprint is heap_room: a CPU's caches give back the slabs
  * their free lists alone hold before its heap passes its peak.
  * On make bench's random-size workload (b), 32, 128, 256 and 512 KiB gave
- * 110, 100, 97 and 95 instructions per pair, at peak ratios over seeds
- * 1..4 of at most 1.231, 1.240, 1.250 and 1.268 (build/bench/
+ * 103, 93, 90 and 88 instructions per pair, at peak ratios over seeds
+ * 1..4 of at most 1.233, 1.244, 1.250 and 1.265 (build/bench/
  * slab_bench_tidemark b <seed>; seed 1, make bench's, 1.237 at 256 KiB).
  * Without heap_room, and
  * keeping only into an empty list or one of kept objects, 32 KiB took 130
