@@ -624,8 +624,12 @@ static unsigned cache_trim(struct kmem_cache *c, unsigned cpu, unsigned budget)
  * each object looked at and TRIM_VISIT for each cache. So a call keeps
  * interrupts off for a bounded time, and a heap that must grow while its
  * lists hold nothing to release (objects of slabs in use, or nothing) pays
- * a bounded price per slab rather than a look at every cache and list.
- * Skipped when another CPU holds the list of caches.
+ * a bounded price per slab rather than a look at every cache and list. A
+ * cache is passed over while the credit is short of a slab's objects (the
+ * credit saves up for it), and one whose list the credit ran out in goes
+ * to the end of the list of caches, so that a long list of objects in use
+ * does not take every call's credit from the caches after it. Skipped
+ * when another CPU holds the list of caches.
  */
 static void heap_room(struct kmem_cache *c, unsigned cpu)
 {
@@ -633,9 +637,10 @@ static void heap_room(struct kmem_cache *c, unsigned cpu)
 	if (cpu_heap[cpu].bytes + need <= cpu_heap[cpu].peak || spin_is_locked(&caches_lock))
 		return;
 	uint64_t f = spin_lock_irqsave(&caches_lock);
+	struct kmem_cache *cut = NULL;	/* its list goes on past the credit */
 	/* Caches of large objects first: their lists are short, and what
-	 * they keep is most often whole slabs. The list of caches holds the
-	 * kmalloc classes smallest first. */
+	 * they keep is most often whole slabs. (The list of caches holds the
+	 * kmalloc classes smallest first, but for the moves below.) */
 	for (int large = 1; large >= 0; large--) {
 		for (struct kmem_cache *x = caches; x; x = x->next) {
 			if (x == c || x->flags || (x->per_slab < SMALL_SLAB_OBJS) != large)
@@ -643,14 +648,31 @@ static void heap_room(struct kmem_cache *c, unsigned cpu)
 			if (cpu_heap[cpu].credit < TRIM_VISIT)
 				goto done;
 			cpu_heap[cpu].credit -= TRIM_VISIT;
-			if (!x->node[cpu].slabs)
+			/* Less credit than a slab's objects releases little:
+			 * save it up for a later call. */
+			if (!x->node[cpu].slabs || cpu_heap[cpu].credit < x->per_slab)
 				continue;
-			cpu_heap[cpu].credit -= cache_trim(x, cpu, cpu_heap[cpu].credit);
+			unsigned walked = cache_trim(x, cpu, cpu_heap[cpu].credit);
+			if (walked == cpu_heap[cpu].credit)
+				cut = x;
+			cpu_heap[cpu].credit -= walked;
 			if (cpu_heap[cpu].bytes + need <= cpu_heap[cpu].peak)
 				goto done;
 		}
 	}
 done:
+	/* The next call starts past a list the credit ran out in, so that
+	 * one list of objects in use does not take every call's credit. */
+	if (cut && cut->next) {
+		struct kmem_cache **pp = &caches;
+		while (*pp != cut)
+			pp = &(*pp)->next;
+		*pp = cut->next;
+		while (*pp)
+			pp = &(*pp)->next;
+		*pp = cut;
+		cut->next = NULL;
+	}
 	spin_unlock_irqrestore(&caches_lock, f);
 }
 

@@ -1566,6 +1566,137 @@ HTEST(object_index_and_start_match_division_at_every_offset)
 	HEXPECT_TRUE(!slab_obj_start(&none, NULL));
 }
 
+/* ---- heap_room against the free fast path's window, constructed caches ---- */
+
+/* A free's push has committed and its decrement is pending when heap_room
+ * trims the cache: the slab, whose other objects are all on the CPU list,
+ * must stay; the decrement then lands and settles it. */
+HTEST(a_trim_between_a_free_and_its_decrement_keeps_the_slab)
+{
+	struct kmem_cache *c = kmem_cache_create("trim-pending", 64, 0, 0, NULL);
+	HASSERT_TRUE(c != NULL);
+	unsigned per = c->per_slab;
+	void **a = calloc(per, sizeof(void *));
+	HASSERT_TRUE(a != NULL);
+	kmem_reclaim();
+	for (unsigned i = 0; i < per; i++)
+		a[i] = kmem_cache_alloc(c, 0);
+	struct page *s = head_of(pmm_virt_to_page(&kernel_pmm, a[0]));
+	HEXPECT_EQ(s->slab_list, LIST_FULL);
+	for (unsigned i = 1; i < per; i++)
+		kmem_cache_free(c, a[i]);		/* kept on the CPU list */
+	HEXPECT_EQ(s->slab_list, LIST_FULL);
+	push_without_decrement(a[0]);
+	void *big = kmalloc(8192, 0);			/* past the peak: heap_room */
+	HASSERT_TRUE(big != NULL);
+	HEXPECT_EQ(kmem_cache_bytes(c), PAGE_SIZE);	/* kept */
+	HEXPECT_EQ(s->slab_cache, c);
+	if (--s->slab_inuse <= 0)			/* the decrement lands */
+		slab_settle(s);
+	slab_check();
+	HEXPECT_EQ(in_use(c), 0);
+	/* Every object comes back once. */
+	for (unsigned i = 0; i < per; i++)
+		a[i] = kmem_cache_alloc(c, 0);
+	for (unsigned i = 0; i < per; i++)
+		for (unsigned j = i + 1; j < per; j++)
+			HEXPECT_TRUE(a[i] != a[j]);
+	for (unsigned i = 0; i < per; i++)
+		kmem_cache_free(c, a[i]);
+	kfree(big);
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);
+	free(a);
+	slab_check();
+}
+
+static void trim_ctor(void *p) { memset(p, 0x5a, 1000); }
+
+/* A constructed cache (metadata after the object) is trimmed like any
+ * other: whole slabs go, the objects of the slab in use stay constructed. */
+HTEST(a_trim_of_a_constructed_cache_keeps_its_objects_constructed)
+{
+	struct kmem_cache *c = kmem_cache_create("trim-ctor", 1000, 0, 0, trim_ctor);
+	HASSERT_TRUE(c != NULL && c->meta != 0 && c->per_slab < SMALL_SLAB_OBJS);
+	unsigned per = c->per_slab;
+	uint8_t *o[64];
+	HASSERT_TRUE(3 * per <= 64);
+	kmem_reclaim();
+	for (unsigned i = 0; i < 3 * per; i++)
+		HASSERT_TRUE((o[i] = kmem_cache_alloc(c, 0)) != NULL);
+	HEXPECT_EQ(kmem_cache_bytes(c), 3 * (PAGE_SIZE << c->order));
+	for (unsigned i = 0; i + 1 < 3 * per; i++)	/* the last stays in use */
+		kmem_cache_free(c, o[i]);
+	void *big = kmalloc(8192, 0);
+	HASSERT_TRUE(big != NULL);
+	HEXPECT_EQ(kmem_cache_bytes(c), PAGE_SIZE << c->order);
+	slab_check();
+	for (unsigned i = 0; i + 1 < per; i++) {
+		uint8_t *p = kmem_cache_alloc(c, 0);
+		size_t bad = 0;
+		for (int b = 0; b < 1000; b++)
+			bad += p[b] != 0x5a;
+		HEXPECT_EQ(bad, 0);
+		o[i] = p;
+	}
+	HEXPECT_EQ(kmem_cache_bytes(c), PAGE_SIZE << c->order);
+	for (unsigned i = 0; i + 1 < per; i++)
+		kmem_cache_free(c, o[i]);
+	kmem_cache_free(c, o[3 * per - 1]);
+	kfree(big);
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);
+	slab_check();
+}
+
+/* While an earlier cache's CPU list holds objects of slabs in use (nothing
+ * to release), a later cache's whole idle slabs are still reached as the
+ * heap grows: heap_room saves its credit up for a slab's worth of objects,
+ * and the next call starts past a list the credit ran out in. (Spent from
+ * the head of the list of caches each call, the credit never got past
+ * kmalloc-16's list.) From a review. */
+HTEST(idle_slabs_behind_a_list_of_objects_in_use_are_reached)
+{
+	struct kmem_cache *c16 = kmalloc_cache(16), *c64 = kmalloc_cache(64), *c8k = kmalloc_cache(8192);
+	enum { SLABS16 = 20 };
+	unsigned per16 = c16->per_slab, per64 = c64->per_slab;
+	void **a = calloc(SLABS16 * per16, sizeof(void *)), **b = calloc(4 * per64, sizeof(void *));
+	void *big[32];
+	HASSERT_TRUE(a && b);
+	kmem_reclaim();
+	void *held16 = NULL, *held64 = NULL;
+	drain_cache(c16, &held16);
+	drain_cache(c64, &held64);
+	/* kmalloc-16: 20 new slabs, every object but one a slab freed and kept. */
+	for (unsigned i = 0; i < SLABS16 * per16; i++)
+		HASSERT_TRUE((a[i] = kmalloc(16, 0)) != NULL);
+	for (unsigned i = 0; i < SLABS16 * per16; i++)
+		if (i % per16)
+			kfree(a[i]);
+	/* kmalloc-64: 4 new slabs, all freed and kept: 4 idle pages. */
+	for (unsigned i = 0; i < 4 * per64; i++)
+		HASSERT_TRUE((b[i] = kmalloc(64, 0)) != NULL);
+	uint64_t b64 = kmem_cache_bytes(c64), b8k = kmem_cache_bytes(c8k);
+	for (unsigned i = 0; i < 4 * per64; i++)
+		kfree(b[i]);
+	HEXPECT_EQ(kmem_cache_bytes(c64), b64);		/* kept */
+	/* The heap grows by 32 slabs of 8 KiB. */
+	for (int i = 0; i < 32; i++)
+		HASSERT_TRUE((big[i] = kmalloc(8192, 0)) != NULL);
+	HEXPECT_EQ(kmem_cache_bytes(c8k), b8k + 32 * 8192);
+	printf("    # kmalloc-64 idle pages still held after the heap grew by 64 pages: %llu\n",
+	       (unsigned long long)((kmem_cache_bytes(c64) - (b64 - 4 * PAGE_SIZE)) / PAGE_SIZE));
+	HEXPECT_EQ(kmem_cache_bytes(c64), b64 - 4 * PAGE_SIZE);	/* what the top of mm/slab.c says */
+	slab_check();
+	for (int i = 0; i < 32; i++)
+		kfree(big[i]);
+	for (unsigned i = 0; i < SLABS16 * per16; i += per16)
+		kfree(a[i]);
+	free_chain(held16);
+	free_chain(held64);
+	free(a);
+	free(b);
+	slab_check();
+}
+
 int main(void)
 {
 	host_phys_base = aligned_alloc(4 * MiB, ARENA);

@@ -924,3 +924,95 @@ KTEST(slab, random_interrupts_anywhere_in_the_fast_paths)
 	KEXPECT_EQ(slab_report_count(), reports);
 	slab_check();
 }
+
+/*
+ * The random-interrupt test again, but each "interrupt" also makes a new
+ * slab of a cache of one page to a slab at the heap's peak, so that
+ * heap_room (cache_trim) runs inside the handler, over the very caches the
+ * interrupted fast path is in. (From a review.)
+ */
+#define GROW_MAX	192
+
+struct grow_state {
+	struct rnd_state r;
+	struct kmem_cache *grow;
+	void *held[GROW_MAX];
+	unsigned n;
+	uint64_t grows;
+};
+
+static void grow_hook(struct trap_frame *f, void *arg)
+{
+	struct grow_state *g = arg;
+	struct rnd_state *s = &g->r;
+	if (!(f->rflags & RFLAGS_IF) || rnd_next(&s->rng) % s->period)
+		return;
+	restart_seq_fixup(&f->rip);
+	s->acts++;
+	if (g->n == GROW_MAX) {
+		while (g->n)
+			kmem_cache_free(g->grow, g->held[--g->n]);
+		kmem_reclaim();	/* its list empty again, the peak what is left */
+	}
+	void *p = kmem_cache_alloc(g->grow, 0);
+	if (p) {
+		g->held[g->n++] = p;
+		g->grows++;
+	} else {
+		s->nulls++;
+	}
+	for (unsigned n = 1 + (unsigned)(rnd_next(&s->rng) % 4); n--; )
+		rnd_flip(s, &s->rng, s->held, 0x1111);
+}
+
+KTEST(slab, random_interrupts_that_grow_the_heap)
+{
+	static struct grow_state g;
+	static uint64_t *mine[RND_KINDS][RND_SLOTS];
+	static const unsigned periods[] = { 2, 3, 5, 7, 11 };
+	uint64_t reports = slab_report_count(), r = ktest_random();
+	unsigned bad = 0, twice = 0;
+	struct trap_catch c;
+
+	g = (struct grow_state){ .r.rng = ktest_random() };
+	g.r.cache = kmem_cache_create("test-grow-irq", STEP_CTOR_SIZE, 0, 0, step_ctor);
+	g.grow = kmem_cache_create("test-grow", 4096, 0, 0, NULL);
+	KASSERT_NOT_NULL(g.r.cache);
+	KASSERT_NOT_NULL(g.grow);
+	kmem_reclaim();
+	for (unsigned pass = 0; pass < 2 * RND_PASSES; pass++) {
+		g.r.period = periods[pass % (sizeof(periods) / sizeof(periods[0]))];
+		trap_catch_arm(&c, VEC_DB);
+		c.on_trap = grow_hook;
+		c.arg = &g;
+		single_step_on();
+		for (unsigned op = 0; op < RND_OPS; op++)
+			rnd_flip(&g.r, &r, mine, 0x2222);
+		single_step_off();
+		trap_catch_disarm();
+
+		bad += rnd_bad_stamps(mine, 0x2222) + rnd_bad_stamps(g.r.held, 0x1111);
+		for (unsigned k = 0; k < RND_KINDS; k++)
+			twice += !all_distinct(mine[k], RND_SLOTS, g.r.held[k], RND_SLOTS);
+		slab_check();
+	}
+	for (unsigned k = 0; k < RND_KINDS; k++)
+		for (unsigned i = 0; i < RND_SLOTS; i++) {
+			if (mine[k][i])
+				obj_free(g.r.cache, rnd_sizes[k], mine[k][i]);
+			if (g.r.held[k][i])
+				obj_free(g.r.cache, rnd_sizes[k], g.r.held[k][i]);
+			mine[k][i] = g.r.held[k][i] = NULL;
+		}
+	while (g.n)
+		kmem_cache_free(g.grow, g.held[--g.n]);
+	kmem_cache_destroy(g.r.cache);
+	kmem_cache_destroy(g.grow);
+	kprintf("    # grows %llu acts %llu\n", (unsigned long long)g.grows, (unsigned long long)g.r.acts);
+	KEXPECT_GT(g.grows, 100);
+	KEXPECT_EQ(g.r.nulls, 0);
+	KEXPECT_EQ(bad, 0);
+	KEXPECT_EQ(twice, 0);
+	KEXPECT_EQ(slab_report_count(), reports);
+	slab_check();
+}
