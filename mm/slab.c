@@ -2,8 +2,9 @@
  * mm/slab.c - the heap: object caches over buddy blocks, each CPU owning
  * the slabs it made (mm/kmalloc.c puts the size classes on top; the entry
  * points' fast paths are in mm/slab_fast.c, statistics and the verifier in
- * mm/slab_check.c, misuse reports and slab_debug= in mm/slab_debug.c; this
- * file holds the rest).
+ * mm/slab_check.c, misuse reports and slab_debug= in mm/slab_debug.c, how
+ * far each CPU's heap grows (heap_room) in mm/slab_heap.c; this file holds
+ * the rest).
  *
  * Data structures:
  *   struct kmem_cache  one per object type (or kmalloc size class): object
@@ -91,7 +92,7 @@
  * in restartable sequences, the slow paths with interrupts off. So an
  * interrupt handler that allocates or frees finds them consistent, and
  * neither path takes a lock. Each cache's lock (LOCK_RANK_SLAB) guards the
- * remote lists and a debug cache's slabs. caches_lock
+ * remote lists and a debug cache's slabs. slab_caches_lock
  * (LOCK_RANK_SLAB_CACHES) guards the list of caches. The page allocator is
  * never called with a cache lock held: kmem_reclaim, which it may call,
  * takes cache locks. Statistics and checks read other CPUs' parts as they
@@ -104,22 +105,12 @@
 #include "mm/slab_internal.h"
 #include "kernel/panic.h"
 
-static struct spinlock caches_lock = SPINLOCK_INIT("slab-caches", LOCK_RANK_SLAB_CACHES);
-static struct kmem_cache *caches;		/* caches_lock */
+struct spinlock slab_caches_lock = SPINLOCK_INIT("slab-caches", LOCK_RANK_SLAB_CACHES);
+struct kmem_cache *slab_caches;		/* slab_caches_lock */
 static unsigned debug_flags;			/* slab_debug=, for every cache */
 
 /* The cache of caches lives in .bss. */
 static struct kmem_cache cache_cache;
-
-/* The bytes of slabs each CPU owns in caches without debugging, and the
- * most they have been since kmem_reclaim last ran there (heap_room). Bytes
- * change by atomic adds (kmem_cache_destroy releases every CPU's empty
- * slabs); the peak only on its CPU, with interrupts off. */
-static struct cpu_heap {
-	uint64_t bytes;
-	uint64_t peak;
-	unsigned credit;	/* CPU-list objects heap_room may look at */
-} cpu_heap[MAX_CPUS];
 
 static bool debug_cache(const struct kmem_cache *c) { return c->flags & SLAB_DEBUG_MASK; }
 
@@ -184,10 +175,10 @@ void slab_cache_setup(struct kmem_cache *c, const char *name, size_t size, size_
 
 void slab_cache_link(struct kmem_cache *c)
 {
-	uint64_t f = spin_lock_irqsave(&caches_lock);
-	c->next = caches;
-	caches = c;
-	spin_unlock_irqrestore(&caches_lock, f);
+	uint64_t f = spin_lock_irqsave(&slab_caches_lock);
+	c->next = slab_caches;
+	slab_caches = c;
+	spin_unlock_irqrestore(&slab_caches_lock, f);
 }
 
 /* ---- slabs --------------------------------------------------------------- */
@@ -200,7 +191,7 @@ static struct kmem_node *node_of(struct kmem_cache *c, const struct page *head)
 	return &c->node[owner == OWNER_NONE ? 0 : owner & ~OWNER_META];
 }
 
-static void list_del(struct kmem_node *n, struct page *head)
+void slab_list_del(struct kmem_node *n, struct page *head)
 {
 	if (head->prev)
 		head->prev->next = head->next;
@@ -288,20 +279,18 @@ static struct page *slab_new(struct kmem_cache *c, uint8_t owner)
 	 * its slow paths make and release slabs outside its lock (read by
 	 * kmem_cache_bytes). */
 	__atomic_fetch_add(&n->slabs, 1, __ATOMIC_RELAXED);
-	if (!c->flags)
-		__atomic_fetch_add(&cpu_heap[n - c->node].bytes, PAGE_SIZE << c->order, __ATOMIC_RELAXED);
+	heap_count(c, (unsigned)(n - c->node), 1);
 	return head;
 }
 
 /* Give a slab's block back (on no list, every object free); clear what
  * marks its pages as a slab's, and uncount it from its node. */
-static void slab_release(struct kmem_cache *c, struct page *head)
+void slab_release(struct kmem_cache *c, struct page *head)
 {
 	void *base = head->slab_base;
 	struct kmem_node *n = node_of(c, head);
 	__atomic_fetch_sub(&n->slabs, 1, __ATOMIC_RELAXED);	/* as slab_new */
-	if (!c->flags)
-		__atomic_fetch_sub(&cpu_heap[n - c->node].bytes, PAGE_SIZE << c->order, __ATOMIC_RELAXED);
+	heap_count(c, (unsigned)(n - c->node), -1);
 	for (unsigned i = 0; i < (1u << c->order); i++) {
 		head[i].slab_cache = NULL;
 		head[i].slab_base = NULL;
@@ -326,10 +315,14 @@ static void slab_emptied(struct kmem_cache *c, struct kmem_node *n, struct page 
 		slab_release(c, head);
 }
 
-/* The head page of obj's slab (obj known to be in one). */
-static struct page *slab_head_of(void *obj)
+/* Release the empty slabs of node n. */
+void slab_release_empty(struct kmem_cache *c, struct kmem_node *n)
 {
-	return head_of(pmm_virt_to_page(&kernel_pmm, obj));
+	struct page *head;
+	while ((head = n->lists[LIST_EMPTY]) != NULL) {
+		slab_list_del(n, head);
+		slab_release(c, head);
+	}
 }
 
 /* ---- owned slabs (interrupts off, on their owner CPU) ------------------- */
@@ -354,7 +347,7 @@ static void settle_irqoff(struct kmem_cache *c, struct kmem_node *n, struct page
 	ASSERT(want != LIST_FULL);
 	if (head->slab_inuse < 0)
 		head->slab_inuse += FULL_BIAS;
-	list_del(n, head);
+	slab_list_del(n, head);
 	if (want == LIST_EMPTY)
 		slab_emptied(c, n, head);
 	else
@@ -481,7 +474,7 @@ static bool refill(struct kmem_cache *c, unsigned cpu)
 		struct page *head = n->lists[LIST_PARTIAL];
 		if (!head && !(head = n->lists[LIST_EMPTY]))
 			break;
-		list_del(n, head);
+		slab_list_del(n, head);
 		if (head->slab_inuse == 0) {
 			got += take_empty(c, cpu, head);
 			continue;
@@ -520,7 +513,7 @@ static void relist_locked(struct kmem_cache *c, struct page *head)
 	struct kmem_node *n = &c->node[0];
 	unsigned want = list_for(c, (unsigned)head->slab_inuse);
 	if (head->slab_list != want) {
-		list_del(n, head);
+		slab_list_del(n, head);
 		list_add(n, head, want);
 	}
 }
@@ -545,135 +538,10 @@ static struct page *debug_put_locked(struct kmem_cache *c, void *obj, struct pag
 	head->slab_inuse--;
 	relist_locked(c, head);
 	if (head->slab_list == LIST_EMPTY && n->nr_slabs[LIST_EMPTY] > c->keep_empty) {
-		list_del(n, head);
+		slab_list_del(n, head);
 		return head;
 	}
 	return NULL;
-}
-
-/* ---- heap growth (interrupts off, on the owner CPU) ------------------------ */
-
-/* Release the empty slabs of node n. */
-static void release_empty(struct kmem_cache *c, struct kmem_node *n)
-{
-	struct page *head;
-	while ((head = n->lists[LIST_EMPTY]) != NULL) {
-		list_del(n, head);
-		slab_release(c, head);
-	}
-}
-
-/*
- * Release c's slabs on cpu that no one uses: its empty slabs, and the slabs
- * every object of which not on the slab's own free list is among the first
- * `budget` objects of cpu's free list. The others' objects stay on that
- * list, in order. Return: the objects looked at.
- *
- * Two walks of that part of the list. The first counts each object off its
- * slab's count in use, so that a slab whose count reaches 0 has no object
- * out but these (the count includes FULL_BIAS on the full list: count_of).
- * The second takes the objects of such slabs off the list and puts the
- * count back for the rest. An object past the part walked keeps its slab's
- * count above 0, and so does a free whose decrement is pending (this runs
- * in an interrupt handler that came between a free's push and its
- * decrement): such a slab is kept, never released too early.
- */
-static unsigned cache_trim(struct kmem_cache *c, unsigned cpu, unsigned budget)
-{
-	struct kmem_cpu *k = &c->cpu[cpu];
-	struct kmem_node *n = &c->node[cpu];
-	release_empty(c, n);
-	unsigned walked = 0;
-	for (void *o = k->freelist; o && walked < budget; o = (void *)meta_of(c, o)[0], walked++)
-		slab_head_of(o)->slab_inuse--;
-	struct page *unused = NULL;		/* off their lists, through ->next */
-	void **pp = &k->freelist;
-	for (unsigned i = 0; i < walked; i++) {
-		void *o = *pp;
-		struct page *head = slab_head_of(o);
-		if (count_of(head) == 0) {
-			if (head->slab_list != LIST_NONE) {
-				list_del(n, head);
-				head->next = unused;
-				unused = head;
-			}
-			*pp = (void *)meta_of(c, o)[0];
-		} else {
-			head->slab_inuse++;
-			pp = (void **)meta_of(c, o);
-		}
-	}
-	while (unused) {
-		struct page *head = unused;
-		unused = head->next;
-		slab_release(c, head);
-	}
-	return walked;
-}
-
-/*
- * Before cpu makes a new slab of c: if that would take cpu's slabs past the
- * most they have held, first release the unused slabs other caches hold on
- * cpu (cache_trim), until the new slab fits under that peak. So the free
- * lists may keep many objects (KEEP_FREED_BYTES), which makes most frees
- * and allocations fast-path ones, without raising the heap's peak: memory
- * one cache keeps idle goes to another before the heap grows.
- *
- * The walks are paid for by the slabs made: each new slab adds TRIM_CREDIT
- * to the CPU's credit, up to TRIM_BUDGET, and a call spends it, one for
- * each object looked at and TRIM_VISIT for each cache. So a call keeps
- * interrupts off for a bounded time, and a heap that must grow while its
- * lists hold nothing to release (objects of slabs in use, or nothing) pays
- * a bounded price per slab rather than a look at every cache and list. A
- * cache is passed over while the credit is short of a slab's objects (the
- * credit saves up for it), and one whose list the credit ran out in goes
- * to the end of the list of caches, so that a long list of objects in use
- * does not take every call's credit from the caches after it. Skipped
- * when another CPU holds the list of caches.
- */
-static void heap_room(struct kmem_cache *c, unsigned cpu)
-{
-	uint64_t need = PAGE_SIZE << c->order;
-	if (cpu_heap[cpu].bytes + need <= cpu_heap[cpu].peak || spin_is_locked(&caches_lock))
-		return;
-	uint64_t f = spin_lock_irqsave(&caches_lock);
-	struct kmem_cache *cut = NULL;	/* its list goes on past the credit */
-	/* Caches of large objects first: their lists are short, and what
-	 * they keep is most often whole slabs. (The list of caches holds the
-	 * kmalloc classes smallest first, but for the moves below.) */
-	for (int large = 1; large >= 0; large--) {
-		for (struct kmem_cache *x = caches; x; x = x->next) {
-			if (x == c || x->flags || (x->per_slab < SMALL_SLAB_OBJS) != large)
-				continue;
-			if (cpu_heap[cpu].credit < TRIM_VISIT)
-				goto done;
-			cpu_heap[cpu].credit -= TRIM_VISIT;
-			/* Less credit than a slab's objects releases little:
-			 * save it up for a later call. */
-			if (!x->node[cpu].slabs || cpu_heap[cpu].credit < x->per_slab)
-				continue;
-			unsigned walked = cache_trim(x, cpu, cpu_heap[cpu].credit);
-			if (walked == cpu_heap[cpu].credit)
-				cut = x;
-			cpu_heap[cpu].credit -= walked;
-			if (cpu_heap[cpu].bytes + need <= cpu_heap[cpu].peak)
-				goto done;
-		}
-	}
-done:
-	/* The next call starts past a list the credit ran out in, so that
-	 * one list of objects in use does not take every call's credit. */
-	if (cut && cut->next) {
-		struct kmem_cache **pp = &caches;
-		while (*pp != cut)
-			pp = &(*pp)->next;
-		*pp = cut->next;
-		while (*pp)
-			pp = &(*pp)->next;
-		*pp = cut;
-		cut->next = NULL;
-	}
-	spin_unlock_irqrestore(&caches_lock, f);
 }
 
 /* ---- the slow paths -------------------------------------------------------- */
@@ -701,12 +569,8 @@ void *slab_alloc_slow(struct kmem_cache *c, unsigned flags)
 			 * CPU's part of c: so look again from the top. */
 			heap_room(c, cpu);
 			struct page *head = slab_new(c, owner_tag(c, cpu));
-			if (head) {
-				struct cpu_heap *h = &cpu_heap[cpu];
-				h->peak = h->bytes > h->peak ? h->bytes : h->peak;
-				h->credit = h->credit + TRIM_CREDIT < TRIM_BUDGET ? h->credit + TRIM_CREDIT
-										  : TRIM_BUDGET;
-			}
+			if (head)
+				heap_grown(cpu);
 			if (!head) {
 				/* Its reclaim may have taken back objects other
 				 * CPUs freed into this CPU's slabs. */
@@ -880,7 +744,7 @@ static void cache_shrink(struct kmem_cache *c)
 {
 	if (c->flags) {
 		uint64_t f = spin_lock_irqsave(&c->lock);
-		release_empty(c, &c->node[0]);
+		slab_release_empty(c, &c->node[0]);
 		spin_unlock_irqrestore(&c->lock, f);
 		return;
 	}
@@ -890,7 +754,7 @@ static void cache_shrink(struct kmem_cache *c)
 	if (c->cpu[cpu].nout)
 		remote_flush(c, cpu);
 	collect_remote(c, cpu);
-	release_empty(c, &c->node[cpu]);
+	slab_release_empty(c, &c->node[cpu]);
 	irq_restore(irq);
 }
 
@@ -917,15 +781,15 @@ uint64_t slab_in_use_locked(struct kmem_cache *c)
 static bool cache_unlink(struct kmem_cache *c)
 {
 	bool found = false;
-	uint64_t f = spin_lock_irqsave(&caches_lock);
-	for (struct kmem_cache **pp = &caches; *pp; pp = &(*pp)->next) {
+	uint64_t f = spin_lock_irqsave(&slab_caches_lock);
+	for (struct kmem_cache **pp = &slab_caches; *pp; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
 			found = true;
 			break;
 		}
 	}
-	spin_unlock_irqrestore(&caches_lock, f);
+	spin_unlock_irqrestore(&slab_caches_lock, f);
 	return found;
 }
 
@@ -957,7 +821,7 @@ void kmem_cache_destroy(struct kmem_cache *c)
 				remote_flush(c, cpu);
 		for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
 			collect_remote(c, cpu);
-			release_empty(c, &c->node[cpu]);
+			slab_release_empty(c, &c->node[cpu]);
 		}
 	}
 	irq_restore(irq);
@@ -976,10 +840,10 @@ void kmem_cache_destroy(struct kmem_cache *c)
 
 void slab_for_each_cache(void (*fn)(struct kmem_cache *c))
 {
-	uint64_t f = spin_lock_irqsave(&caches_lock);
-	for (struct kmem_cache *c = caches; c; c = c->next)
+	uint64_t f = spin_lock_irqsave(&slab_caches_lock);
+	for (struct kmem_cache *c = slab_caches; c; c = c->next)
 		fn(c);
-	spin_unlock_irqrestore(&caches_lock, f);
+	spin_unlock_irqrestore(&slab_caches_lock, f);
 }
 
 void kmem_reclaim(void)
@@ -988,9 +852,7 @@ void kmem_reclaim(void)
 	/* What this CPU's caches held was too much: heap_room counts from
 	 * what they hold now. */
 	uint64_t irq = irq_save();
-	unsigned cpu = cpu_id();
-	cpu_heap[cpu].peak = cpu_heap[cpu].bytes;
-	cpu_heap[cpu].credit = TRIM_BUDGET;
+	heap_reset(cpu_id());
 	irq_restore(irq);
 }
 
@@ -999,7 +861,7 @@ void kmem_reclaim(void)
 void slab_init(void)
 {
 	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
-		cpu_heap[cpu].credit = TRIM_BUDGET;
+		heap_reset(cpu);
 	debug_flags = slab_debug_parse();
 	slab_cache_setup(&cache_cache, "kmem_cache", sizeof(struct kmem_cache),
 			 _Alignof(struct kmem_cache), debug_flags, NULL);

@@ -1,8 +1,9 @@
 /*
  * mm/slab_internal.h - what mm/slab.c (object caches), mm/kmalloc.c (the
  * size classes on top), mm/slab_fast.c (the entry points' fast paths),
- * mm/slab_check.c (statistics, the verifier) and mm/slab_debug.c (misuse
- * reports, slab_debug=) share: the cache structure, object geometry, and
+ * mm/slab_check.c (statistics, the verifier), mm/slab_debug.c (misuse
+ * reports, slab_debug=) and mm/slab_heap.c (how far each CPU's heap grows)
+ * share: the cache structure, object geometry, and
  * the per-CPU fast paths, inline so that kmalloc and kfree pay no call for
  * them. Users include mm/slab.h instead; only white-box tests include this.
  */
@@ -53,7 +54,7 @@
  * large objects (fewer than SMALL_SLAB_OBJS to a slab) keeps them even
  * while the list holds a refill's objects, and one of a single object to a
  * slab keeps up to KEEP_SLABS_BYTES: each such object is a whole slab,
- * which heap_room (mm/slab.c) releases as soon as another cache would grow
+ * which heap_room (mm/slab_heap.c) releases as soon as another cache would grow
  * the heap (make bench (b): 1 MiB took 13.2 ns a pair, 4 MiB 12.8, as no
  * bound; the bound is what a CPU may hold idle per cache). What
  * bounds the footprint is heap_room: a CPU's caches give back the slabs
@@ -69,7 +70,7 @@
  * of 1.395. */
 #define KEEP_FREED_BYTES	(256 * 1024)
 #define KEEP_SLABS_BYTES	(4 * 1024 * 1024)
-/* What heap_room (mm/slab.c) may spend in one call, in CPU-list objects
+/* What heap_room (mm/slab_heap.c) may spend in one call, in CPU-list objects
  * looked at; what each new slab adds to a CPU's credit; and what looking
  * at a cache costs. Make bench's random-size workload looks at 550 objects
  * a call on average, and makes 37 slabs between calls. */
@@ -278,6 +279,30 @@ __attribute__((noinline)) void slab_settle(struct page *head);
 
 __attribute__((noinline)) void kmem_cache_free_foreign(struct kmem_cache *c, void *p,
 							struct page *pg);
+
+/* The head page of obj's slab (obj known to be in one). */
+static inline struct page *slab_head_of(void *obj)
+{
+	return head_of(pmm_virt_to_page(&kernel_pmm, obj));
+}
+
+/* ---- mm/slab.c, for mm/slab_heap.c ---- */
+
+extern struct spinlock slab_caches_lock;
+extern struct kmem_cache *slab_caches;		/* slab_caches_lock */
+void slab_list_del(struct kmem_node *n, struct page *head);
+void slab_release(struct kmem_cache *c, struct page *head);
+void slab_release_empty(struct kmem_cache *c, struct kmem_node *n);
+
+/* ---- mm/slab_heap.c, for mm/slab.c ---- */
+
+/* cpu's slabs of c grew (slabs > 0) or shrank by `slabs` slabs. */
+void heap_count(const struct kmem_cache *c, unsigned cpu, int slabs);
+/* cpu made a slab: its peak and heap_room's credit follow. */
+void heap_grown(unsigned cpu);
+/* kmem_reclaim ran on cpu (and set-up): the peak is what its slabs hold. */
+void heap_reset(unsigned cpu);
+void heap_room(struct kmem_cache *c, unsigned cpu);
 
 /* ---- mm/kmalloc.c, for mm/slab.c and mm/slab_fast.c ---- */
 

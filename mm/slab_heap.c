@@ -1,0 +1,156 @@
+/*
+ * mm/slab_heap.c - how far each CPU's heap grows: the bytes its slabs hold,
+ * the most they have held, and heap_room, which gives the slabs only the
+ * CPU lists hold to a cache that needs one before the heap grows past that
+ * most (see the top of mm/slab.c for the heap, and KEEP_FREED_BYTES in
+ * mm/slab_internal.h for what this lets the CPU lists keep).
+ *
+ * Context: the owner CPU with interrupts off (slab_alloc_slow,
+ * kmem_reclaim), but for heap_count, which kmem_cache_destroy calls for
+ * every CPU's slabs.
+ */
+#include "mm/slab_internal.h"
+
+/* The bytes of slabs each CPU owns in caches without debugging, and the
+ * most they have been since kmem_reclaim last ran there. Bytes change by
+ * atomic adds (kmem_cache_destroy releases every CPU's empty slabs); the
+ * rest only on its CPU. */
+static struct cpu_heap {
+	uint64_t bytes;
+	uint64_t peak;
+	unsigned credit;	/* what heap_room may spend: see there */
+} cpu_heap[MAX_CPUS];
+
+void heap_count(const struct kmem_cache *c, unsigned cpu, int slabs)
+{
+	if (!c->flags)
+		__atomic_fetch_add(&cpu_heap[cpu].bytes, (uint64_t)(int64_t)slabs * (PAGE_SIZE << c->order),
+				   __ATOMIC_RELAXED);
+}
+
+void heap_grown(unsigned cpu)
+{
+	struct cpu_heap *h = &cpu_heap[cpu];
+	h->peak = h->bytes > h->peak ? h->bytes : h->peak;
+	h->credit = h->credit + TRIM_CREDIT < TRIM_BUDGET ? h->credit + TRIM_CREDIT : TRIM_BUDGET;
+}
+
+void heap_reset(unsigned cpu)
+{
+	cpu_heap[cpu].peak = cpu_heap[cpu].bytes;
+	cpu_heap[cpu].credit = TRIM_BUDGET;
+}
+
+/*
+ * Release c's slabs on cpu that no one uses: its empty slabs, and the slabs
+ * every object of which not on the slab's own free list is among the first
+ * `budget` objects of cpu's free list. The others' objects stay on that
+ * list, in order. Return: the objects looked at.
+ *
+ * Two walks of that part of the list. The first counts each object off its
+ * slab's count in use, so that a slab whose count reaches 0 has no object
+ * out but these (the count includes FULL_BIAS on the full list: count_of).
+ * The second takes the objects of such slabs off the list and puts the
+ * count back for the rest. An object past the part walked keeps its slab's
+ * count above 0, and so does a free whose decrement is pending (this runs
+ * in an interrupt handler that came between a free's push and its
+ * decrement): such a slab is kept, never released too early.
+ */
+static unsigned cache_trim(struct kmem_cache *c, unsigned cpu, unsigned budget)
+{
+	struct kmem_cpu *k = &c->cpu[cpu];
+	struct kmem_node *n = &c->node[cpu];
+	slab_release_empty(c, n);
+	unsigned walked = 0;
+	for (void *o = k->freelist; o && walked < budget; o = (void *)meta_of(c, o)[0], walked++)
+		slab_head_of(o)->slab_inuse--;
+	struct page *unused = NULL;		/* off their lists, through ->next */
+	void **pp = &k->freelist;
+	for (unsigned i = 0; i < walked; i++) {
+		void *o = *pp;
+		struct page *head = slab_head_of(o);
+		if (count_of(head) == 0) {
+			if (head->slab_list != LIST_NONE) {
+				slab_list_del(n, head);
+				head->next = unused;
+				unused = head;
+			}
+			*pp = (void *)meta_of(c, o)[0];
+		} else {
+			head->slab_inuse++;
+			pp = (void **)meta_of(c, o);
+		}
+	}
+	while (unused) {
+		struct page *head = unused;
+		unused = head->next;
+		slab_release(c, head);
+	}
+	return walked;
+}
+
+/*
+ * Before cpu makes a new slab of c: if that would take cpu's slabs past the
+ * most they have held, first release the unused slabs other caches hold on
+ * cpu (cache_trim), until the new slab fits under that peak. So the free
+ * lists may keep many objects (KEEP_FREED_BYTES), which makes most frees
+ * and allocations fast-path ones, without raising the heap's peak: memory
+ * one cache keeps idle goes to another before the heap grows.
+ *
+ * The walks are paid for by the slabs made: each new slab adds TRIM_CREDIT
+ * to the CPU's credit, up to TRIM_BUDGET, and a call spends it, one for
+ * each object looked at and TRIM_VISIT for each cache. So a call keeps
+ * interrupts off for a bounded time, and a heap that must grow while its
+ * lists hold nothing to release (objects of slabs in use, or nothing) pays
+ * a bounded price per slab rather than a look at every cache and list. A
+ * cache is passed over while the credit is short of a slab's objects (the
+ * credit saves up for it), and one whose list the credit ran out in goes
+ * to the end of the list of caches, so that a long list of objects in use
+ * does not take every call's credit from the caches after it. Skipped
+ * when another CPU holds the list of caches.
+ */
+void heap_room(struct kmem_cache *c, unsigned cpu)
+{
+	struct cpu_heap *h = &cpu_heap[cpu];
+	uint64_t need = PAGE_SIZE << c->order;
+	if (h->bytes + need <= h->peak || spin_is_locked(&slab_caches_lock))
+		return;
+	uint64_t f = spin_lock_irqsave(&slab_caches_lock);
+	struct kmem_cache *cut = NULL;	/* its list goes on past the credit */
+	/* Caches of large objects first: their lists are short, and what
+	 * they keep is most often whole slabs. (The list of caches holds the
+	 * kmalloc classes smallest first, but for the moves below.) */
+	for (int large = 1; large >= 0; large--) {
+		for (struct kmem_cache *x = slab_caches; x; x = x->next) {
+			if (x == c || x->flags || (x->per_slab < SMALL_SLAB_OBJS) != large)
+				continue;
+			if (h->credit < TRIM_VISIT)
+				goto done;
+			h->credit -= TRIM_VISIT;
+			/* Less credit than a slab's objects releases little:
+			 * save it up for a later call. */
+			if (!x->node[cpu].slabs || h->credit < x->per_slab)
+				continue;
+			unsigned walked = cache_trim(x, cpu, h->credit);
+			if (walked == h->credit)
+				cut = x;
+			h->credit -= walked;
+			if (h->bytes + need <= h->peak)
+				goto done;
+		}
+	}
+done:
+	/* The next call starts past a list the credit ran out in, so that
+	 * one list of objects in use does not take every call's credit. */
+	if (cut && cut->next) {
+		struct kmem_cache **pp = &slab_caches;
+		while (*pp != cut)
+			pp = &(*pp)->next;
+		*pp = cut->next;
+		while (*pp)
+			pp = &(*pp)->next;
+		*pp = cut;
+		cut->next = NULL;
+	}
+	spin_unlock_irqrestore(&slab_caches_lock, f);
+}
