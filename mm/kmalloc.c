@@ -169,6 +169,19 @@ void *kmem_object_base(const void *addr)
 	return base + idx * c->stride;
 }
 
+/*
+ * A power-of-two class is aligned to its size, with slab_debug letters
+ * too: a debug stride adds a red zone, metadata and tracks, and only this
+ * alignment rounds it back to a multiple of the size (Linux's kmalloc
+ * classes are aligned the same way, for the same reason). Without
+ * debugging the stride is the size either way.
+ */
+void kmalloc_class_setup(struct kmem_cache *c, const char *name, size_t size, unsigned debug_flags)
+{
+	size_t align = (size & (size - 1)) == 0 ? size : KMALLOC_MIN_ALIGN;
+	slab_cache_setup(c, name, size, align, debug_flags, NULL);
+}
+
 void kmalloc_init(unsigned debug_flags)
 {
 	unsigned k = 0;
@@ -179,8 +192,7 @@ void kmalloc_init(unsigned debug_flags)
 	}
 	for (unsigned i = NR_CLASSES; i-- > 0; ) {
 		ksnprintf(kmalloc_names[i], sizeof(kmalloc_names[i]), "kmalloc-%u", class_sizes[i]);
-		slab_cache_setup(&kmalloc_caches[i], kmalloc_names[i], class_sizes[i],
-				 KMALLOC_MIN_ALIGN, debug_flags, NULL);
+		kmalloc_class_setup(&kmalloc_caches[i], kmalloc_names[i], class_sizes[i], debug_flags);
 		slab_cache_link(&kmalloc_caches[i]);
 	}
 }

@@ -309,6 +309,8 @@ void heap_room(struct kmem_cache *c, unsigned cpu);
 extern struct kmem_cache *kmalloc_class[KMALLOC_MAX_CACHE / 16 + 1];	/* by 16 B steps */
 
 void kmalloc_init(unsigned debug_flags);
+/* Set c up as the kmalloc class of `size` bytes (tests build private ones). */
+void kmalloc_class_setup(struct kmem_cache *c, const char *name, size_t size, unsigned debug_flags);
 __attribute__((noinline)) void *kmalloc_large_alloc(size_t n, unsigned flags);
 void kfree_large(struct page *pg, void *p);
 __attribute__((noinline)) void kfree_unowned(void *p);

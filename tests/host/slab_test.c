@@ -989,6 +989,49 @@ HTEST(every_debug_letter_is_quiet_on_correct_use)
 	HEXPECT_EQ(slab_report_count(), reports);
 }
 
+/*
+ * Power-of-two classes stay naturally aligned under every slab_debug
+ * letter, with many objects live at once: a debug stride (red zone,
+ * metadata, tracks) is no multiple of the size unless the class's
+ * alignment rounds it up, and one object at a time always sits at its
+ * slab's aligned base. Private class caches, set up as kmalloc_init sets
+ * up the real ones.
+ */
+HTEST(power_of_two_classes_align_under_every_debug_letter)
+{
+	static const unsigned letters[] = { SLAB_CONSISTENCY, SLAB_RED_ZONE, SLAB_POISON,
+					    SLAB_STORE_USER, SLAB_DEBUG_MASK };
+	static struct kmem_cache c;
+	static void *objs[1024];
+	uint64_t reports = slab_report_count();
+	for (size_t l = 0; l < ARRAY_LEN(letters); l++) {
+		for (size_t size = 16; size <= KMALLOC_MAX_CACHE; size *= 2) {
+			kmalloc_class_setup(&c, "test-class", size, letters[l]);
+			unsigned n = 3 * c.per_slab > 64 ? 3 * c.per_slab : 64;
+			if (n > ARRAY_LEN(objs))
+				n = ARRAY_LEN(objs);
+			unsigned misaligned = 0;
+			for (unsigned i = 0; i < n; i++) {
+				objs[i] = kmem_cache_alloc(&c, 0);
+				HASSERT_TRUE(objs[i] != NULL);
+				misaligned += (uintptr_t)objs[i] % size != 0;
+				memset(objs[i], 0x5c, size);
+			}
+			HEXPECT_EQ(misaligned, 0);
+			if (misaligned)
+				printf("# %zu B with letters 0x%x: %u of %u misaligned\n", size,
+				       letters[l], misaligned, n);
+			for (unsigned i = 0; i < n; i++)
+				kmem_cache_free(&c, objs[i]);
+			uint64_t f = spin_lock_irqsave(&c.lock);
+			slab_release_empty(&c, &c.node[0]);	/* a debug cache's slabs are node 0's */
+			spin_unlock_irqrestore(&c.lock, f);
+			HEXPECT_EQ(c.node[0].slabs, 0);
+		}
+	}
+	HEXPECT_EQ(slab_report_count(), reports);
+}
+
 /* ---- caches -------------------------------------------------------------------- */
 
 HTEST(destroy_with_objects_in_use_reports_and_keeps_the_cache)

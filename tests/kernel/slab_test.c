@@ -55,6 +55,31 @@ KTEST(slab, every_size_class_fits_and_aligns)
 			KEXPECT_LE((classes[i] - classes[i - 1] - 1) * 100 / classes[i], 25);
 }
 
+/*
+ * Natural alignment with many objects live, as the boot's slab_debug=
+ * letters lay them out: one object at a time always sits at its slab's
+ * aligned base, so only a crowd shows a debug stride that is no multiple
+ * of the size.
+ */
+KTEST(slab, power_of_two_sizes_stay_aligned_with_many_objects_live)
+{
+	static void *objs[600];
+	for (size_t size = 16; size <= KMALLOC_MAX_CACHE; size *= 2) {
+		unsigned n = size >= 4096 ? 64 : sizeof(objs) / sizeof(objs[0]), misaligned = 0;
+		for (unsigned i = 0; i < n; i++) {
+			objs[i] = kmalloc(size, 0);
+			KASSERT_NOT_NULL(objs[i]);
+			misaligned += (uintptr_t)objs[i] % size != 0;
+		}
+		KEXPECT_EQ(misaligned, 0);
+		if (misaligned)
+			kprintf("# kmalloc(%zu): %u of %u objects misaligned\n", size, misaligned, n);
+		for (unsigned i = 0; i < n; i++)
+			kfree(objs[i]);
+	}
+	slab_check();
+}
+
 KTEST(slab, large_requests_go_to_the_page_allocator)
 {
 	uint8_t *p = kmalloc(KMALLOC_MAX_CACHE + 1, 0);
