@@ -66,7 +66,7 @@ void *kmalloc_large_alloc(size_t n, unsigned flags)
 	if (n > (PAGE_SIZE << PMM_MAX_ORDER))
 		return NULL;
 	unsigned order = order_for(n);
-	uint8_t *p = page_alloc(order, flags & KM_ZERO ? PAGE_ZERO : 0);
+	uint8_t *p = page_alloc_as(order, flags & KM_ZERO ? PAGE_ZERO : 0, PAGE_OWNER_KMALLOC);
 	if (!p)
 		return NULL;
 	struct page *head = pmm_virt_to_page(&kernel_pmm, p);
@@ -89,7 +89,7 @@ void kfree_large(struct page *pg, void *p)
 		pg[i].slab_cache = NULL;
 		pg[i].slab_base = NULL;
 	}
-	page_free(p, order);
+	page_free_as(p, order, PAGE_OWNER_KMALLOC);
 }
 
 void kfree_slow(void *p)

@@ -28,8 +28,11 @@
  *      address.
  *
  * Free (pmm_free):
- *   1. Check that p is the head of an allocated block of that order; if not,
- *      report it (pmm_report) and return with nothing changed.
+ *   1. Check that p is the head of an allocated block of that order and of
+ *      the owner the free names (enum page_owner, in pmm.h: a page_alloc
+ *      caller, a slab, a large kmalloc block); if not, report it
+ *      (pmm_report), naming the block's real owner, and return with
+ *      nothing changed.
  *   2. Poison the block (when on).
  *   3. Order 0 through the cache: push it on this CPU's cache; above
  *      PMM_CACHE_HIGH, return the PMM_CACHE_BATCH coldest (bottom) pages to
@@ -41,7 +44,8 @@
  * Invariants (pmm_check asserts each):
  *   - Every frame belongs to exactly one reserved frame, free block, cached
  *     page or allocated block. Blocks are aligned to their size; the head
- *     carries state and order, the other pages have flags == 0.
+ *     carries state and order, the other pages have flags == 0. An
+ *     allocated head, and only one, names an owner.
  *   - A block is on free[k] iff its head is PG_FREE with order k; nr_free[]
  *     and free_pages count the lists exactly.
  *   - No free block has a free buddy of the same order: merging is eager, so
@@ -90,6 +94,22 @@
 #define PAGE_CANARY		0xc3a5
 
 #define BLOCK_PAGES(order)	(1ull << (order))
+
+/* What a report calls each owner's blocks. */
+static const char *const owner_names[NR_PAGE_OWNERS] = {
+	[PAGE_OWNER_NONE] = "no owner",
+	[PAGE_OWNER_PAGES] = "a page_alloc caller",
+	[PAGE_OWNER_SLAB] = "a slab of the heap",
+	[PAGE_OWNER_KMALLOC] = "a large kmalloc block",
+};
+_Static_assert(sizeof(owner_names) / sizeof(owner_names[0]) == NR_PAGE_OWNERS, "a name per owner");
+static page_owner_describe_fn owner_describe[NR_PAGE_OWNERS];	/* set-up only */
+
+void pmm_owner_describe(enum page_owner owner, page_owner_describe_fn fn)
+{
+	ASSERT(owner > PAGE_OWNER_NONE && owner < NR_PAGE_OWNERS);
+	owner_describe[owner] = fn;
+}
 
 
 /*
@@ -201,7 +221,7 @@ static struct page *alloc_block_locked(struct pmm *pm, unsigned order)
 		o--;
 		list_add_locked(pm, pg + BLOCK_PAGES(o), o);
 	}
-	pg->flags = PG_HEAD;
+	pg->flags = PG_HEAD;	/* the caller names the owner */
 	pg->order = (uint8_t)order;
 	return pg;
 }
@@ -337,11 +357,12 @@ static void check_poison(struct pmm *pm, const void *p, unsigned order)
 
 /*
  * The cheap test every free passes: p is the direct-map address of the head
- * of an allocated block of this order. Reads only that head's entry, which
- * belongs to the caller if the answer is yes.
+ * of an allocated block of this order that `owner` holds. Reads only that
+ * head's entry, which belongs to the caller if the answer is yes.
  * Return: the head, or NULL.
  */
-static inline struct page *allocated_head(struct pmm *pm, const void *p, unsigned order)
+static inline struct page *allocated_head(struct pmm *pm, const void *p, unsigned order,
+					  enum page_owner owner)
 {
 	/* Offset from the direct map's start: any other pointer (the kernel
 	 * image, a vmalloc-style mapping) lands outside the database's range. */
@@ -352,7 +373,7 @@ static inline struct page *allocated_head(struct pmm *pm, const void *p, unsigne
 		return NULL;
 	struct page *pg = pfn_page(pm, pfn);
 	check_canary(pm, pg);
-	if (pg->flags != PG_HEAD || pg->order != order)
+	if (pg->flags != page_head_flags(owner) || pg->order != order)
 		return NULL;
 	return pg;
 }
@@ -363,7 +384,7 @@ static inline struct page *allocated_head(struct pmm *pm, const void *p, unsigne
  * falls in).
  */
 static void explain_bad_free_locked(struct pmm *pm, const void *p, unsigned order,
-				    char *why, size_t n)
+				    enum page_owner owner, char *why, size_t n)
 {
 	unsigned long long pa = virt_to_phys(p);
 	uint64_t pfn = pa >> PAGE_SHIFT;
@@ -384,6 +405,16 @@ static void explain_bad_free_locked(struct pmm *pm, const void *p, unsigned orde
 	}
 	if (pg->flags & (PG_FREE | PG_CACHED)) {
 		ksnprintf(why, n, "double free of page %p (phys 0x%llx, order %u)", p, pa, order);
+		return;
+	}
+	if ((pg->flags & PG_HEAD) && page_owner(pg) != owner) {
+		char what[64] = "";
+		if (owner_describe[page_owner(pg)])
+			owner_describe[page_owner(pg)](pg, what, sizeof(what));
+		ksnprintf(why, n, "free of page %p (phys 0x%llx, order %u) as %s's block, but it belongs "
+			  "to %s%s%s%s (order %u)", p, pa, order, owner_names[owner],
+			  owner_names[page_owner(pg)], what[0] ? " (" : "", what, what[0] ? ")" : "",
+			  pg->order);
 		return;
 	}
 	if (pg->flags & PG_HEAD) {
@@ -409,12 +440,12 @@ static void explain_bad_free_locked(struct pmm *pm, const void *p, unsigned orde
 	ksnprintf(why, n, "free of page %p (phys 0x%llx, order %u): not the start of a block", p, pa, order);
 }
 
-static void report_bad_free(struct pmm *pm, const void *p, unsigned order)
+static void report_bad_free(struct pmm *pm, const void *p, unsigned order, enum page_owner owner)
 {
-	char why[192];
+	char why[256];
 
 	uint64_t flags = spin_lock_irqsave(&pm->lock);
-	explain_bad_free_locked(pm, p, order, why, sizeof(why));
+	explain_bad_free_locked(pm, p, order, owner, why, sizeof(why));
 	spin_unlock_irqrestore(&pm->lock, flags);
 	pmm_report(pm, "%s", why);
 }
@@ -505,7 +536,8 @@ static __attribute__((noinline)) struct page *cache_alloc_refill(struct pmm *pm,
 	return c->pages;
 }
 
-static inline __attribute__((always_inline)) struct page *cache_alloc(struct pmm *pm)
+static inline __attribute__((always_inline)) struct page *cache_alloc(struct pmm *pm,
+								      enum page_owner owner)
 {
 	uint64_t irq = irq_save();
 	struct pmm_cpu *c = &pm->cpu[cpu_id()];
@@ -518,7 +550,7 @@ static inline __attribute__((always_inline)) struct page *cache_alloc(struct pmm
 		ASSERT(pg->flags == PG_CACHED);
 		c->pages = pg->next;
 		c->count--;
-		pg->flags = PG_HEAD;
+		pg->flags = page_head_flags(owner);
 	}
 	irq_restore(irq);
 	return pg;
@@ -546,15 +578,17 @@ static struct page *buddy_alloc(struct pmm *pm, unsigned order)
 }
 
 /* Everything but the order-0 cache hit: buddy orders, poison, zeroing. */
-static __attribute__((noinline)) void *alloc_slow(struct pmm *pm, unsigned order, unsigned flags)
+static __attribute__((noinline)) void *alloc_slow(struct pmm *pm, unsigned order, unsigned flags,
+						 enum page_owner owner)
 {
 	if (order > PMM_MAX_ORDER)
 		return NULL;
 
-	struct page *pg = order == 0 && !(flags & PAGE_NOCACHE) ? cache_alloc(pm)
+	struct page *pg = order == 0 && !(flags & PAGE_NOCACHE) ? cache_alloc(pm, owner)
 								: buddy_alloc(pm, order);
 	if (!pg)
 		return NULL;
+	pg->flags = page_head_flags(owner);
 	void *p = page_addr(pm, pg);
 	if (pm->poison)
 		check_poison(pm, p, order);
@@ -566,18 +600,24 @@ static __attribute__((noinline)) void *alloc_slow(struct pmm *pm, unsigned order
 /* The hot path of pmm_alloc, inlined into page_alloc too: a page from this
  * CPU's cache, with no lock, no poison to check and nothing to zero. */
 static inline __attribute__((always_inline)) void *alloc_fast(struct pmm *pm, unsigned order,
-							       unsigned flags)
+							       unsigned flags, enum page_owner owner)
 {
 	if (order == 0 && flags == 0 && !pm->poison) {
-		struct page *pg = cache_alloc(pm);
+		struct page *pg = cache_alloc(pm, owner);
 		return pg ? page_addr(pm, pg) : NULL;
 	}
-	return alloc_slow(pm, order, flags);
+	return alloc_slow(pm, order, flags, owner);
 }
 
 void *pmm_alloc(struct pmm *pm, unsigned order, unsigned flags)
 {
-	return alloc_fast(pm, order, flags);
+	return alloc_fast(pm, order, flags, PAGE_OWNER_PAGES);
+}
+
+void *pmm_alloc_as(struct pmm *pm, unsigned order, unsigned flags, enum page_owner owner)
+{
+	ASSERT(owner > PAGE_OWNER_NONE && owner < NR_PAGE_OWNERS);
+	return alloc_fast(pm, order, flags, owner);
 }
 
 /* Free step 3: push an order-0 page on this CPU's cache. */
@@ -594,13 +634,13 @@ static inline __attribute__((always_inline)) void cache_push(struct pmm *pm, str
 }
 
 static __attribute__((noinline)) void free_slow(struct pmm *pm, void *p, unsigned order,
-						bool use_cache)
+						enum page_owner owner, bool use_cache)
 {
 	if (!p)
 		return;
-	struct page *pg = allocated_head(pm, p, order);
+	struct page *pg = allocated_head(pm, p, order, owner);
 	if (!pg) {
-		report_bad_free(pm, p, order);
+		report_bad_free(pm, p, order, owner);
 		return;
 	}
 	if (pm->poison)
@@ -617,26 +657,32 @@ static __attribute__((noinline)) void free_slow(struct pmm *pm, void *p, unsigne
 
 /* The hot path of pmm_free, inlined into page_free too: a valid order-0
  * page onto this CPU's cache. Anything else, misuse included, goes slow. */
-static inline __attribute__((always_inline)) void free_fast(struct pmm *pm, void *p, unsigned order)
+static inline __attribute__((always_inline)) void free_fast(struct pmm *pm, void *p, unsigned order,
+							     enum page_owner owner)
 {
 	if (order == 0 && !pm->poison) {
-		struct page *pg = allocated_head(pm, p, 0);
+		struct page *pg = allocated_head(pm, p, 0, owner);
 		if (__builtin_expect(pg != NULL, 1)) {
 			cache_push(pm, pg);
 			return;
 		}
 	}
-	free_slow(pm, p, order, true);
+	free_slow(pm, p, order, owner, true);
 }
 
 void pmm_free(struct pmm *pm, void *p, unsigned order)
 {
-	free_fast(pm, p, order);
+	free_fast(pm, p, order, PAGE_OWNER_PAGES);
+}
+
+void pmm_free_as(struct pmm *pm, void *p, unsigned order, enum page_owner owner)
+{
+	free_fast(pm, p, order, owner);
 }
 
 void pmm_free_nocache(struct pmm *pm, void *p, unsigned order)
 {
-	free_slow(pm, p, order, false);
+	free_slow(pm, p, order, PAGE_OWNER_PAGES, false);
 }
 
 /* ---- introspection ---------------------------------------------------------- */
@@ -673,7 +719,13 @@ void pmm_check(struct pmm *pm)
 		uint64_t pfn = pm->base_pfn + i, span = 1;
 
 		check_canary(pm, pg);
-		switch (pg->flags) {
+		unsigned state = pg->flags & PG_STATE_MASK;
+		/* An owner on allocated heads, and only there. */
+		if (state == PG_HEAD)
+			ASSERT(page_owner(pg) > PAGE_OWNER_NONE && page_owner(pg) < NR_PAGE_OWNERS);
+		else
+			ASSERT(page_owner(pg) == PAGE_OWNER_NONE);
+		switch (state) {
 		case PG_RESERVED:
 			i++;
 			continue;
@@ -699,7 +751,7 @@ void pmm_check(struct pmm *pm)
 				      (unsigned long long)(pfn + j) << PAGE_SHIFT, pg[j].flags,
 				      (unsigned long long)pfn << PAGE_SHIFT, pg->order);
 		}
-		if (pg->flags != PG_HEAD)	/* free: no slab may claim it (kfree reads these) */
+		if (state != PG_HEAD)	/* free: no slab may claim it (kfree reads these) */
 			for (uint64_t j = 0; j < span; j++)
 				ASSERT(!pg[j].slab_cache && !pg[j].slab_objs_end);
 		if (pg->flags == PG_FREE) {
@@ -758,10 +810,20 @@ struct pmm kernel_pmm = { .lock = SPINLOCK_INIT("pmm", LOCK_RANK_PMM) };
 
 void *page_alloc(unsigned order, unsigned flags)
 {
-	return alloc_fast(&kernel_pmm, order, flags);
+	return alloc_fast(&kernel_pmm, order, flags, PAGE_OWNER_PAGES);
 }
 
 void page_free(void *p, unsigned order)
 {
-	free_fast(&kernel_pmm, p, order);
+	free_fast(&kernel_pmm, p, order, PAGE_OWNER_PAGES);
+}
+
+void *page_alloc_as(unsigned order, unsigned flags, enum page_owner owner)
+{
+	return pmm_alloc_as(&kernel_pmm, order, flags, owner);
+}
+
+void page_free_as(void *p, unsigned order, enum page_owner owner)
+{
+	free_fast(&kernel_pmm, p, order, owner);
 }

@@ -50,7 +50,7 @@ struct page {
 	struct page *next, *prev;	/* free list (prev unused in a CPU cache);
 					   slab head: its cache's slab list */
 	uint8_t order;			/* heads: size of the block */
-	uint8_t flags;			/* PG_* below */
+	uint8_t flags;			/* PG_* below; an allocated head's owner too */
 	uint16_t canary;		/* PAGE_CANARY (mm/pmm.c): catches stray writes */
 	int32_t slab_inuse;		/* slab head: objects not on its free list, less
 					   FULL_BIAS while full (mm/slab_internal.h) */
@@ -76,8 +76,41 @@ enum page_flags {
 	PG_RESERVED = 1 << 0,	/* not RAM, or not given to the allocator: never freed */
 	PG_FREE = 1 << 1,	/* head of a block on free list [order] */
 	PG_CACHED = 1 << 2,	/* an order-0 page in a CPU's cache */
-	PG_HEAD = 1 << 3,	/* head of an allocated block of [order] */
+	PG_HEAD = 1 << 3,	/* head of an allocated block of [order]; its owner
+				   is in the flags' top bits (enum page_owner) */
 };
+#define PG_STATE_MASK	0x0fu
+#define PG_OWNER_SHIFT	4
+
+/*
+ * Who owns an allocated block. The head's flags carry the owner beside
+ * PG_HEAD, and every free names the owner it expects: a block freed
+ * through an allocator other than its own is reported, naming the real
+ * owner, and nothing changes. The check is the compare every free makes
+ * anyway (flags == PG_HEAD with the owner), so it costs nothing. A new kind
+ * of user is an entry here and a name in owner_names (mm/pmm.c); it
+ * allocates with pmm_alloc_as and frees with pmm_free_as.
+ */
+enum page_owner {
+	PAGE_OWNER_NONE,	/* not allocated: free, cached or reserved */
+	PAGE_OWNER_PAGES,	/* a page_alloc caller */
+	PAGE_OWNER_SLAB,	/* a slab of the heap (mm/slab.c) */
+	PAGE_OWNER_KMALLOC,	/* a large kmalloc block (mm/kmalloc.c) */
+	NR_PAGE_OWNERS,
+};
+_Static_assert(NR_PAGE_OWNERS <= 1u << (8 - PG_OWNER_SHIFT), "an owner fits above the PG_* bits");
+
+/* The flags of the head of an allocated block that `owner` owns. */
+static inline uint8_t page_head_flags(enum page_owner owner)
+{
+	return (uint8_t)(PG_HEAD | (unsigned)owner << PG_OWNER_SHIFT);
+}
+
+/* The owner of the block whose head is pg (PAGE_OWNER_NONE unless allocated). */
+static inline enum page_owner page_owner(const struct page *pg)
+{
+	return (enum page_owner)(pg->flags >> PG_OWNER_SHIFT);
+}
 
 /* Order-0 pages kept by one CPU, LIFO so the next allocation gets a cache-hot page. */
 struct pmm_cpu {
@@ -145,10 +178,23 @@ void *pmm_alloc(struct pmm *pm, unsigned order, unsigned flags);
 /*
  * Return a block from pmm_alloc with the order it was allocated with. NULL
  * is ignored. Anything else (a double free, a foreign pointer, a wrong
- * order) is reported with a backtrace and changes nothing.
+ * order, a block another owner holds) is reported with a backtrace and
+ * changes nothing.
  * Context: any; takes the pmm lock.
  */
 void pmm_free(struct pmm *pm, void *p, unsigned order);
+
+/* pmm_alloc and pmm_free for a block that `owner` holds: pmm_alloc is
+ * pmm_alloc_as(.., PAGE_OWNER_PAGES), and a free must name the owner the
+ * block was allocated for. */
+void *pmm_alloc_as(struct pmm *pm, unsigned order, unsigned flags, enum page_owner owner);
+void pmm_free_as(struct pmm *pm, void *p, unsigned order, enum page_owner owner);
+
+/* What a misuse report says about a block of `owner`'s beyond its kind
+ * (the slab heap names the cache): writes at most n bytes to buf. */
+typedef void (*page_owner_describe_fn)(const struct page *head, char *buf, size_t n);
+/* Context: set-up, before the owner's first block. */
+void pmm_owner_describe(enum page_owner owner, page_owner_describe_fn fn);
 
 /* pmm_free, but straight to the buddy lists even for order 0.
  * Context: any; takes the pmm lock. */
@@ -181,5 +227,7 @@ static inline struct page *pmm_virt_to_page(const struct pmm *pm, const void *p)
 extern struct pmm kernel_pmm;
 void *page_alloc(unsigned order, unsigned flags);
 void page_free(void *p, unsigned order);
+void *page_alloc_as(unsigned order, unsigned flags, enum page_owner owner);
+void page_free_as(void *p, unsigned order, enum page_owner owner);
 
 #endif

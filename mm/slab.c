@@ -104,6 +104,7 @@
  */
 #include "mm/slab_internal.h"
 #include "kernel/panic.h"
+#include "kernel/printf.h"
 
 struct spinlock slab_caches_lock = SPINLOCK_INIT("slab-caches", LOCK_RANK_SLAB_CACHES);
 struct kmem_cache *slab_caches;		/* slab_caches_lock */
@@ -245,7 +246,7 @@ static void *link_all(struct kmem_cache *c, uint8_t *base, void *tail)
  */
 static struct page *slab_new(struct kmem_cache *c, uint8_t owner)
 {
-	uint8_t *base = page_alloc(c->order, 0);
+	uint8_t *base = page_alloc_as(c->order, 0, PAGE_OWNER_SLAB);
 	if (!base)
 		return NULL;
 	struct page *head = pmm_virt_to_page(&kernel_pmm, base);
@@ -302,7 +303,7 @@ void slab_release(struct kmem_cache *c, struct page *head)
 	head->slab_inuse = 0;
 	head->slab_owner = 0;
 	head->next = head->prev = NULL;
-	page_free(base, c->order);
+	page_free_as(base, c->order, PAGE_OWNER_SLAB);
 }
 
 /* A slab that has just become empty and is on no list: keep it on the
@@ -858,6 +859,13 @@ void kmem_reclaim(void)
 
 /* ---- set-up --------------------------------------------------------------------- */
 
+/* A page allocator report about one of the heap's blocks names its cache. */
+static void slab_describe_block(const struct page *head, char *buf, size_t n)
+{
+	if (head->slab_cache)
+		ksnprintf(buf, n, "%s", head->slab_cache->name);
+}
+
 void slab_init(void)
 {
 	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
@@ -867,5 +875,7 @@ void slab_init(void)
 			 _Alignof(struct kmem_cache), debug_flags, NULL);
 	slab_cache_link(&cache_cache);
 	kmalloc_init(debug_flags);
+	pmm_owner_describe(PAGE_OWNER_SLAB, slab_describe_block);
+	pmm_owner_describe(PAGE_OWNER_KMALLOC, slab_describe_block);
 	kernel_pmm.reclaim = kmem_reclaim;
 }

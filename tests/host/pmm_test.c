@@ -588,6 +588,28 @@ HTEST(foreign_free_is_reported_and_ignored)
 	teardown();
 }
 
+/* Every free names the owner it expects; a block of another owner's is
+ * reported, naming that owner, and stays allocated. */
+HTEST(free_as_the_wrong_owner_is_reported_and_ignored)
+{
+	setup_usual(false);
+	uint8_t *s = pmm_alloc_as(&pm, 0, 0, PAGE_OWNER_SLAB);	/* through the CPU cache */
+	uint8_t *k = pmm_alloc_as(&pm, 2, PAGE_ZERO, PAGE_OWNER_KMALLOC);
+	HASSERT_TRUE(s && k);
+	expect_one_report(s, 0, false, "as a page_alloc caller's block, but it belongs to a slab of the heap");
+	expect_one_report(k, 2, true, "but it belongs to a large kmalloc block (order 2)");
+	expect_one_report(k, 0, false, "but it belongs to a large kmalloc block (order 2)");
+
+	uint64_t reports = pm.reports;
+	pmm_free_as(&pm, s, 0, PAGE_OWNER_SLAB);
+	pmm_free_as(&pm, k, 2, PAGE_OWNER_KMALLOC);
+	HEXPECT_EQ(pm.reports, reports);
+	/* Freed: now a second free of either is a double free, whoever names it. */
+	expect_one_report(k, 2, false, "double free");
+	pmm_check(&pm);
+	teardown();
+}
+
 HTEST(poison_catches_write_after_free)
 {
 	setup_usual(true);

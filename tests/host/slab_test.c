@@ -1032,6 +1032,61 @@ HTEST(power_of_two_classes_align_under_every_debug_letter)
 	HEXPECT_EQ(slab_report_count(), reports);
 }
 
+/* Run stmt with the console captured; the value is how many page
+ * allocator reports it made. */
+#define PMM_REPORTS_OF(stmt)						\
+	({								\
+		uint64_t before_ = kernel_pmm.reports;			\
+		console_capture(report, sizeof(report));		\
+		stmt;							\
+		console_capture(NULL, 0);				\
+		kernel_pmm.reports - before_;				\
+	})
+
+/*
+ * A block the heap owns, freed through the page allocator, is misuse: the
+ * report names its owner, and nothing changes (the heap still frees it,
+ * and both allocators' verifiers pass).
+ */
+HTEST(page_free_of_a_heap_block_is_reported_naming_its_owner)
+{
+	uint64_t reports = slab_report_count();
+	uint8_t *slab_obj = kmalloc(4096, 0), *large = kmalloc(20000, 0);
+	HASSERT_TRUE(slab_obj != NULL && large != NULL);
+	memset(slab_obj, 0x11, 4096);
+	memset(large, 0x22, 20000);
+
+	HEXPECT_EQ(PMM_REPORTS_OF(page_free(slab_obj, 0)), 1);
+	HEXPECT_CONTAINS(report, "BUG pmm: ");
+	HEXPECT_CONTAINS(report, "as a page_alloc caller's block, but it belongs to a slab of the heap (kmalloc-4096)");
+	HEXPECT_EQ(PMM_REPORTS_OF(page_free(large, 3)), 1);
+	HEXPECT_CONTAINS(report, "belongs to a large kmalloc block (kmalloc-large) (order 3)");
+	/* The wrong order too: the owner is what the report names first. */
+	HEXPECT_EQ(PMM_REPORTS_OF(page_free(large, 2)), 1);
+	HEXPECT_CONTAINS(report, "belongs to a large kmalloc block");
+	/* A slab's block freed as a large kmalloc block's, and the reverse. */
+	HEXPECT_EQ(PMM_REPORTS_OF(page_free_as(slab_obj, 0, PAGE_OWNER_KMALLOC)), 1);
+	HEXPECT_CONTAINS(report, "as a large kmalloc block's block, but it belongs to a slab of the heap");
+	HEXPECT_EQ(PMM_REPORTS_OF(page_free_as(large, 3, PAGE_OWNER_SLAB)), 1);
+	pmm_check(&kernel_pmm);
+	slab_check();
+	HEXPECT_EQ(slab_obj[4095], 0x11);	/* still allocated, untouched */
+	HEXPECT_EQ(large[19999], 0x22);
+	kfree(slab_obj);
+	kfree(large);
+	HEXPECT_EQ(slab_report_count(), reports);
+	pmm_check(&kernel_pmm);
+	slab_check();
+
+	/* The other way round, as before: kfree of a page_alloc caller's block. */
+	void *pages = page_alloc(0, 0);
+	HASSERT_TRUE(pages != NULL);
+	HEXPECT_EQ(REPORTS_OF(kfree(pages)), 1);
+	HEXPECT_CONTAINS(report, "which the heap does not own");
+	page_free(pages, 0);
+	pmm_check(&kernel_pmm);
+}
+
 /* ---- caches -------------------------------------------------------------------- */
 
 HTEST(destroy_with_objects_in_use_reports_and_keeps_the_cache)

@@ -80,6 +80,40 @@ KTEST(slab, power_of_two_sizes_stay_aligned_with_many_objects_live)
 	slab_check();
 }
 
+/* page_free of blocks the heap owns (a slab's, a large kmalloc block) is
+ * reported, naming the owner, and changes nothing. */
+KTEST(slab, page_free_of_a_heap_block_is_reported_and_changes_nothing)
+{
+	static char out[1024];
+	uint64_t reports = kernel_pmm.reports, slab_reports = slab_report_count();
+	uint8_t *obj = kmalloc(4096, 0), *large = kmalloc(20000, 0);
+	KASSERT_NOT_NULL(obj);
+	KASSERT_NOT_NULL(large);
+	obj[0] = 0x11;
+	large[0] = 0x22;
+
+	console_capture(out, sizeof(out));
+	page_free(obj, 0);
+	console_capture(NULL, 0);
+	KEXPECT_EQ(kernel_pmm.reports, reports + 1);
+	KEXPECT_CONTAINS(out, "belongs to a slab of the heap (kmalloc-4096)");
+	KEXPECT_CONTAINS(out, "Call Trace:");
+	console_capture(out, sizeof(out));
+	page_free(large, 3);
+	console_capture(NULL, 0);
+	KEXPECT_EQ(kernel_pmm.reports, reports + 2);
+	KEXPECT_CONTAINS(out, "belongs to a large kmalloc block");
+	pmm_check(&kernel_pmm);
+	slab_check();
+	KEXPECT_EQ(obj[0], 0x11);
+	KEXPECT_EQ(large[0], 0x22);
+	kfree(obj);
+	kfree(large);
+	KEXPECT_EQ(slab_report_count(), slab_reports);
+	pmm_check(&kernel_pmm);
+	slab_check();
+}
+
 KTEST(slab, large_requests_go_to_the_page_allocator)
 {
 	uint8_t *p = kmalloc(KMALLOC_MAX_CACHE + 1, 0);
