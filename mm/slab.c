@@ -54,10 +54,11 @@
  *   3. This CPU owns the slab: push onto the slab's own free list and set
  *      the mark, in one restartable sequence, then lower the slab's count.
  *      The count says when the slab changes list (slab_settle): full to
- *      partial, and partial to empty (kept, up to keep_empty, or back to
- *      the page allocator). But a slab on the full list carries OWNER_FULL
- *      in its owner byte, so the owner test sends its frees aside: up to
- *      KEEP_FREED_BYTES of them since the CPU list was last empty (in a
+ *      partial, and partial to empty (kept, within the idle bounds of
+ *      mm/slab_heap.c, or back to the page allocator). But a slab on the
+ *      full list carries OWNER_FULL in its owner byte, so the owner test
+ *      sends its frees aside: up to keep_below + 1 of them (the cache's
+ *      share of the idle bounds) since the CPU list was last empty (in a
  *      cache of small objects, only while it holds no refill's objects)
  *      go onto the CPU list (another restartable push), and the slab
  *      stays full.
@@ -166,12 +167,11 @@ void slab_cache_setup(struct kmem_cache *c, const char *name, size_t size, size_
 	c->div_magic = ~0ull / c->stride + 1;
 	c->batch = (unsigned)(REFILL_BYTES / c->stride);
 	c->batch = c->batch ? c->batch : 1;
-	uint64_t keep = (c->per_slab == 1 ? KEEP_SLABS_BYTES : KEEP_FREED_BYTES) / c->stride;
-	c->keep_below = keep > 1 ? (unsigned)keep - 1 : 0;
 	c->keep_on_refill = c->per_slab < SMALL_SLAB_OBJS;
-	c->keep_empty = debug_cache(c) ? SLAB_KEEP_EMPTY
-		      : c->per_slab >= SMALL_SLAB_OBJS ? (unsigned)(KEEP_EMPTY_BYTES / (PAGE_SIZE << c->order))
-		      : 0;
+	/* What it keeps idle is its share of the idle bounds, set when it
+	 * joins the list of caches (slab_cache_link); until then nothing. */
+	c->keep_below = 0;
+	c->keep_empty = debug_cache(c) ? SLAB_KEEP_EMPTY : 0;
 }
 
 void slab_cache_link(struct kmem_cache *c)
@@ -179,6 +179,7 @@ void slab_cache_link(struct kmem_cache *c)
 	uint64_t f = spin_lock_irqsave(&slab_caches_lock);
 	c->next = slab_caches;
 	slab_caches = c;
+	heap_set_bounds_locked();
 	spin_unlock_irqrestore(&slab_caches_lock, f);
 }
 
@@ -194,6 +195,8 @@ static struct kmem_node *node_of(struct kmem_cache *c, const struct page *head)
 
 void slab_list_del(struct kmem_node *n, struct page *head)
 {
+	if (head->slab_list == LIST_EMPTY)
+		heap_count_empty(head->slab_cache, (unsigned)(n - head->slab_cache->node), -1);
 	if (head->prev)
 		head->prev->next = head->next;
 	else
@@ -209,6 +212,8 @@ void slab_list_del(struct kmem_node *n, struct page *head)
  * OWNER_FULL in its owner byte until list_del takes it off. */
 static void list_add(struct kmem_node *n, struct page *head, unsigned list)
 {
+	if (list == LIST_EMPTY)
+		heap_count_empty(head->slab_cache, (unsigned)(n - head->slab_cache->node), 1);
 	head->slab_list = (uint8_t)list;
 	if (list == LIST_FULL)
 		head->slab_owner |= OWNER_FULL;
@@ -307,10 +312,11 @@ void slab_release(struct kmem_cache *c, struct page *head)
 }
 
 /* A slab that has just become empty and is on no list: keep it on the
- * empty list, or give it back beyond keep_empty. */
+ * empty list while the idle bounds allow (heap_keeps_empty), or give it
+ * back. */
 static void slab_emptied(struct kmem_cache *c, struct kmem_node *n, struct page *head)
 {
-	if (n->nr_slabs[LIST_EMPTY] < c->keep_empty)
+	if (heap_keeps_empty(c, (unsigned)(n - c->node)))
 		list_add(n, head, LIST_EMPTY);
 	else
 		slab_release(c, head);
@@ -790,6 +796,8 @@ static bool cache_unlink(struct kmem_cache *c)
 			break;
 		}
 	}
+	if (found)
+		heap_set_bounds_locked();
 	spin_unlock_irqrestore(&slab_caches_lock, f);
 	return found;
 }

@@ -69,6 +69,19 @@ void kmem_cache_stats(struct kmem_cache *c, struct kmem_cache_stats *out);
 /* Its stats' bytes alone, without the lock or a walk: for sampling often. */
 uint64_t kmem_cache_bytes(struct kmem_cache *c);
 
+/* What the heap and the page allocator keep idle: free but out of the
+ * buddy lists (mm/slab_heap.c states the bounds). Summed over the CPUs,
+ * exact while no other CPU uses the heap. */
+struct kmem_idle {
+	uint64_t cpu_lists;	/* free objects on CPU lists, in bytes of stride */
+	uint64_t empty_slabs;	/* kept empty slabs, in bytes */
+	uint64_t cached_pages;	/* the page allocator's per-CPU caches, in bytes */
+	uint64_t total;
+	uint64_t cache_max;	/* the most one cache keeps on one CPU */
+	const char *cache_max_name;
+};
+void kmem_idle(struct kmem_idle *out);
+
 /* Print a slabinfo-style table of every cache. */
 void kmem_dump(void);
 /* Verify every cache's slabs, lists and counts (and red zones, poison);

@@ -37,6 +37,41 @@ void kmem_cache_stats(struct kmem_cache *c, struct kmem_cache_stats *out)
 	irq_restore(irq);
 }
 
+static struct kmem_idle idle;		/* kmem_idle's sum, under slab_caches_lock */
+
+static void idle_of_cache(struct kmem_cache *c)
+{
+	uint64_t irq = irq_save();
+	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
+		uint64_t objs = 0, max = slab_cpu_list_max(c, cpu);
+		for (void *o = c->cpu[cpu].freelist; o && objs < max; o = (void *)meta_of(c, o)[0])
+			objs++;
+		uint64_t list = objs * c->stride;
+		uint64_t empty = (uint64_t)c->node[cpu].nr_slabs[LIST_EMPTY] * (PAGE_SIZE << c->order);
+		idle.cpu_lists += list;
+		idle.empty_slabs += empty;
+		if (list + empty > idle.cache_max) {
+			idle.cache_max = list + empty;
+			idle.cache_max_name = c->name;
+		}
+	}
+	irq_restore(irq);
+}
+
+void kmem_idle(struct kmem_idle *out)
+{
+	struct pmm_stats ps;
+	uint64_t f = spin_lock_irqsave(&slab_caches_lock);
+	idle = (struct kmem_idle){ .cache_max_name = "" };
+	for (struct kmem_cache *c = slab_caches; c; c = c->next)
+		idle_of_cache(c);
+	*out = idle;
+	spin_unlock_irqrestore(&slab_caches_lock, f);
+	pmm_stats(&kernel_pmm, &ps);
+	out->cached_pages = ps.cached_pages * PAGE_SIZE;
+	out->total = out->cpu_lists + out->empty_slabs + out->cached_pages;
+}
+
 static void dump_cache(struct kmem_cache *c)
 {
 	struct kmem_cache_stats s;
@@ -48,9 +83,21 @@ static void dump_cache(struct kmem_cache *c)
 
 void kmem_dump(void)
 {
+	struct heap_bounds b;
+	struct kmem_idle i;
 	kprintf("%-18s %8s %8s %10s %8s %10s\n", "# name", "objsize", "stride", "active",
 		"slabs", "KiB");
 	slab_for_each_cache(dump_cache);
+	heap_bounds(&b);
+	kmem_idle(&i);
+	kprintf("# idle: %llu KiB (CPU lists %llu, empty slabs %llu, cached pages %llu); bounds a CPU: "
+		"%llu KiB a cache, %llu KiB in all (refill room %llu, empty slabs %llu, kept %llu KiB "
+		"and %llu objects a cache)\n",
+		(unsigned long long)(i.total >> 10), (unsigned long long)(i.cpu_lists >> 10),
+		(unsigned long long)(i.empty_slabs >> 10), (unsigned long long)(i.cached_pages >> 10),
+		(unsigned long long)(b.per_cache >> 10), (unsigned long long)(b.total >> 10),
+		(unsigned long long)(b.room >> 10), (unsigned long long)(b.empty_pool >> 10),
+		(unsigned long long)(b.kept_share >> 10), (unsigned long long)b.kept_objs);
 }
 
 /* A free object held outside its slab (a CPU free list, a buffer, a

@@ -1,13 +1,44 @@
 /*
- * mm/slab_heap.c - how far each CPU's heap grows: the bytes its slabs hold,
- * the most they have held, and heap_room, which gives the slabs only the
- * CPU lists hold to a cache that needs one before the heap grows past that
- * most (see the top of mm/slab.c for the heap, and KEEP_FREED_BYTES in
- * mm/slab_internal.h for what this lets the CPU lists keep).
+ * mm/slab_heap.c - the heap's footprint: how far each CPU's heap grows
+ * and how much it keeps idle.
+ *
+ * Growth: the bytes each CPU's slabs hold, the most they have held, and
+ * heap_room, which gives the slabs only the CPU lists hold to a cache that
+ * needs one before the heap grows past that most (see the top of
+ * mm/slab.c for the heap, and KEEP_FREED_BYTES in mm/slab_internal.h for
+ * what this lets the CPU lists keep).
+ *
+ * Idle memory is what stays free but out of the page allocator's buddy
+ * lists: free objects on CPU lists, kept empty slabs, and the page
+ * allocator's per-CPU cached pages. With RAM the memory the page
+ * allocator manages, once everything is freed:
+ *   1. one cache keeps at most max(64 KiB, RAM/128) per CPU;
+ *   2. every cache and the page allocator's CPU caches together keep at
+ *      most RAM/32, summed over the CPUs.
+ * Both hold by construction, with no cost on the fast paths
+ * (heap_set_bounds_locked):
+ *   - a CPU list holds at most what its last refill left (fewer than
+ *     batch + per_slab objects: the refill's room) plus keep_below more
+ *     kept objects (cache_free_fast keeps one into an empty list);
+ *   - the page allocator's CPU cache holds at most PMM_CACHE_HIGH pages;
+ *   - from what total (2) leaves after every cache's room, the page cache
+ *     and the debug caches' one empty slab each, an eighth is a pool for
+ *     the empty slabs of every cache (counted exactly, as slabs enter and
+ *     leave the empty lists: heap_keeps_empty), and the rest is each
+ *     cache's share of kept objects (keep_below): half of it split evenly
+ *     in bytes, half in objects, so that a cache of large objects can keep
+ *     some and one of small objects does not keep thousands it rarely
+ *     needs;
+ *   - within (1), a cache's empty slabs take at most a quarter, and its
+ *     kept objects what its room and empty slabs leave.
+ * The bounds are set when a cache joins or leaves the list of caches. If
+ * the rooms alone pass (2) (very little RAM, or very many caches), every
+ * cache keeps at least one object and no empty slab; kmem_dump prints the
+ * bounds.
  *
  * Context: the owner CPU with interrupts off (slab_alloc_slow,
- * kmem_reclaim), but for heap_count, which kmem_cache_destroy calls for
- * every CPU's slabs.
+ * kmem_reclaim), but for heap_count and heap_count_empty, which
+ * kmem_cache_destroy calls for every CPU's slabs.
  */
 #include "mm/slab_internal.h"
 
@@ -18,8 +49,82 @@
 static struct cpu_heap {
 	uint64_t bytes;
 	uint64_t peak;
+	uint64_t empty;		/* of bytes: its kept empty slabs */
 	unsigned credit;	/* what heap_room may spend: see there */
 } cpu_heap[MAX_CPUS];
+
+static struct heap_bounds bounds;	/* slab_caches_lock */
+
+static uint64_t slab_bytes(const struct kmem_cache *c) { return PAGE_SIZE << c->order; }
+
+/* The most a refill of c leaves on a CPU list, and the one object a keep
+ * into an empty list adds (bytes). */
+static uint64_t refill_room(const struct kmem_cache *c)
+{
+	return (uint64_t)(c->batch + c->per_slab) * c->stride;
+}
+
+void heap_set_bounds_locked(void)
+{
+	uint64_t ram = kernel_pmm.total_pages * PAGE_SIZE;
+	struct heap_bounds b = {
+		.per_cache = ram / 128 > 64 * 1024 ? ram / 128 : 64 * 1024,
+		.total = ram / 32 / cpus_online(),
+		.room = PMM_CACHE_HIGH * PAGE_SIZE,
+	};
+	unsigned n = 0;
+	uint64_t strides = 0;
+	for (struct kmem_cache *x = slab_caches; x; x = x->next) {
+		if (x->flags) {
+			b.room += SLAB_KEEP_EMPTY * slab_bytes(x);
+		} else {
+			b.room += refill_room(x);
+			strides += x->stride;
+			n++;
+		}
+	}
+	uint64_t spare = b.total > b.room ? b.total - b.room : 0;
+	b.empty_pool = spare / 8;
+	uint64_t kept_all = spare - b.empty_pool;
+	b.kept_share = n ? kept_all / 2 / n : 0;
+	b.kept_objs = strides ? (kept_all - kept_all / 2) / strides : 0;
+	for (struct kmem_cache *x = slab_caches; x; x = x->next) {
+		if (x->flags)
+			continue;
+		uint64_t empties = 0;
+		if (x->per_slab >= SMALL_SLAB_OBJS)
+			empties = (b.per_cache / 4 < KEEP_EMPTY_BYTES ? b.per_cache / 4 : KEEP_EMPTY_BYTES) /
+				  slab_bytes(x);
+		uint64_t used = refill_room(x) + empties * slab_bytes(x);
+		uint64_t kept = b.per_cache > used ? b.per_cache - used : 0;
+		uint64_t share = b.kept_share + b.kept_objs * x->stride;
+		kept = kept < share ? kept : share;
+		kept = kept < KEEP_FREED_BYTES ? kept : KEEP_FREED_BYTES;
+		x->keep_below = (unsigned)(kept / x->stride);
+		x->keep_empty = (unsigned)empties;
+	}
+	bounds = b;
+}
+
+void heap_bounds(struct heap_bounds *out)
+{
+	uint64_t f = spin_lock_irqsave(&slab_caches_lock);
+	*out = bounds;
+	spin_unlock_irqrestore(&slab_caches_lock, f);
+}
+
+void heap_count_empty(const struct kmem_cache *c, unsigned cpu, int slabs)
+{
+	if (!c->flags)
+		__atomic_fetch_add(&cpu_heap[cpu].empty, (uint64_t)(int64_t)slabs * slab_bytes(c),
+				   __ATOMIC_RELAXED);
+}
+
+bool heap_keeps_empty(const struct kmem_cache *c, unsigned cpu)
+{
+	return c->node[cpu].nr_slabs[LIST_EMPTY] < c->keep_empty &&
+	       cpu_heap[cpu].empty + slab_bytes(c) <= bounds.empty_pool;
+}
 
 void heap_count(const struct kmem_cache *c, unsigned cpu, int slabs)
 {

@@ -28,48 +28,32 @@
 /* A cache with at least this many objects to a slab is one of small
  * objects; with fewer, one of large objects. */
 #define SMALL_SLAB_OBJS	16
-/* Empty slabs each CPU keeps per cache, rather than giving them back to
- * the page allocator at once (hysteresis: a cache at a slab boundary does
- * not allocate and free a block on every other call, a cache that works
- * in batches does not cut up its slabs again for each, and a recent double
+/* Empty slabs a CPU keeps, rather than giving them back to the page
+ * allocator at once (hysteresis: a cache at a slab boundary does not
+ * allocate and free a block on every other call, a cache that works in
+ * batches does not cut up its slabs again for each, and a recent double
  * free is still found on its slab's free list). A cache of small objects
- * keeps up to KEEP_EMPTY_BYTES of
- * them; a debug cache keeps one; a cache of large objects none: its empty
- * slab is memory every other class lacks at its peak (make bench: keeping
- * 8 KiB of them took the peak ratio from 1.23 to 1.25). kmem_reclaim gives
- * them all back when the page allocator runs short. Make bench's batch
- * workload (10^4 objects of 128 B) costs 100 instructions per pair keeping
- * one, 80 keeping 2 MiB. */
+ * keeps some, up to KEEP_EMPTY_BYTES and the idle bounds (mm/slab_heap.c);
+ * a debug cache keeps SLAB_KEEP_EMPTY; a cache of large objects none: its
+ * empty slab is memory every other class lacks at its peak.
+ * kmem_reclaim gives them all back when the page allocator runs short. */
 #define SLAB_KEEP_EMPTY	1
 #define KEEP_EMPTY_BYTES	(2 * 1024 * 1024)
 /* A refill takes whole free lists of slabs until it has this many bytes of
  * objects (at least one object): few trips for small objects, little memory
  * held away from the slabs for large ones. */
 #define REFILL_BYTES	(2 * 1024)
-/* A CPU keeps up to this many bytes of objects (at least one) freed into
- * full slabs on its own free list, counted since the list was last empty,
- * rather than moving the slab to the partial list (cache_free_fast):
- * objects of full slabs are the best to hand out again, and a free or
- * allocation that stays on the CPU list costs no list move. A cache of
- * large objects (fewer than SMALL_SLAB_OBJS to a slab) keeps them even
- * while the list holds a refill's objects, and one of a single object to a
- * slab keeps up to KEEP_SLABS_BYTES: each such object is a whole slab,
- * which heap_room (mm/slab_heap.c) releases as soon as another cache would grow
- * the heap (make bench (b): 1 MiB took 13.2 ns a pair, 4 MiB 12.8, as no
- * bound; the bound is what a CPU may hold idle per cache). What
- * bounds the footprint is heap_room: a CPU's caches give back the slabs
- * their free lists alone hold before its heap passes its peak.
- * On make bench's random-size workload (b), 32, 128, 256 and 512 KiB gave
- * 103, 93, 90 and 88 instructions per pair, at peak ratios over seeds
- * 1..4 of at most 1.233, 1.244, 1.250 and 1.265 (build/bench/
- * slab_bench_tidemark b <seed>; seed 1, make bench's, 1.237 at 256 KiB).
- * Without heap_room, and
- * keeping only into an empty list or one of kept objects, 32 KiB took 130
- * instructions and 1.22 mispredicted branches (26 ns against tcmalloc's
- * 11), at a peak of 1.228; and no bound ran at tcmalloc's speed at a peak
- * of 1.395. */
+/* A CPU keeps objects freed into full slabs on its own free list (counted
+ * since the list was last empty) rather than moving the slab to the partial
+ * list (cache_free_fast): objects of full slabs are the best to hand out
+ * again, and a free or allocation that stays on the CPU list costs no list
+ * move. A cache of large objects (fewer than SMALL_SLAB_OBJS to a slab)
+ * keeps them even while the list holds a refill's objects. How many: the
+ * cache's share of the idle bounds (mm/slab_heap.c), and at most this
+ * many bytes; more buys little speed and raises the heap's peak, since a
+ * kept object's slab stays out of every other cache's reach until
+ * heap_room (mm/slab_heap.c) trims it. */
 #define KEEP_FREED_BYTES	(256 * 1024)
-#define KEEP_SLABS_BYTES	(4 * 1024 * 1024)
 /* What heap_room (mm/slab_heap.c) may spend in one call, in CPU-list objects
  * looked at; what each new slab adds to a CPU's credit; and what looking
  * at a cache costs. Make bench's random-size workload looks at 550 objects
@@ -157,10 +141,12 @@ struct kmem_cache {
 	unsigned per_slab;
 	uint32_t objs_end;		/* per_slab * stride: where a slab's tail starts */
 	uint64_t div_magic;		/* ceil(2^64 / stride): offset -> index (obj_index) */
-	unsigned keep_empty;		/* empty slabs a CPU keeps */
+	unsigned keep_empty;		/* empty slabs a CPU keeps, at most
+					   (slab_caches_lock: heap_set_bounds_locked) */
 	unsigned batch;			/* objects a refill takes at least, if it can */
 	unsigned keep_below;		/* a CPU list keeps freed objects while fewer
-					   than 1 + this were kept (cache_free_fast) */
+					   than 1 + this were kept (cache_free_fast;
+					   slab_caches_lock: heap_set_bounds_locked) */
 	bool keep_on_refill;		/* keeps also while the CPU list holds a
 					   refill's objects (large objects) */
 	void (*ctor)(void *);
@@ -298,6 +284,23 @@ void slab_release_empty(struct kmem_cache *c, struct kmem_node *n);
 
 /* cpu's slabs of c grew (slabs > 0) or shrank by `slabs` slabs. */
 void heap_count(const struct kmem_cache *c, unsigned cpu, int slabs);
+/* cpu's empty slabs of c (on its empty list) grew or shrank by `slabs`. */
+void heap_count_empty(const struct kmem_cache *c, unsigned cpu, int slabs);
+/* May cpu keep one more empty slab of c? */
+bool heap_keeps_empty(const struct kmem_cache *c, unsigned cpu);
+/* Set every cache's keep_below and keep_empty from the idle bounds, for
+ * the caches on the list now. Must hold slab_caches_lock. */
+void heap_set_bounds_locked(void);
+/* The idle bounds in force, per CPU (kmem_dump and tests). */
+struct heap_bounds {
+	uint64_t per_cache;	/* one cache, all it keeps */
+	uint64_t total;		/* every cache and the page allocator's CPU cache */
+	uint64_t empty_pool;	/* of total: the empty slabs of every cache */
+	uint64_t kept_share;	/* of total: each cache's kept objects, at most this */
+	uint64_t kept_objs;	/* plus this many objects */
+	uint64_t room;		/* of total: what refills may leave, and the page cache */
+};
+void heap_bounds(struct heap_bounds *out);
 /* cpu made a slab: its peak and heap_room's credit follow. */
 void heap_grown(unsigned cpu);
 /* kmem_reclaim ran on cpu (and set-up): the peak is what its slabs hold. */

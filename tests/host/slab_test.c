@@ -2,7 +2,7 @@
  * tests/host/slab_test.c - mm/slab.c on the host, under ASan and UBSan.
  *
  * The heap runs over kernel_pmm, as in the kernel: main points it at a
- * 64 MiB arena aligned to 4 MiB (so a block's virtual alignment is its
+ * 128 MiB arena aligned to 4 MiB (so a block's virtual alignment is its
  * physical one) and calls slab_init once; the tests share that heap, and
  * each leaves it as it found it. Misuse is counted through
  * slab_report_count and read through console_capture (tests/host/kshim.c);
@@ -23,7 +23,7 @@
 #include <stdlib.h>
 
 #define MiB		(1ull << 20)
-#define ARENA		(64 * MiB)
+#define ARENA		(128 * MiB)	/* as the default test boot: the idle bounds scale with it */
 #define ARRAY_LEN(a)	(sizeof(a) / sizeof((a)[0]))
 
 /* kmalloc's size classes, restated: the test's own idea of what ksize is. */
@@ -510,6 +510,7 @@ HTEST(heap_room_looks_at_a_bounded_number_of_objects)
 	static void *obj[N];
 	struct kmem_cache *c = kmem_cache_create("trim-budget", 16, 0, 0, NULL);
 	HASSERT_TRUE(c != NULL);
+	c->keep_below = N;	/* more than its share of the idle bounds: all N kept */
 	kmem_reclaim();
 	for (int i = 0; i < N; i++)
 		HASSERT_TRUE((obj[i] = kmem_cache_alloc(c, 0)) != NULL);
@@ -608,8 +609,9 @@ static void *cpu3_reclaims(void *arg)
 
 /*
  * A cache of one object to a slab keeps freed objects, each a page, up to
- * KEEP_SLABS_BYTES a CPU: a CPU that frees 8 MiB of them and goes idle
- * holds 4 MiB, which only its own kmem_reclaim (or heap_room) gives back.
+ * its share of the idle bounds (mm/slab_heap.c) a CPU: a CPU that frees 8
+ * MiB of them and goes idle holds at most one cache's bound, which only its
+ * own kmem_reclaim (or heap_room) gives back.
  */
 HTEST(pages_kept_on_an_idle_cpu_are_bounded)
 {
@@ -619,7 +621,9 @@ HTEST(pages_kept_on_an_idle_cpu_are_bounded)
 	HASSERT_EQ(pthread_create(&t, NULL, cpu3_frees_pages, (void *)(uintptr_t)2048), 0);
 	pthread_join(t, NULL);
 	uint64_t held = before - free_pages_after_reclaim();	/* CPU 0 reclaims its own */
-	HEXPECT_TRUE(held > 0 && held <= KEEP_SLABS_BYTES / PAGE_SIZE);
+	struct heap_bounds b;
+	heap_bounds(&b);
+	HEXPECT_TRUE(held > 0 && held <= b.per_cache / PAGE_SIZE);
 	slab_check();
 	HASSERT_EQ(pthread_create(&t, NULL, cpu3_reclaims, NULL), 0);
 	pthread_join(t, NULL);

@@ -73,7 +73,7 @@ KTEST(slab, power_of_two_sizes_stay_aligned_with_many_objects_live)
 		}
 		KEXPECT_EQ(misaligned, 0);
 		if (misaligned)
-			kprintf("# kmalloc(%zu): %u of %u objects misaligned\n", size, misaligned, n);
+			kprintf("    # kmalloc(%zu): %u of %u objects misaligned\n", size, misaligned, n);
 		for (unsigned i = 0; i < n; i++)
 			kfree(objs[i]);
 	}
@@ -111,6 +111,79 @@ KTEST(slab, page_free_of_a_heap_block_is_reported_and_changes_nothing)
 	kfree(large);
 	KEXPECT_EQ(slab_report_count(), slab_reports);
 	pmm_check(&kernel_pmm);
+	slab_check();
+}
+
+/* Every byte kmalloc's classes hold in slabs (all idle once all is freed). */
+static uint64_t class_slab_bytes(void)
+{
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
+		bytes += kmem_cache_bytes(kmalloc_cache(classes[i]));
+	return bytes;
+}
+
+/* Once everything is freed, what the heap and the page allocator keep idle
+ * is within the bounds, stated here as the test's own idea of them. */
+static void expect_idle_within_bounds(const char *after)
+{
+	uint64_t ram = kernel_pmm.total_pages * PAGE_SIZE;
+	uint64_t per_cache = ram / 128 > 64 * 1024 ? ram / 128 : 64 * 1024;
+	struct kmem_idle i;
+	kmem_idle(&i);
+	kprintf("    # after %s: idle %llu KiB (lists %llu, empty slabs %llu, pages %llu) of %llu; "
+		"most in one cache %llu KiB (%s) of %llu; class slabs %llu KiB\n", after,
+		(unsigned long long)(i.total >> 10), (unsigned long long)(i.cpu_lists >> 10),
+		(unsigned long long)(i.empty_slabs >> 10), (unsigned long long)(i.cached_pages >> 10),
+		(unsigned long long)(ram / 32 >> 10), (unsigned long long)(i.cache_max >> 10),
+		i.cache_max_name, (unsigned long long)(per_cache >> 10),
+		(unsigned long long)(class_slab_bytes() >> 10));
+	KEXPECT_LE(i.total, ram / 32);
+	KEXPECT_LE(i.cache_max, per_cache);
+}
+
+/* Scaled to the machine: objects of `size` bytes, at most a sixteenth of
+ * RAM of them. */
+static unsigned idle_count(size_t size, unsigned want)
+{
+	uint64_t most = kernel_pmm.total_pages * PAGE_SIZE / 16 / size;
+	return want < most ? want : (unsigned)most;
+}
+
+KTEST(slab, idle_memory_is_bounded_once_everything_is_freed)
+{
+	static void *objs[4096];
+	static const size_t big[] = { 4096, 8192 };
+	kmem_reclaim();
+	for (size_t b = 0; b < 2; b++) {
+		unsigned n = idle_count(big[b], 1024);
+		for (unsigned i = 0; i < n; i++)
+			KASSERT_NOT_NULL(objs[i] = kmalloc(big[b], 0));
+		for (unsigned i = 0; i < n; i++)
+			kfree(objs[i]);
+		expect_idle_within_bounds(big[b] == 4096 ? "kmalloc(4096) x 1024" : "kmalloc(8192) x 1024");
+	}
+	/* Every class at once, freed in random order: the CPU lists of many
+	 * caches full at the same time. */
+	unsigned n = 0;
+	uint64_t live = 0, most = kernel_pmm.total_pages * PAGE_SIZE / 16;
+	while (n < sizeof(objs) / sizeof(objs[0])) {
+		size_t size = 8 + ktest_random() % (KMALLOC_MAX_CACHE - 7);
+		if (live + size > most)
+			break;
+		KASSERT_NOT_NULL(objs[n] = kmalloc(size, 0));
+		live += size;
+		n++;
+	}
+	for (unsigned i = n; i > 1; i--) {
+		unsigned j = (unsigned)(ktest_random() % i);
+		void *t = objs[i - 1];
+		objs[i - 1] = objs[j];
+		objs[j] = t;
+	}
+	for (unsigned i = 0; i < n; i++)
+		kfree(objs[i]);
+	expect_idle_within_bounds("random sizes, random order");
 	slab_check();
 }
 
@@ -229,31 +302,34 @@ KTEST(slab, a_new_slab_takes_the_pages_cpu_lists_hold_before_the_heap_grows)
 {
 	struct kmem_cache *c4k = kmalloc_cache(4096), *c2k = kmalloc_cache(2048);
 	void *big[8], *half[8];
+	/* As many as kmalloc-4096 keeps: its share of the idle bounds, which
+	 * scale with RAM. */
+	int n = c4k->keep_below + 1 < 8 ? (int)c4k->keep_below + 1 : 8;
 
 	kmem_reclaim();		/* every CPU list empty, the peak what is left */
 	uint64_t base4k = kmem_cache_bytes(c4k);
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < n; i++)
 		KASSERT_NOT_NULL(big[i] = kmalloc(4096, 0));
 	if (c4k->flags) {
 		/* slab_debug=: no CPU lists, so nothing is kept; each slab
 		 * but SLAB_KEEP_EMPTY goes back at its last free. */
-		for (int i = 0; i < 8; i++)
+		for (int i = 0; i < n; i++)
 			kfree(big[i]);
 		KEXPECT_LE(kmem_cache_bytes(c4k), base4k + (SLAB_KEEP_EMPTY * PAGE_SIZE << c4k->order));
 		slab_check();
 		return;
 	}
-	KEXPECT_EQ(kmem_cache_bytes(c4k), base4k + 8 * PAGE_SIZE);
+	KEXPECT_EQ(kmem_cache_bytes(c4k), base4k + (uint64_t)n * PAGE_SIZE);
 	uint64_t peak = kmem_cache_bytes(c4k) + kmem_cache_bytes(c2k);
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < n; i++)
 		kfree(big[i]);
-	KEXPECT_EQ(kmem_cache_bytes(c4k), base4k + 8 * PAGE_SIZE);	/* kept */
-	for (int i = 0; i < 8; i++)
+	KEXPECT_EQ(kmem_cache_bytes(c4k), base4k + (uint64_t)n * PAGE_SIZE);	/* kept */
+	for (int i = 0; i < n; i++)
 		KASSERT_NOT_NULL(half[i] = kmalloc(2048, 0));
 	KEXPECT_EQ(kmem_cache_bytes(c4k), base4k);
 	KEXPECT_LE(kmem_cache_bytes(c4k) + kmem_cache_bytes(c2k), peak);
 	slab_check();
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < n; i++)
 		kfree(half[i]);
 	slab_check();
 }
