@@ -1,13 +1,25 @@
 /*
- * kernel/console.c - kprintf: printf.c's formatter feeding the serial port.
+ * kernel/console.c - kprintf: printf.c's formatter feeding the serial port,
+ * a whole line at a time.
  *
- * One CPU for now and no locking: output from an exception handler may
- * interleave with the code it interrupted, which is what you want to see.
- * A capture buffer can divert output (used by the harness's self-tests).
+ * Line-atomic: each context gathers its output in a line buffer of its own
+ * (every thread has one in struct thread; interrupt and exception handlers
+ * share the CPU's, since they do not interleave with each other), and a
+ * line reaches the serial port whole, with interrupts off, at its newline
+ * or when the buffer fills. So a line of one thread never interleaves with
+ * another's or a handler's, and KTAP output stays parseable under
+ * preemption. console_flush sends a partial line (panic does, so that
+ * nothing printed is lost).
+ *
+ * A capture buffer can divert output (the harness's self-tests); while it
+ * is set, everything goes there at once, unbuffered.
  */
 #include "kernel/console.h"
 #include "kernel/printf.h"
 #include "kernel/serial.h"
+#include "kernel/thread.h"
+#include "kernel/trap.h"
+#include "kernel/x86.h"
 
 #include <stddef.h>
 
@@ -16,6 +28,22 @@ static struct {
 	size_t size;
 	size_t len;
 } capture;
+
+static struct console_line trap_line;	/* handlers' (one CPU) */
+
+static struct console_line *line_here(void)
+{
+	return in_trap() ? &trap_line : &current()->line;
+}
+
+static void line_flush(struct console_line *l)
+{
+	uint64_t f = irq_save();
+	for (unsigned i = 0; i < l->len; i++)
+		serial_putc(l->buf[i]);
+	l->len = 0;
+	irq_restore(f);
+}
 
 static void console_putc(char c, void *arg)
 {
@@ -27,7 +55,10 @@ static void console_putc(char c, void *arg)
 		}
 		return;
 	}
-	serial_putc(c);
+	struct console_line *l = line_here();
+	l->buf[l->len++] = c;
+	if (c == '\n' || l->len == CONSOLE_LINE)
+		line_flush(l);
 }
 
 int kvprintf(const char *fmt, va_list ap)
@@ -42,6 +73,12 @@ int kprintf(const char *fmt, ...)
 	int n = kvprintf(fmt, ap);
 	va_end(ap);
 	return n;
+}
+
+void console_flush(void)
+{
+	line_flush(&current()->line);
+	line_flush(&trap_line);
 }
 
 void console_capture(char *buf, unsigned long size)

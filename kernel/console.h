@@ -14,4 +14,14 @@ int kvprintf(const char *fmt, va_list ap);
  */
 void console_capture(char *buf, unsigned long size);
 
+/* A line being gathered (kernel/console.c: output is line-atomic). */
+#define CONSOLE_LINE	160
+struct console_line {
+	unsigned len;
+	char buf[CONSOLE_LINE];
+};
+
+/* Send the running context's partial line, and the handlers'. */
+void console_flush(void);
+
 #endif

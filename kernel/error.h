@@ -10,6 +10,7 @@ enum kerror {
 	KERR_NOMEM = -1,	/* no memory (pages, table space, arena) */
 	KERR_NOSPACE = -2,	/* no room in a fixed-size table or address range */
 	KERR_NOENT = -3,	/* nothing mapped or registered there */
+	KERR_KILLED = -4,	/* a thread was killed (kthread_join) */
 };
 
 #endif

@@ -9,19 +9,21 @@
  *     fw_cfg extra line that the test runner uses), then the boot report.
  *  4. Memory management: memory map, page allocator, the kernel's own page
  *     tables (mm/boot.c), then the heap (mm/slab.c).
- *  5. The timer (PIT, timer.hz=), programmed but with interrupts still off.
- *  6. Hand over to the test harness, which runs, lists or skips the tests
- *     and leaves QEMU (or halts on real hardware).
+ *  5. The timer (timer.hz=), programmed but with interrupts still off.
+ *  6. The scheduler: the boot context becomes this CPU's idle thread, and
+ *     the init thread runs what the command line asks (kernel/init.c: the
+ *     tests, the benchmarks), with interrupts on, as every thread runs.
  */
 #include "kernel/bootinfo.h"
 #include "kernel/cmdline.h"
 #include "kernel/console.h"
 #include "kernel/gdt.h"
 #include "kernel/irq.h"
-#include "kernel/ktest.h"
+#include "kernel/init.h"
 #include "kernel/qemu.h"
 #include "kernel/serial.h"
 #include "kernel/timer.h"
+#include "kernel/thread.h"
 #include "kernel/trap.h"
 #include "mm/boot.h"
 #include "mm/slab.h"
@@ -65,5 +67,7 @@ _Noreturn void kmain(uint32_t magic, uint32_t info_phys)
 	slab_init();
 	timer_init();
 
-	ktest_main();
+	sched_init();
+	init_start();
+	sched_idle();
 }

@@ -10,16 +10,23 @@
  *     that KASSERT_* can end it; its failure diagnostics precede its result.
  *  4. A death test runs only when the filter names it exactly (the runner's
  *     own boot for it); otherwise it is reported "# SKIP death test".
- *  5. Leave QEMU with the pass code when nothing failed, else the fail code.
- * A panic during a test ends the run; panic() calls ktest_on_panic() so the
- * log says which test it was.
+ *  5. Leave QEMU with the fail code when something failed; otherwise
+ *     return to the init thread (kernel/init.c), which leaves with the
+ *     pass code.
+ * The harness is an init task (kernel/init.h) and runs on the init thread,
+ * with interrupts on, as every thread runs. A panic during a test ends the
+ * run; the harness's panic notifier makes the log say which test it was.
  *
- * State: one test runs at a time on the boot CPU. `current` describes it;
- * nested runs (the harness's self-tests) save and restore it.
+ * State: one test runs at a time. Its struct ktest_run lives on the
+ * harness's stack, and the running thread's `harness` field points at it;
+ * threads the test creates inherit the pointer, so their KEXPECTs count
+ * against the test. Nested runs (the harness's self-tests) save and
+ * restore the pointer.
  */
 #include "kernel/ktest.h"
 #include "kernel/cmdline.h"
 #include "kernel/console.h"
+#include "kernel/init.h"
 #include "kernel/irq.h"
 #include "kernel/kbench.h"
 #include "kernel/panic.h"
@@ -27,6 +34,7 @@
 #include "kernel/qemu.h"
 #include "kernel/setjmp.h"
 #include "kernel/string.h"
+#include "kernel/thread.h"
 #include "kernel/timer.h"
 #include "kernel/trap.h"
 #include "kernel/x86.h"
@@ -48,12 +56,18 @@ CMDLINE_OPTION(ktest_action, "ktest.action", CMDLINE_CHOICE, "run|list|bench|non
 CMDLINE_OPTION(ktest_seed, "ktest.seed", CMDLINE_U64, NULL,
 	       "seed for ktest_random(), so a randomised test can be replayed");
 
-static struct {
-	const struct ktest *test;	/* NULL between tests */
-	unsigned failures;
-	kjmp_buf *abort_to;
+struct ktest_run {
+	const struct ktest *test;
+	unsigned failures;		/* interrupts off: threads of the test add too */
+	kjmp_buf *abort_to;		/* the test's own thread's */
+	struct thread *thread;		/* the thread that runs the test function */
 	uint64_t rng;
-} current;
+};
+
+static struct ktest_run *run_now(void)
+{
+	return current()->harness;
+}
 
 static unsigned ktest_count(void) { return (unsigned)(__stop_ktests - __start_ktests); }
 
@@ -80,29 +94,45 @@ void ktest_fail(const char *file, int line, const char *fmt, ...)
 	kvprintf(fmt, ap);
 	kprintf("\n");
 	va_end(ap);
-	current.failures++;
+	struct ktest_run *run = run_now();
+	if (run) {
+		uint64_t f = irq_save();
+		run->failures++;
+		irq_restore(f);
+	}
 }
 
 _Noreturn void ktest_abort(void)
 {
-	if (!current.abort_to)
+	struct ktest_run *run = run_now();
+	if (!run || !run->abort_to)
 		panic("KASSERT failed outside a running test");
 	/* A jump out of a handler would leave its interrupt unacknowledged
 	 * (no EOI: the timer never ticks again) and its frame abandoned. */
 	if (in_trap())
 		panic("KASSERT failed in an interrupt or exception handler, which cannot end a "
 		      "test; record failures there and check them after (tests/kernel/irq_stress.h)");
-	klongjmp(*current.abort_to, 1);
+	/* A thread the test started cannot jump into the test's stack: it
+	 * ends, its failure recorded. */
+	if (current() != run->thread) {
+		kprintf("    # KASSERT failed in thread %s, which the test started: it exits\n",
+			current()->name);
+		thread_exit_code(-1);
+	}
+	klongjmp(*run->abort_to, 1);
 }
 
 /* xorshift64*: small, fast and good enough for tests. */
 uint64_t ktest_random(void)
 {
-	uint64_t x = current.rng;
+	struct ktest_run *run = run_now();
+	uint64_t f = irq_save();
+	uint64_t x = run->rng;
 	x ^= x >> 12;
 	x ^= x << 25;
 	x ^= x >> 27;
-	current.rng = x;
+	run->rng = x;
+	irq_restore(f);
 	return x * 0x2545f4914f6cdd1dull;
 }
 
@@ -121,25 +151,29 @@ static struct ktest_outcome run_one(const struct ktest *t)
 {
 	kjmp_buf env;
 	struct ktest_outcome out = { 0, false };
-	__typeof__(current) saved = current;
+	struct ktest_run run = { .test = t, .abort_to = &env, .thread = current(),
+				 .rng = seed_for(t) };
+	void *saved = current()->harness;
+	unsigned threads = thread_count();
 
-	current.test = t;
-	current.failures = 0;
-	current.abort_to = &env;
-	current.rng = seed_for(t);
+	current()->harness = &run;
 	if (ksetjmp(env) == 0)
 		t->fn();
 	else
 		out.aborted = true;
-	/* The kernel runs with interrupts off between tests, with no timer
-	 * hook and no trap catch; a test that left any of them behind (a
-	 * KASSERT ends a test before its cleanup) would disturb every test
-	 * after it: the hook writing into the test's dead frame, the catch
-	 * swallowing a later test's fault. */
-	if (irq_enabled()) {
-		irq_disable();
-		ktest_fail(t->file, t->line, "test returned with interrupts enabled");
+	/* Threads run with interrupts on, and between tests there is no
+	 * timer hook, no trap catch and no thread the test started; a test
+	 * that left any of them behind (a KASSERT ends a test before its
+	 * cleanup) would disturb every test after it: the hook writing into
+	 * the test's dead frame, the catch swallowing a later test's fault,
+	 * the thread running on. */
+	if (!irq_enabled()) {
+		irq_enable();
+		ktest_fail(t->file, t->line, "test returned with interrupts disabled");
 	}
+	if (thread_count() > threads)
+		ktest_fail(t->file, t->line, "test left %u threads alive",
+			   thread_count() - threads);
 	if (timer_handler_set()) {
 		timer_set_handler(NULL, NULL);
 		ktest_fail(t->file, t->line, "test left a timer hook set");
@@ -148,8 +182,8 @@ static struct ktest_outcome run_one(const struct ktest *t)
 		trap_catch_disarm();
 		ktest_fail(t->file, t->line, "test left a trap catch armed");
 	}
-	out.failures = current.failures;
-	current = saved;
+	out.failures = run.failures;
+	current()->harness = saved;
 	return out;
 }
 
@@ -161,12 +195,15 @@ struct ktest_outcome ktest_run_captured(const struct ktest *t, char *out, size_t
 	return r;
 }
 
-void ktest_on_panic(void)
+static void ktest_on_panic(void)
 {
-	if (current.test)
-		kprintf("ktest: panic while running %s.%s (%s:%d)\n", current.test->suite,
-			current.test->name, current.test->file, current.test->line);
+	struct ktest_run *run = run_now();
+	if (run)
+		kprintf("ktest: panic while running %s.%s (%s:%d)\n", run->test->suite,
+			run->test->name, run->test->file, run->test->line);
 }
+
+static struct panic_notifier ktest_notifier = { ktest_on_panic, NULL };
 
 /* Glob with * and ? over [p, pend) against s. */
 static bool glob_match(const char *p, const char *pend, const char *s)
@@ -313,11 +350,12 @@ static void list_suite(const char *suite)
 	}
 }
 
-_Noreturn void ktest_main(void)
+static void ktest_main(void)
 {
 	const char *suites[MAX_SUITES];
 	unsigned nsuites = collect_suites(suites);
 
+	panic_notifier_register(&ktest_notifier);
 	if (strcmp(ktest_action, "bench") == 0)
 		kbench_main();
 	if (strcmp(ktest_action, "list") == 0)
@@ -340,7 +378,5 @@ _Noreturn void ktest_main(void)
 			halt_forever();
 		}
 	}
-	kprintf("Tidemark: done.\n");
-	qemu_exit(QEMU_EXIT_PASS);
-	halt_forever();
 }
+INIT_TASK("ktest", ktest_main);

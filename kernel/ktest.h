@@ -139,7 +139,4 @@ struct ktest_outcome ktest_run_captured(const struct ktest *t, char *out, size_t
 /* Deterministic pseudo-random numbers for tests, seeded by ktest.seed=. */
 uint64_t ktest_random(void);
 
-/* Run, list or skip the tests as ktest.action= says; then leave QEMU. */
-_Noreturn void ktest_main(void);
-
 #endif

@@ -122,11 +122,23 @@ void backtrace_print_trap(uint64_t rip, uint64_t rsp, uint64_t rbp)
 	backtrace_walk(rip, rbp);
 }
 
+static struct panic_notifier *notifiers;
+
+void panic_notifier_register(struct panic_notifier *n)
+{
+	struct panic_notifier **pp = &notifiers;
+	while (*pp)
+		pp = &(*pp)->next;
+	n->next = NULL;
+	*pp = n;
+}
+
 static _Noreturn void panic_finish(uint64_t rip, uint64_t rsp, uint64_t rbp, const char *file,
 				   int line, const char *fmt, va_list ap)
 {
 	cli();
 	console_capture(NULL, 0);
+	console_flush();	/* what the thread had printed of its last line */
 	if (panicking) {
 		kprintf("Kernel panic - nested panic while panicking; halting\n");
 		halt_forever();
@@ -142,7 +154,8 @@ static _Noreturn void panic_finish(uint64_t rip, uint64_t rsp, uint64_t rbp, con
 		backtrace_print_trap(rip, rsp, rbp);
 	else
 		backtrace_print(rip, rbp);
-	ktest_on_panic();
+	for (struct panic_notifier *n = notifiers; n; n = n->next)
+		n->fn();
 	qemu_exit(QEMU_EXIT_FAIL);
 	halt_forever();
 }

@@ -44,7 +44,13 @@ void backtrace_print_trap(uint64_t rip, uint64_t rsp, uint64_t rbp);
 #define DEBUG_ASSERT(cond) do { if (0) { (void)(cond); } } while (0)
 #endif
 
-/* Called by panic before halting, so the harness can say which test died. */
-void ktest_on_panic(void);
+/* Called by panic, in registration order, after the report and before
+ * halting (the test harness says which test died). A notifier must not
+ * panic. Context: set-up, before any panic it is meant for. */
+struct panic_notifier {
+	void (*fn)(void);
+	struct panic_notifier *next;
+};
+void panic_notifier_register(struct panic_notifier *n);
 
 #endif

@@ -17,6 +17,11 @@ static struct {
 	unsigned depth;
 } cpu0_locks;
 
+unsigned spin_held_count(void)
+{
+	return cpu0_locks.depth;
+}
+
 uint64_t spin_lock_irqsave(struct spinlock *l)
 {
 	uint64_t flags = irq_save();

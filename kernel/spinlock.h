@@ -63,4 +63,9 @@ void spin_unlock_irqrestore(struct spinlock *l, uint64_t flags);
 
 static inline bool spin_is_locked(const struct spinlock *l) { return l->locked != 0; }
 
+#ifndef HOST_TEST
+/* Spinlocks this CPU holds now (a thread must hold none to block). */
+unsigned spin_held_count(void);
+#endif
+
 #endif

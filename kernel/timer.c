@@ -19,6 +19,7 @@
 #include "kernel/console.h"
 #include "kernel/irq.h"
 #include "kernel/panic.h"
+#include "kernel/thread.h"
 #include "kernel/x86.h"
 
 #define PIT_CH0		0x40
@@ -40,6 +41,7 @@ static void timer_tick(void *unused)
 {
 	(void)unused;
 	__atomic_store_n(&ticks, ticks + 1, __ATOMIC_RELAXED);
+	sched_tick();
 	if (hook)
 		hook(hook_ctx);
 }

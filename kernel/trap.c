@@ -9,10 +9,15 @@
  *  3. Interrupts from the PICs go to their line's handler (kernel/irq.c);
  *     then a restartable sequence the interrupt landed in is sent back to
  *     its start (kernel/restart.h).
- *  4. Anything else is reported (name, error code, CR2 for #PF, registers,
+ *  4. Last, once no handler is under way, an interrupt that came from a
+ *     thread with interrupts on is a preemption point (kernel/sched.c):
+ *     the scheduler may save the frame in the thread and run another.
+ *  5. Anything else is reported (name, error code, CR2 for #PF, registers,
  *     symbolised RIP) and panics with a backtrace from the trapped context.
  *
- * One CPU, interrupts off inside handlers: the catch slot needs no lock.
+ * The armed catch is the running thread's (struct thread), so a catch armed
+ * by one thread never swallows another's fault. One CPU, interrupts off
+ * inside handlers.
  */
 #include "kernel/trap.h"
 #include "kernel/console.h"
@@ -21,6 +26,7 @@
 #include "kernel/qemu.h"
 #include "kernel/restart.h"
 #include "kernel/symbols.h"
+#include "kernel/thread.h"
 #include "kernel/x86.h"
 #include "mm/vmm.h"
 
@@ -41,7 +47,6 @@ static const char *const exception_names[32] = {
 	"reserved (31)",
 };
 
-static struct trap_catch *armed;
 static bool reporting;	/* a fault while reporting one must not recurse */
 static unsigned trap_depth;	/* trap_dispatch calls under way (in_trap) */
 
@@ -53,17 +58,23 @@ const char *trap_name(uint64_t vector)
 void trap_catch_arm(struct trap_catch *c, uint64_t vector)
 {
 	*c = (struct trap_catch){ .vector = vector };
-	armed = c;
+	current()->trap_catch = c;
 }
 
 void trap_catch_disarm(void)
 {
-	armed = NULL;
+	current()->trap_catch = NULL;
 }
 
 bool trap_catch_armed(void)
 {
-	return armed != NULL;
+	return current()->trap_catch != NULL;
+}
+
+void trap_abandon(void)
+{
+	ASSERT(trap_depth == 1);
+	trap_depth = 0;
 }
 
 bool in_trap(void)
@@ -129,10 +140,13 @@ void trap_dispatch(struct trap_frame *f)
 	trap_depth++;
 	dispatch(f);
 	trap_depth--;
+	if (f->vector >= VEC_IRQ_BASE && (f->rflags & RFLAGS_IF) && !trap_depth)
+		sched_preempt_point(f);
 }
 
 static void dispatch(struct trap_frame *f)
 {
+	struct trap_catch *armed = current()->trap_catch;
 	if (armed && armed->vector == f->vector) {
 		armed->hits++;
 		armed->rip = f->rip;

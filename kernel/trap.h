@@ -53,6 +53,9 @@ void trap_catch_disarm(void);
 bool trap_catch_armed(void);
 /* Is an exception or interrupt handler running (trap_dispatch under way)? */
 bool in_trap(void);
+/* The handler under way will never return (the scheduler kills or leaves
+ * the thread it interrupted). Context: a trap handler, not nested. */
+void trap_abandon(void);
 
 /* Execute the instruction(s) insn; a caught fault resumes right after them.
  * Optional asm input operands follow insn (r11 is taken by the macro). */

@@ -76,5 +76,6 @@ static inline _Noreturn void halt_forever(void)
 #define EFER_NXE	(1u << 11)
 #define CR0_WP		(1u << 16)
 #define RFLAGS_IF	(1u << 9)
+#define RFLAGS_RESERVED	(1u << 1)	/* always set */
 
 #endif

@@ -33,8 +33,7 @@ static void stress_tick(void *ctx)
 
 struct irq_stress_result irq_stress_run(const struct irq_stress *s)
 {
-	ASSERT(!irq_enabled());
-
+	uint64_t flags = irq_save();	/* threads run with interrupts on */
 	struct run r = { .s = s };
 	struct irq_stress_result out = { 0 };
 	unsigned saved_hz = timer_hz();
@@ -71,5 +70,6 @@ struct irq_stress_result irq_stress_run(const struct irq_stress *s)
 		timer_set_hz(saved_hz);
 	out.irq_calls = r.irq_calls;
 	out.irqs_in_loop = r.irqs_in_loop;
+	irq_restore(flags);
 	return out;
 }

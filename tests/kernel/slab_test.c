@@ -758,8 +758,11 @@ static void step_free(struct step_state *s, unsigned kind, uint64_t *p)
 /* Trap (#DB) after every instruction from here to single_step_off, with
  * interrupts on as a handler would find them (every PIC line is masked:
  * only #DB comes). */
+static uint64_t single_step_flags;
+
 static void single_step_on(void)
 {
+	single_step_flags = irq_save();
 	irq_enable();
 	__asm__ volatile("pushfq; orq $0x100, (%%rsp); popfq" ::: "memory", "cc");
 }
@@ -767,7 +770,7 @@ static void single_step_on(void)
 static void single_step_off(void)
 {
 	__asm__ volatile("pushfq; andq $~0x100, (%%rsp); popfq" ::: "memory", "cc");
-	irq_disable();
+	irq_restore(single_step_flags);
 }
 
 static void note_once(uint64_t *set, unsigned *n, uint64_t v)

@@ -1,0 +1,450 @@
+/*
+ * tests/kernel/thread_test.c - threads and the scheduler: create and join,
+ * preemption that really interleaves busy threads and keeps every register
+ * intact, sleep order, priorities, mutexes and wait queues under
+ * preemption, and the heap's fast paths under preemption.
+ */
+#include "kernel/console.h"
+#include "kernel/error.h"
+#include "kernel/ktest.h"
+#include "kernel/sync.h"
+#include "kernel/thread.h"
+#include "kernel/timer.h"
+#include "kernel/x86.h"
+#include "mm/slab.h"
+
+/* Spin until cond or until the timer has ticked `ticks` times. */
+#define SPIN_TICKS(cond, ticks)							\
+	do {									\
+		uint64_t spin_end_ = timer_ticks() + (ticks);			\
+		while (!(cond) && timer_ticks() < spin_end_)			\
+			__asm__ volatile("pause");				\
+	} while (0)
+
+static void store_arg(void *arg)
+{
+	*(volatile int *)arg = 1;
+}
+
+KTEST(thread, create_and_join_runs_the_function)
+{
+	int ran = 0;
+	struct thread *t = kthread_create(store_arg, &ran, "store");
+	KASSERT_NOT_NULL(t);
+	KEXPECT_EQ(kthread_join(t), 0);
+	KEXPECT_EQ(ran, 1);
+}
+
+static void exit_with(void *arg)
+{
+	thread_exit_code((int)(uintptr_t)arg);
+}
+
+KTEST(thread, exit_code_reaches_the_joiner)
+{
+	struct thread *t = kthread_create(exit_with, (void *)(uintptr_t)42, "exit42");
+	KASSERT_NOT_NULL(t);
+	KEXPECT_EQ(kthread_join(t), 42);
+}
+
+static void add_one(void *arg)
+{
+	__atomic_add_fetch((unsigned *)arg, 1, __ATOMIC_RELAXED);
+}
+
+/* 1,000 threads, created and joined in batches, all memory back. */
+KTEST(thread, a_thousand_threads_come_and_go)
+{
+	enum { BATCH = 50, ROUNDS = 20 };
+	struct thread *t[BATCH];
+	unsigned ran = 0, before = thread_count();
+	for (int r = 0; r < ROUNDS; r++) {
+		for (int i = 0; i < BATCH; i++)
+			KASSERT_NOT_NULL(t[i] = kthread_create(add_one, &ran, "one"));
+		for (int i = 0; i < BATCH; i++)
+			KEXPECT_EQ(kthread_join(t[i]), 0);
+	}
+	KEXPECT_EQ(ran, BATCH * ROUNDS);
+	KEXPECT_EQ(thread_count(), before);
+}
+
+/* Two busy threads that never yield: the timer makes them take turns. */
+struct busy {
+	volatile bool stop;
+	volatile unsigned last;		/* who ran last */
+	volatile uint64_t turns;	/* changes of who runs */
+	volatile uint64_t count[2];
+};
+
+struct busy_arg {
+	struct busy *b;
+	unsigned me;
+};
+
+static void busy_loop(void *arg)
+{
+	struct busy_arg *a = arg;
+	while (!a->b->stop) {
+		if (a->b->last != a->me) {
+			a->b->last = a->me;
+			a->b->turns++;
+		}
+		a->b->count[a->me]++;
+	}
+}
+
+KTEST(thread, preemption_interleaves_busy_threads)
+{
+	static struct busy b;
+	b = (struct busy){ .last = 2 };
+	struct busy_arg a0 = { &b, 0 }, a1 = { &b, 1 };
+	struct thread *t0 = kthread_create(busy_loop, &a0, "busy0");
+	struct thread *t1 = kthread_create(busy_loop, &a1, "busy1");
+	KASSERT_NOT_NULL(t0);
+	KASSERT_NOT_NULL(t1);
+	/* The test thread sleeps, so only the two compete. */
+	thread_sleep_ns(20ull * 1000000000 / timer_hz());
+	b.stop = true;
+	kthread_join(t0);
+	kthread_join(t1);
+	kprintf("    # %llu turns, %llu and %llu loops\n", (unsigned long long)b.turns,
+		(unsigned long long)b.count[0], (unsigned long long)b.count[1]);
+	KEXPECT_GE(b.turns, 10);
+	KEXPECT_GT(b.count[0], 0);
+	KEXPECT_GT(b.count[1], 0);
+}
+
+/*
+ * Every general register survives preemption: regs_spin fills all of them
+ * with values derived from its seed, spins, and checks them (1 on a
+ * mismatch), while the timer switches between two threads at 10 kHz. A
+ * preemption that lost or mixed up a register (the frame saved from the
+ * IST stack, restored by iretq) shows as a mismatch.
+ */
+uint64_t regs_spin(uint64_t seed, uint64_t loops);
+__asm__(".text\n"
+	".globl regs_spin\n"
+	"regs_spin:\n\t"
+	"pushq %rbx\n\t pushq %rbp\n\t pushq %r12\n\t pushq %r13\n\t pushq %r14\n\t pushq %r15\n\t"
+	"movq %rsi, %rax\n\t"
+	"leaq 1(%rdi), %rbx\n\t leaq 2(%rdi), %rcx\n\t leaq 3(%rdi), %rdx\n\t"
+	"leaq 4(%rdi), %rsi\n\t leaq 5(%rdi), %rbp\n\t leaq 6(%rdi), %r8\n\t"
+	"leaq 7(%rdi), %r9\n\t leaq 8(%rdi), %r10\n\t leaq 9(%rdi), %r11\n\t"
+	"leaq 10(%rdi), %r12\n\t leaq 11(%rdi), %r13\n\t leaq 12(%rdi), %r14\n\t"
+	"leaq 13(%rdi), %r15\n"
+	"1:\n\t pause\n\t subq $1, %rax\n\t jnz 1b\n\t"
+	"movq %rbx, %rax\n\t subq %rdi, %rax\n\t cmpq $1, %rax\n\t jne 9f\n\t"
+	"movq %rcx, %rax\n\t subq %rdi, %rax\n\t cmpq $2, %rax\n\t jne 9f\n\t"
+	"movq %rdx, %rax\n\t subq %rdi, %rax\n\t cmpq $3, %rax\n\t jne 9f\n\t"
+	"movq %rsi, %rax\n\t subq %rdi, %rax\n\t cmpq $4, %rax\n\t jne 9f\n\t"
+	"movq %rbp, %rax\n\t subq %rdi, %rax\n\t cmpq $5, %rax\n\t jne 9f\n\t"
+	"movq %r8, %rax\n\t subq %rdi, %rax\n\t cmpq $6, %rax\n\t jne 9f\n\t"
+	"movq %r9, %rax\n\t subq %rdi, %rax\n\t cmpq $7, %rax\n\t jne 9f\n\t"
+	"movq %r10, %rax\n\t subq %rdi, %rax\n\t cmpq $8, %rax\n\t jne 9f\n\t"
+	"movq %r11, %rax\n\t subq %rdi, %rax\n\t cmpq $9, %rax\n\t jne 9f\n\t"
+	"movq %r12, %rax\n\t subq %rdi, %rax\n\t cmpq $10, %rax\n\t jne 9f\n\t"
+	"movq %r13, %rax\n\t subq %rdi, %rax\n\t cmpq $11, %rax\n\t jne 9f\n\t"
+	"movq %r14, %rax\n\t subq %rdi, %rax\n\t cmpq $12, %rax\n\t jne 9f\n\t"
+	"movq %r15, %rax\n\t subq %rdi, %rax\n\t cmpq $13, %rax\n\t jne 9f\n\t"
+	"xorl %eax, %eax\n\t jmp 8f\n"
+	"9:\n\t movl $1, %eax\n"
+	"8:\n\t popq %r15\n\t popq %r14\n\t popq %r13\n\t popq %r12\n\t popq %rbp\n\t popq %rbx\n\t"
+	"ret\n");
+
+struct regs_arg {
+	uint64_t seed;
+	volatile bool *stop;
+	uint64_t rounds, bad;
+};
+
+static void check_registers(void *arg)
+{
+	struct regs_arg *a = arg;
+	while (!*a->stop) {
+		a->bad += regs_spin(a->seed + a->rounds * 16, 20000);
+		a->rounds++;
+	}
+}
+
+KTEST(thread, preempted_threads_keep_every_register)
+{
+	static volatile bool stop;
+	static struct regs_arg a0, a1;
+	unsigned hz = timer_hz();
+	stop = false;
+	a0 = (struct regs_arg){ .seed = 0x1111000000000000ull, .stop = &stop };
+	a1 = (struct regs_arg){ .seed = 0x2222000000000000ull, .stop = &stop };
+	timer_set_hz(TIMER_HZ_MAX);
+	struct thread *t0 = kthread_create(check_registers, &a0, "regs0");
+	struct thread *t1 = kthread_create(check_registers, &a1, "regs1");
+	KASSERT_NOT_NULL(t0);
+	KASSERT_NOT_NULL(t1);
+	uint64_t s0 = timer_ticks();
+	thread_sleep_ns(5000ull * 1000000000 / TIMER_HZ_MAX);	/* 5,000 ticks */
+	stop = true;
+	kthread_join(t0);
+	kthread_join(t1);
+	timer_set_hz(hz);
+	kprintf("    # %llu ticks; rounds %llu and %llu; %llu and %llu switches\n",
+		(unsigned long long)(timer_ticks() - s0), (unsigned long long)a0.rounds,
+		(unsigned long long)a1.rounds, (unsigned long long)t0->switches,
+		(unsigned long long)t1->switches);
+	KEXPECT_EQ(a0.bad, 0);
+	KEXPECT_EQ(a1.bad, 0);
+	KEXPECT_GT(a0.rounds, 0);
+	KEXPECT_GT(a1.rounds, 0);
+}
+
+/* Sleepers wake in the order of their wake times, not of their sleeps. */
+struct sleeper {
+	uint64_t ns;
+	unsigned *next_slot;
+	unsigned *order;
+	unsigned me;
+};
+
+static void sleep_then_note(void *arg)
+{
+	struct sleeper *s = arg;
+	thread_sleep_ns(s->ns);
+	uint64_t f = irq_save();
+	s->order[(*s->next_slot)++] = s->me;
+	irq_restore(f);
+}
+
+KTEST(thread, sleepers_wake_in_order)
+{
+	enum { N = 5 };
+	static const unsigned ticks[N] = { 50, 10, 40, 20, 30 };
+	struct sleeper s[N];
+	struct thread *t[N];
+	unsigned order[N], slot = 0;
+	uint64_t tick_ns = 1000000000ull / timer_hz();
+	for (unsigned i = 0; i < N; i++) {
+		s[i] = (struct sleeper){ ticks[i] * tick_ns, &slot, order, i };
+		KASSERT_NOT_NULL(t[i] = kthread_create(sleep_then_note, &s[i], "sleeper"));
+	}
+	uint64_t start = timer_ticks();
+	for (unsigned i = 0; i < N; i++)
+		kthread_join(t[i]);
+	KEXPECT_GE(timer_ticks() - start, 50);
+	static const unsigned want[N] = { 1, 3, 4, 2, 0 };
+	for (unsigned i = 0; i < N; i++)
+		KEXPECT_EQ(order[i], want[i]);
+}
+
+/* A mutex keeps a read-modify-write whole while its holders are preempted
+ * and yield in the middle. */
+struct counted {
+	struct mutex m;
+	uint64_t value;
+	unsigned rounds;
+};
+
+static void count_under_mutex(void *arg)
+{
+	struct counted *c = arg;
+	for (unsigned i = 0; i < c->rounds; i++) {
+		mutex_lock(&c->m);
+		uint64_t v = c->value;
+		if (i % 7 == 0)
+			thread_yield();
+		for (volatile int spin = 0; spin < 50; spin++)
+			;
+		c->value = v + 1;
+		mutex_unlock(&c->m);
+	}
+}
+
+KTEST(thread, mutex_serialises_preempted_threads)
+{
+	enum { N = 4 };
+	static struct counted c;
+	c = (struct counted){ .m = MUTEX_INIT("test", 1), .rounds = 2000 };
+	struct thread *t[N];
+	unsigned hz = timer_hz();
+	timer_set_hz(TIMER_HZ_MAX);
+	for (int i = 0; i < N; i++)
+		KASSERT_NOT_NULL(t[i] = kthread_create(count_under_mutex, &c, "counter"));
+	for (int i = 0; i < N; i++)
+		kthread_join(t[i]);
+	timer_set_hz(hz);
+	KEXPECT_EQ(c.value, (uint64_t)N * c.rounds);
+	KEXPECT_NULL(c.m.owner);
+}
+
+/* A producer and a consumer through a one-slot mailbox and wait queues. */
+struct mailbox {
+	struct waitq full, empty;
+	volatile bool has;
+	volatile uint64_t item;
+	uint64_t sum, n;
+};
+
+static void consume(void *arg)
+{
+	struct mailbox *mb = arg;
+	for (uint64_t i = 0; i < mb->n; i++) {
+		wait_event(&mb->full, mb->has);
+		mb->sum += mb->item;
+		uint64_t f = irq_save();
+		mb->has = false;
+		irq_restore(f);
+		waitq_wake_one(&mb->empty);
+	}
+}
+
+KTEST(thread, wait_queues_pass_items_in_order)
+{
+	static struct mailbox mb;
+	mb = (struct mailbox){ .full = WAITQ_INIT, .empty = WAITQ_INIT, .n = 500 };
+	struct thread *t = kthread_create(consume, &mb, "consumer");
+	KASSERT_NOT_NULL(t);
+	for (uint64_t i = 1; i <= mb.n; i++) {
+		wait_event(&mb.empty, !mb.has);
+		mb.item = i;
+		uint64_t f = irq_save();
+		mb.has = true;
+		irq_restore(f);
+		waitq_wake_one(&mb.full);
+	}
+	kthread_join(t);
+	KEXPECT_EQ(mb.sum, mb.n * (mb.n + 1) / 2);
+}
+
+/* A thread of higher priority, once woken, runs before the waker goes on. */
+struct prio_probe {
+	struct waitq wq;
+	volatile bool go;
+	volatile int ran;
+};
+
+static void high_waits(void *arg)
+{
+	struct prio_probe *p = arg;
+	wait_event(&p->wq, p->go);
+	p->ran = 1;
+}
+
+KTEST(thread, a_woken_higher_priority_thread_runs_first)
+{
+	static struct prio_probe p;
+	p = (struct prio_probe){ .wq = WAITQ_INIT };
+	struct kthread_opts o = { 0, PRIO_HIGH };
+	struct thread *t = kthread_create_opts(high_waits, &p, "high", &o);
+	KASSERT_NOT_NULL(t);
+	SPIN_TICKS(t->state == THREAD_BLOCKED, 100);	/* it ran at once and waits */
+	KEXPECT_EQ(t->state, THREAD_BLOCKED);
+	p.go = true;
+	waitq_wake_one(&p.wq);
+	KEXPECT_EQ(p.ran, 1);	/* before this line: it preempted us */
+	kthread_join(t);
+}
+
+/* The heap's fast paths under preemption: threads allocate and free
+ * across every class while the timer switches them at 10 kHz; the
+ * restartable sequences are rewound before a preempted thread's frame is
+ * saved, so every object comes back intact. */
+struct churn {
+	uint64_t seed;
+	unsigned ops;
+	uint64_t bad;
+};
+
+static void heap_churn(void *arg)
+{
+	struct churn *c = arg;
+	enum { SLOTS = 64 };
+	uint64_t *slot[SLOTS] = { 0 };
+	size_t size[SLOTS];
+	uint64_t x = c->seed;
+	for (unsigned i = 0; i < c->ops; i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		unsigned k = (unsigned)(x >> 58);
+		if (slot[k]) {
+			if (slot[k][0] != (uint64_t)slot[k] || slot[k][size[k] / 8 - 1] != c->seed)
+				c->bad++;
+			kfree(slot[k]);
+			slot[k] = NULL;
+		} else {
+			size[k] = 16 + (x >> 20) % 4080;
+			size[k] &= ~7ull;
+			slot[k] = kmalloc(size[k], 0);
+			if (slot[k]) {
+				slot[k][0] = (uint64_t)slot[k];
+				slot[k][size[k] / 8 - 1] = c->seed;
+			}
+		}
+	}
+	for (unsigned k = 0; k < SLOTS; k++)
+		kfree(slot[k]);
+}
+
+KTEST(thread, heap_fast_paths_survive_preemption)
+{
+	enum { N = 3 };
+	static struct churn c[N];
+	struct thread *t[N];
+	unsigned hz = timer_hz();
+	timer_set_hz(TIMER_HZ_MAX);
+	for (int i = 0; i < N; i++) {
+		c[i] = (struct churn){ .seed = 0x5eed0000u + (uint64_t)i, .ops = 60000 };
+		KASSERT_NOT_NULL(t[i] = kthread_create(heap_churn, &c[i], "churn"));
+	}
+	for (int i = 0; i < N; i++)
+		kthread_join(t[i]);
+	timer_set_hz(hz);
+	for (int i = 0; i < N; i++)
+		KEXPECT_EQ(c[i].bad, 0);
+	slab_check();
+}
+
+/* KEXPECTs in a thread the test started count against the test. */
+static void fails_once(void *arg)
+{
+	(void)arg;
+	KEXPECT_TRUE(false);
+}
+
+static void inner_thread_fails(void)
+{
+	struct thread *t = kthread_create(fails_once, NULL, "fails");
+	KASSERT_NOT_NULL(t);
+	kthread_join(t);
+}
+
+static struct thread *left_behind;
+
+static void sleep_a_little(void *arg)
+{
+	(void)arg;
+	thread_sleep_ns(5ull * 1000000000 / timer_hz());
+}
+
+static void inner_leaves_a_thread(void)
+{
+	left_behind = kthread_create(sleep_a_little, NULL, "left");
+}
+
+static const struct ktest thread_fails = { .suite = "inner", .name = "thread_fails",
+					   .fn = inner_thread_fails, .file = __FILE__, .line = __LINE__ };
+static const struct ktest leaves_a_thread = { .suite = "inner", .name = "leaves_a_thread",
+					      .fn = inner_leaves_a_thread, .file = __FILE__,
+					      .line = __LINE__ };
+
+KTEST(thread, a_failure_in_a_child_thread_fails_the_test)
+{
+	char out[512];
+	struct ktest_outcome r = ktest_run_captured(&thread_fails, out, sizeof(out));
+	KEXPECT_EQ(r.failures, 1);
+}
+
+KTEST(thread, a_test_leaving_a_thread_alive_fails)
+{
+	char out[512];
+	struct ktest_outcome r = ktest_run_captured(&leaves_a_thread, out, sizeof(out));
+	KEXPECT_EQ(r.failures, 1);
+	KEXPECT_CONTAINS(out, "test left 1 threads alive");
+	KASSERT_NOT_NULL(left_behind);
+	KEXPECT_EQ(kthread_join(left_behind), 0);
+}
