@@ -250,7 +250,9 @@ boot_pml4:	.space 4096
 boot_pdpt_low:	.space 4096
 boot_pdpt_high:	.space 4096
 boot_pd:	.space 4 * 4096
-	.balign 16
+	.balign 4096
+	.globl boot_stack_guard
+boot_stack_guard:	.space 4096	/* unmapped once the kernel's tables are in */
 boot_stack:	.space BOOT_STACK_SIZE
 	.globl boot_stack_top
 boot_stack_top:

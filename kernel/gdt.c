@@ -12,12 +12,20 @@
  * stack top and clobbers the first frame. That only happens when the first
  * handler is itself faulting, which ends in a panic anyway.
  *
+ * Each IST stack, and the boot stack (the idle thread's), has an unmapped
+ * guard page below it (gdt_guard_stacks, once the kernel's own page tables
+ * are in), so a handler that overruns its stack faults instead of silently
+ * writing over the stack below it.
+ *
  * Layout: 0x00 null, 0x08 kernel code (64-bit), 0x10 kernel data, 0x18 TSS
  * (a 16-byte system descriptor). Called once, from kmain, before idt_init.
  */
 #include "kernel/gdt.h"
+#include "kernel/panic.h"
+#include "mm/vmm.h"
 #include "mm/layout.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct tss {
@@ -33,12 +41,27 @@ _Static_assert(sizeof(struct tss) == 104, "TSS layout is fixed by the CPU");
 
 static struct tss tss;
 static uint64_t gdt[5];
-static uint8_t ist_stacks[IST_COUNT][IST_STACK_SIZE] __attribute__((aligned(16)));
+/* Slot i: a guard page, then the stack. */
+static uint8_t ist_area[IST_COUNT][PAGE_SIZE + IST_STACK_SIZE] __attribute__((aligned(PAGE_SIZE)));
+extern uint8_t boot_stack_guard[];	/* boot/entry.S */
+
+uint64_t gdt_stack_guard(unsigned i)
+{
+	return i < IST_COUNT ? (uint64_t)ist_area[i] : (uint64_t)boot_stack_guard;
+}
+
+void gdt_guard_stacks(void)
+{
+	for (unsigned i = 0; i <= IST_COUNT; i++)
+		if (vmm_unmap(gdt_stack_guard(i), NULL) != 0)
+			panic("gdt: guard page 0x%llx below a stack was not mapped",
+			      (unsigned long long)gdt_stack_guard(i));
+}
 
 void gdt_init(void)
 {
 	for (int i = 0; i < IST_COUNT; i++)
-		tss.ist[i] = (uint64_t)&ist_stacks[i][IST_STACK_SIZE];
+		tss.ist[i] = (uint64_t)&ist_area[i][PAGE_SIZE + IST_STACK_SIZE];
 	tss.iomap_base = sizeof(tss);	/* no I/O permission bitmap */
 
 	uint64_t base = (uint64_t)&tss, limit = sizeof(tss) - 1;

@@ -2,6 +2,8 @@
 #ifndef KERNEL_GDT_H
 #define KERNEL_GDT_H
 
+#include <stdint.h>
+
 #define KERNEL_CS	0x08
 #define KERNEL_DS	0x10
 #define TSS_SEL		0x18
@@ -18,5 +20,12 @@ enum ist_slot {
 };
 
 void gdt_init(void);
+
+/* Unmap the guard page below every IST stack and below the boot stack.
+ * Context: once, after vmm_init. */
+void gdt_guard_stacks(void);
+/* The guard page of IST slot index i (0-based), or of the boot stack
+ * (i == IST_COUNT). For tests. */
+uint64_t gdt_stack_guard(unsigned i);
 
 #endif

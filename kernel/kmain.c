@@ -18,6 +18,7 @@
 #include "kernel/cmdline.h"
 #include "kernel/console.h"
 #include "kernel/gdt.h"
+#include "kernel/x86.h"
 #include "kernel/irq.h"
 #include "kernel/init.h"
 #include "kernel/qemu.h"
@@ -34,6 +35,19 @@
 
 _Noreturn void kmain(uint32_t magic, uint32_t info_phys);
 
+/*
+ * The kernel is built -mgeneral-regs-only and switches no FPU or SSE
+ * state, so an FPU or SSE instruction is a bug: CR0.EM and CR0.TS make an
+ * x87 instruction raise #NM, and with CR4's OSFXSR, OSXMMEXCPT and
+ * OSXSAVE clear an SSE or AVX one raises #UD; either is reported as any
+ * exception is.
+ */
+static void fpu_forbid(void)
+{
+	write_cr0((read_cr0() | CR0_EM | CR0_TS) & ~CR0_MP);
+	write_cr4(read_cr4() & ~(CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE));
+}
+
 _Noreturn void kmain(uint32_t magic, uint32_t info_phys)
 {
 	static char qemu_line[512];
@@ -49,6 +63,7 @@ _Noreturn void kmain(uint32_t magic, uint32_t info_phys)
 
 	gdt_init();
 	idt_init();
+	fpu_forbid();
 	irq_init();
 
 	/* entry.S checked the magic; a mismatch here means the handoff broke. */
@@ -64,6 +79,7 @@ _Noreturn void kmain(uint32_t magic, uint32_t info_phys)
 	kprintf("\n");
 	cmdline_init(bootinfo.cmdline, qemu_line);
 	mm_init();
+	gdt_guard_stacks();
 	slab_init();
 	timer_init();
 

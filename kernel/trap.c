@@ -15,6 +15,10 @@
  *  5. Anything else is reported (name, error code, CR2 for #PF, registers,
  *     symbolised RIP) and panics with a backtrace from the trapped context.
  *
+ * NMI handlers never fault: the iretq that ends a handled fault re-enables
+ * NMIs, even in the middle of an NMI's handler. So any exception while an
+ * NMI is being handled panics at once, before any handler or catch.
+ *
  * The armed catch is the running thread's (struct thread), so a catch armed
  * by one thread never swallows another's fault. One CPU, interrupts off
  * inside handlers.
@@ -49,6 +53,7 @@ static const char *const exception_names[32] = {
 
 static bool reporting;	/* a fault while reporting one must not recurse */
 static unsigned trap_depth;	/* trap_dispatch calls under way (in_trap) */
+static bool in_nmi;		/* an NMI's dispatch is under way */
 
 const char *trap_name(uint64_t vector)
 {
@@ -135,10 +140,28 @@ static void resume_interrupted(struct trap_frame *f)
 
 static void dispatch(struct trap_frame *f);
 
+static _Noreturn void nmi_fault(const struct trap_frame *f)
+{
+	in_nmi = false;
+	reporting = true;
+	console_capture(NULL, 0);
+	trap_report(f);
+	panic_trace_from(f->rip, f->rsp, f->rbp, "exception %s: a fault inside the NMI handler (its iretq would "
+			 "re-enable NMIs)", trap_name(f->vector));
+}
+
 void trap_dispatch(struct trap_frame *f)
 {
 	trap_depth++;
-	dispatch(f);
+	if (f->vector == VEC_NMI) {
+		in_nmi = true;
+		dispatch(f);
+		in_nmi = false;
+	} else {
+		if (in_nmi && f->vector < 32)
+			nmi_fault(f);
+		dispatch(f);
+	}
 	trap_depth--;
 	if (f->vector >= VEC_IRQ_BASE && (f->rflags & RFLAGS_IF) && !trap_depth)
 		sched_preempt_point(f);

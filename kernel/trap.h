@@ -18,7 +18,7 @@ struct trap_frame {
 _Static_assert(sizeof(struct trap_frame) == 22 * 8, "must match kernel/isr.S");
 
 enum {
-	VEC_DE = 0, VEC_DB = 1, VEC_NMI = 2, VEC_BP = 3, VEC_UD = 6,
+	VEC_DE = 0, VEC_DB = 1, VEC_NMI = 2, VEC_BP = 3, VEC_UD = 6, VEC_NM = 7,
 	VEC_DF = 8, VEC_GP = 13, VEC_PF = 14, VEC_MC = 18,
 	VEC_IRQ_BASE = 32,	/* the legacy PICs are remapped here (kernel/irq.c) */
 };

@@ -21,6 +21,8 @@ static inline uint64_t read_cr0(void) { uint64_t v; __asm__ volatile("mov %%cr0,
 static inline uint64_t read_cr2(void) { uint64_t v; __asm__ volatile("mov %%cr2, %0" : "=r"(v)); return v; }
 static inline uint64_t read_cr3(void) { uint64_t v; __asm__ volatile("mov %%cr3, %0" : "=r"(v)); return v; }
 static inline uint64_t read_cr4(void) { uint64_t v; __asm__ volatile("mov %%cr4, %0" : "=r"(v)); return v; }
+static inline void write_cr0(uint64_t v) { __asm__ volatile("mov %0, %%cr0" :: "r"(v) : "memory"); }
+static inline void write_cr4(uint64_t v) { __asm__ volatile("mov %0, %%cr4" :: "r"(v) : "memory"); }
 
 static inline uint64_t rdmsr(uint32_t msr)
 {
@@ -74,7 +76,13 @@ static inline _Noreturn void halt_forever(void)
 
 #define MSR_EFER	0xc0000080
 #define EFER_NXE	(1u << 11)
+#define CR0_MP		(1u << 1)
+#define CR0_EM		(1u << 2)
+#define CR0_TS		(1u << 3)
 #define CR0_WP		(1u << 16)
+#define CR4_OSFXSR	(1u << 9)
+#define CR4_OSXMMEXCPT	(1u << 10)
+#define CR4_OSXSAVE	(1u << 18)
 #define RFLAGS_IF	(1u << 9)
 #define RFLAGS_RESERVED	(1u << 1)	/* always set */
 
