@@ -1,5 +1,6 @@
 /*
- * kernel/spinlock.h - spinlocks that disable interrupts while held.
+ * kernel/spinlock.h - spinlocks: ones that disable interrupts while held,
+ * and ones that disable only preemption.
  *
  * Every lock disables interrupts on its CPU for as long as it is held, so an
  * interrupt handler that allocates can never spin on a lock its own CPU's
@@ -66,6 +67,12 @@ static inline bool spin_is_locked(const struct spinlock *l) { return l->locked !
 #ifndef HOST_TEST
 /* Spinlocks this CPU holds now (a thread must hold none to block). */
 unsigned spin_held_count(void);
+
+/* A lock for data that no interrupt handler touches: preemption is off
+ * while it is held, interrupts stay as they are. Taking one in a handler
+ * panics. Context: thread. */
+void spin_lock(struct spinlock *l);
+void spin_unlock(struct spinlock *l);
 #endif
 
 #endif

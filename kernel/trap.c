@@ -87,6 +87,11 @@ bool in_trap(void)
 	return trap_depth != 0;
 }
 
+unsigned trap_level(void)
+{
+	return trap_depth;
+}
+
 static void report_page_fault_error(uint64_t err)
 {
 	kprintf(" [%s, %s, %s%s%s]", err & 1 ? "protection violation" : "not present",

@@ -53,6 +53,8 @@ void trap_catch_disarm(void);
 bool trap_catch_armed(void);
 /* Is an exception or interrupt handler running (trap_dispatch under way)? */
 bool in_trap(void);
+/* How many trap_dispatch calls are under way (0 in thread context). */
+unsigned trap_level(void);
 /* The handler under way will never return (the scheduler kills or leaves
  * the thread it interrupted). Context: a trap handler, not nested. */
 void trap_abandon(void);

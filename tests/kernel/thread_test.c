@@ -6,7 +6,9 @@
  */
 #include "kernel/console.h"
 #include "kernel/error.h"
+#include "kernel/irq.h"
 #include "kernel/ktest.h"
+#include "kernel/spinlock.h"
 #include "kernel/sync.h"
 #include "kernel/thread.h"
 #include "kernel/timer.h"
@@ -447,4 +449,35 @@ KTEST(thread, a_test_leaving_a_thread_alive_fails)
 	KEXPECT_CONTAINS(out, "test left 1 threads alive");
 	KASSERT_NOT_NULL(left_behind);
 	KEXPECT_EQ(kthread_join(left_behind), 0);
+}
+
+/* While a thread holds a spin_lock the timer does not switch it away; the
+ * switch it asked for comes at the unlock. */
+static void count_forever(void *arg)
+{
+	struct busy *b = arg;
+	while (!b->stop)
+		b->count[0]++;
+}
+
+KTEST(thread, a_spin_lock_holds_preemption_off)
+{
+	static struct busy b;
+	static struct spinlock lock = SPINLOCK_INIT("test-spin", LOCK_RANK_PMM);
+	b = (struct busy){ 0 };
+	struct thread *t = kthread_create(count_forever, &b, "counter");
+	KASSERT_NOT_NULL(t);
+	thread_yield();
+	spin_lock(&lock);
+	uint64_t before = b.count[0], start = timer_ticks();
+	SPIN_TICKS(false, 5);
+	uint64_t during = b.count[0] - before;
+	KEXPECT_GE(timer_ticks() - start, 5);
+	KEXPECT_TRUE(irq_enabled());
+	spin_unlock(&lock);
+	SPIN_TICKS(b.count[0] != before, 50);	/* now it runs again */
+	b.stop = true;
+	kthread_join(t);
+	KEXPECT_EQ(during, 0);
+	KEXPECT_GT(b.count[0], before);
 }
