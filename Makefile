@@ -65,8 +65,10 @@ ISO := $(BUILD)/tidemark.iso
 # build directory, so its objects never mix with the release kernel's.
 DEBUG_ISO := $(BUILD)/debug/tidemark.iso
 
-# Host tests: the same sources, built for the host with sanitizers.
-HOSTCFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -I. -DHOST_TEST \
+# Host tests: the same sources, built for the host with sanitizers and, as
+# the debug kernel, with DEBUG_ASSERTs (fuzz targets too: an input that
+# breaks an invariant stops where it breaks it).
+HOSTCFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -I. -DHOST_TEST -DDEBUG \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 # Built in one step without dependency files, so each depends on every header
 # (a header's change must not leave a stale binary passing).
@@ -87,7 +89,7 @@ FUZZ_SECONDS ?= 60
 fuzz_srcs_memmap_fuzz := $(host_srcs_memmap_test)
 fuzz_srcs_pmm_fuzz    := $(host_srcs_pmm_test)
 fuzz_srcs_slab_fuzz   := $(host_srcs_slab_test)
-FUZZCFLAGS := -std=gnu11 -g -O1 -I. -DHOST_TEST -fsanitize=fuzzer,address,undefined \
+FUZZCFLAGS := -std=gnu11 -g -O1 -I. -DHOST_TEST -DDEBUG -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 
 .PHONY: all iso debug-iso run test host-tests fuzz bench bench-deps gdb deps deps-check clean
