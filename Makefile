@@ -2,8 +2,10 @@
 #
 #   make            kernel ELF (build/tidemark.elf)
 #   make iso        hybrid BIOS+UEFI ISO (build/tidemark.iso)
+#   make debug-iso  the same with -DDEBUG (build/debug/tidemark.iso)
 #   make run        boot the ISO in QEMU, serial console on this terminal
 #   make test       host tests, then the in-kernel tests on the boot matrix
+#                   (both kernels: tests/matrix says which row boots which)
 #   make gdb        QEMU halted at reset, gdb attached, breakpoint on kmain
 #   make deps       install the Debian/Ubuntu packages the above need
 #   make clean
@@ -58,9 +60,15 @@ $(shell mkdir -p $(BUILD); echo "$(EXTRA_KTESTS)" | cmp -s - $(EXTRA_STAMP) || e
 
 ELF := $(BUILD)/tidemark.elf
 ISO := $(BUILD)/tidemark.iso
+# The debug kernel: the same sources with -DDEBUG (DEBUG_ASSERTs and the
+# lock-rank check compiled in), built by a make of its own with its own
+# build directory, so its objects never mix with the release kernel's.
+DEBUG_ISO := $(BUILD)/debug/tidemark.iso
 
-# Host tests: the same sources, built for the host with sanitizers.
-HOSTCFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -I. -DHOST_TEST \
+# Host tests: the same sources, built for the host with sanitizers and, as
+# the debug kernel, with DEBUG_ASSERTs (fuzz targets too: an input that
+# breaks an invariant stops where it breaks it).
+HOSTCFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -I. -DHOST_TEST -DDEBUG \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 # Built in one step without dependency files, so each depends on every header
 # (a header's change must not leave a stale binary passing).
@@ -81,10 +89,10 @@ FUZZ_SECONDS ?= 60
 fuzz_srcs_memmap_fuzz := $(host_srcs_memmap_test)
 fuzz_srcs_pmm_fuzz    := $(host_srcs_pmm_test)
 fuzz_srcs_slab_fuzz   := $(host_srcs_slab_test)
-FUZZCFLAGS := -std=gnu11 -g -O1 -I. -DHOST_TEST -fsanitize=fuzzer,address,undefined \
+FUZZCFLAGS := -std=gnu11 -g -O1 -I. -DHOST_TEST -DDEBUG -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 
-.PHONY: all iso run test host-tests fuzz bench bench-deps gdb deps deps-check clean
+.PHONY: all iso debug-iso run test host-tests fuzz bench bench-deps gdb deps deps-check clean
 all: $(ELF)
 iso: $(ISO)
 
@@ -147,6 +155,10 @@ $(ISO): $(ELF) boot/grub.cfg
 	$(Q)grub-mkrescue -o $@ $(BUILD)/isodir 2> $(BUILD)/grub-mkrescue.log || \
 		{ cat $(BUILD)/grub-mkrescue.log; exit 1; }
 
+# Phony: the sub-make knows whether the debug kernel is up to date.
+debug-iso:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/debug EXTRA_CFLAGS="$(EXTRA_CFLAGS) -DDEBUG" iso
+
 QEMU_FLAGS := -accel tcg -machine pc -cpu max -m 128M -display none -no-reboot \
 	-serial stdio -monitor none -nic none -device isa-debug-exit,iobase=0xf4,iosize=0x04
 CMDLINE ?=
@@ -189,9 +201,9 @@ fuzz: $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
 		grep -E '^stat::number_of_executed_units' $(BUILD)/fuzz/$$f.log; \
 	done
 
-test: deps-check $(ISO) $(HOST_BINS)
+test: deps-check $(ISO) debug-iso $(HOST_BINS)
 	$(PYTHON) tools/ktest.py --selftest $(addprefix --host ,$(HOST_BINS)) \
-		--iso $(ISO) --matrix tests/matrix $(if $(MATRIX),--only $(MATRIX))
+		--iso $(ISO) --iso-debug $(DEBUG_ISO) --matrix tests/matrix $(if $(MATRIX),--only $(MATRIX))
 
 # Benchmarks: host builds are optimised and unsanitised, unlike the host tests.
 BENCHCFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I. -DHOST_TEST

@@ -195,6 +195,12 @@ static struct kmem_node *node_of(struct kmem_cache *c, const struct page *head)
 
 void slab_list_del(struct kmem_node *n, struct page *head)
 {
+	DEBUG_ASSERT(head->slab_list > LIST_NONE && head->slab_list < NR_LISTS);
+	DEBUG_ASSERT(node_of(head->slab_cache, head) == n);
+	DEBUG_ASSERT(n->nr_slabs[head->slab_list] > 0);
+	DEBUG_ASSERT(head->prev ? head->prev->next == head : n->lists[head->slab_list] == head);
+	DEBUG_ASSERT(!head->next || head->next->prev == head);
+	DEBUG_ASSERT(((head->slab_owner & OWNER_FULL) != 0) == (head->slab_list == LIST_FULL));
 	if (head->slab_list == LIST_EMPTY)
 		heap_count_empty(head->slab_cache, (unsigned)(n - head->slab_cache->node), -1);
 	if (head->prev)
@@ -212,6 +218,11 @@ void slab_list_del(struct kmem_node *n, struct page *head)
  * OWNER_FULL in its owner byte until list_del takes it off. */
 static void list_add(struct kmem_node *n, struct page *head, unsigned list)
 {
+	DEBUG_ASSERT(list > LIST_NONE && list < NR_LISTS);
+	DEBUG_ASSERT(head->slab_list == LIST_NONE);
+	DEBUG_ASSERT(head->slab_head_off == 0);
+	DEBUG_ASSERT(!(head->slab_owner & OWNER_FULL));
+	DEBUG_ASSERT(node_of(head->slab_cache, head) == n);
 	if (list == LIST_EMPTY)
 		heap_count_empty(head->slab_cache, (unsigned)(n - head->slab_cache->node), 1);
 	head->slab_list = (uint8_t)list;
@@ -344,6 +355,13 @@ void slab_release_empty(struct kmem_cache *c, struct kmem_node *n)
  */
 static void settle_irqoff(struct kmem_cache *c, struct kmem_node *n, struct page *head)
 {
+	DEBUG_ASSERT(head->slab_head_off == 0);
+	DEBUG_ASSERT(head->slab_cache == c);
+	DEBUG_ASSERT(!c->flags);
+	DEBUG_ASSERT(node_of(c, head) == n);
+	DEBUG_ASSERT(head->slab_list != LIST_NONE);
+	DEBUG_ASSERT(count_of(head) <= c->per_slab);
+	DEBUG_ASSERT((head->slab_inuse < 0) == (head->slab_list == LIST_FULL));
 	unsigned want = list_for(c, count_of(head));
 	if (want == head->slab_list)
 		return;
