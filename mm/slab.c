@@ -115,9 +115,19 @@ static struct kmem_cache cache_cache;
 static bool debug_cache(const struct kmem_cache *c) { return c->flags & SLAB_DEBUG_MASK; }
 
 /* Pick the smallest slab order (up to SLAB_MAX_ORDER) that wastes at most
- * 1/8 of the block, or failing that the least wasteful one. */
+ * 1/8 of the block, or failing that the least wasteful one. A stride too
+ * big for that (only kmem_cache_create's) gets the smallest block that
+ * holds one object, as in Linux: a bigger block would waste less, but pin
+ * more memory while the cache holds few objects, and be harder for the
+ * buddy allocator to find. */
 static unsigned pick_order(size_t stride)
 {
+	if (stride > (PAGE_SIZE << SLAB_MAX_ORDER)) {
+		unsigned o = SLAB_MAX_ORDER + 1;
+		while ((PAGE_SIZE << o) < stride)
+			o++;
+		return o;
+	}
 	unsigned best = SLAB_MAX_ORDER;
 	uint64_t best_waste = ~0ull;
 	for (unsigned o = 0; o <= SLAB_MAX_ORDER; o++) {
@@ -161,6 +171,7 @@ void slab_cache_setup(struct kmem_cache *c, const char *name, size_t size, size_
 	}
 	c->order = pick_order(c->stride);
 	c->per_slab = (unsigned)((PAGE_SIZE << c->order) / c->stride);
+	ASSERT(c->order <= PMM_MAX_ORDER && c->per_slab >= 1);
 	c->objs_end = (uint32_t)(c->per_slab * c->stride);
 	c->div_magic = ~0ull / c->stride + 1;
 	c->batch = (unsigned)(REFILL_BYTES / c->stride);
@@ -721,7 +732,7 @@ void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg)
 struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align,
 				     unsigned flags, void (*ctor)(void *))
 {
-	if (size == 0 || size > KMALLOC_MAX_CACHE || (align & (align - 1)) || align > PAGE_SIZE)
+	if (size == 0 || size > KMEM_CACHE_MAX_SIZE || (align & (align - 1)) || align > PAGE_SIZE)
 		return NULL;
 	struct kmem_cache *c = kmem_cache_alloc(&cache_cache, 0);
 	if (!c)

@@ -17,6 +17,11 @@
 
 #define KMALLOC_MIN_ALIGN	16
 #define KMALLOC_MAX_CACHE	8192	/* larger requests go to page_alloc */
+/* The largest object kmem_cache_create takes: the page allocator's largest
+ * block (4 MiB, PMM_MAX_ORDER) less a page, the most that slab_debug='s
+ * metadata and a page alignment add, so that a cache made without
+ * slab_debug= is made with it too. */
+#define KMEM_CACHE_MAX_SIZE	(4u * 1024 * 1024 - 4096)
 
 /* Allocation flags (kmalloc, kmem_cache_alloc). */
 #define KM_ZERO		(1u << 0)	/* zero the object */
@@ -30,6 +35,15 @@
 
 struct kmem_cache;
 
+/*
+ * A cache of objects of `size` bytes, 1 to KMEM_CACHE_MAX_SIZE, aligned to
+ * `align` (0, or a power of two up to a page; at least KMALLOC_MIN_ALIGN),
+ * debugged as `flags` and slab_debug= ask, each built by ctor (if not NULL)
+ * when its slab is made. Objects above 32 KiB get a slab each, the
+ * smallest block that holds one.
+ * Return: the cache; NULL for a size or alignment outside those bounds,
+ * or when no memory is left.
+ */
 struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align,
 				     unsigned flags, void (*ctor)(void *));
 void *kmem_cache_alloc(struct kmem_cache *c, unsigned flags);

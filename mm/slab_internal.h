@@ -77,7 +77,7 @@
 #define TRIM_BUDGET	4096
 #define TRIM_CREDIT	64
 #define TRIM_VISIT	1
-#define SLAB_MAX_ORDER	3		/* slabs are at most 32 KiB */
+#define SLAB_MAX_ORDER	3		/* 32 KiB, unless one object needs more */
 #define TRACK_DEPTH	6		/* frames kept per allocation/free (U) */
 
 /* A slab's owner (struct page slab_owner): the CPU whose fast paths free
@@ -187,6 +187,15 @@ extern struct kmem_cache kmalloc_large;
 
 static inline uint8_t *slab_base_of(const struct page *pg) { return pg->slab_base; }
 
+/* The largest slab is the page allocator's largest block: its offsets
+ * must stay below 2^32 (obj_index, slab_obj_start), and its last page's
+ * distance back to its head's entry must fit slab_head_off. */
+_Static_assert((PAGE_SIZE << PMM_MAX_ORDER) <= (1ull << 32), "a slab's offsets must fit 32 bits");
+_Static_assert(((1u << PMM_MAX_ORDER) - 1) * sizeof(struct page) <= UINT16_MAX,
+	       "a slab's pages must reach their head through a uint16_t slab_head_off");
+_Static_assert(KMEM_CACHE_MAX_SIZE == (PAGE_SIZE << PMM_MAX_ORDER) - PAGE_SIZE,
+	       "KMEM_CACHE_MAX_SIZE: the largest block less a page");
+
 /* The head page of slab page pg: one load and one subtract (each page of a
  * slab records how far back its head's entry is). */
 static inline struct page *head_of(struct page *pg)
@@ -229,7 +238,7 @@ static inline struct track *tracks_of(const struct kmem_cache *c, void *obj)
  * Offset -> object, without dividing: with M = ceil(2^64 / stride), for any
  * off < 2^32 the high half of off * M is off / stride, and the low half is
  * below M exactly when stride divides off (Lemire, Kaser and Kurz, "Faster
- * remainder by direct computation", 2019). Slabs are at most 32 KiB.
+ * remainder by direct computation", 2019). Slabs are at most 4 MiB.
  */
 static inline uint64_t obj_index(const struct kmem_cache *c, uint64_t off)
 {
@@ -395,7 +404,7 @@ static inline __attribute__((always_inline)) bool slab_obj_start(const struct pa
 								  const void *obj)
 {
 	/* Integers, not pointers: slab_base is NULL on other pages. (uint32_t):
-	 * a slab is at most 32 KiB, so off is exact on slab pages. */
+	 * a slab is at most 4 MiB, so off is exact on slab pages. */
 	uint64_t off = (uintptr_t)obj - (uintptr_t)pg->slab_base;
 	return (uint32_t)off < pg->slab_objs_end && off * pg->slab_div_magic < pg->slab_div_magic;
 }

@@ -1235,10 +1235,61 @@ HTEST(alignment_of_created_caches)
 	}
 	/* Refused: no size, too big, alignment not a power of two or above a page. */
 	HEXPECT_TRUE(kmem_cache_create("test-bad", 0, 0, 0, NULL) == NULL);
-	HEXPECT_TRUE(kmem_cache_create("test-bad", KMALLOC_MAX_CACHE + 1, 0, 0, NULL) == NULL);
+	HEXPECT_TRUE(kmem_cache_create("test-bad", KMEM_CACHE_MAX_SIZE + 1, 0, 0, NULL) == NULL);
 	HEXPECT_TRUE(kmem_cache_create("test-bad", 64, 24, 0, NULL) == NULL);
 	HEXPECT_TRUE(kmem_cache_create("test-bad", 64, 2 * PAGE_SIZE, 0, NULL) == NULL);
 	slab_check();
+}
+
+/* Objects above the kmalloc classes: slabs of several pages (12 KiB: a
+ * 16 KiB slab; above 32 KiB, one object a slab, the smallest block that
+ * holds it), up to KMEM_CACHE_MAX_SIZE with and without every debug letter
+ * (whose metadata the largest size leaves a page for) and at page
+ * alignment. Each object is written whole and read back. */
+HTEST(created_caches_take_objects_up_to_the_maximum_size)
+{
+	static const size_t sizes[] = { 12 * 1024, 20 * 1024, 33 * 1024, 64 * 1024, MiB,
+					KMEM_CACHE_MAX_SIZE };
+	static const unsigned flag_sets[] = { 0, SLAB_DEBUG_MASK };
+	static const size_t aligns[] = { 0, PAGE_SIZE };
+	for (size_t k = 0; k < ARRAY_LEN(sizes); k++) {
+		for (size_t f = 0; f < ARRAY_LEN(flag_sets); f++) {
+			for (size_t a = 0; a < ARRAY_LEN(aligns); a++) {
+				size_t size = sizes[k];
+				struct kmem_cache *c;
+				HEXPECT_EQ(REPORTS_OF(c = kmem_cache_create("test-big", size, aligns[a],
+									    flag_sets[f], NULL)), 0);
+				HASSERT_TRUE(c != NULL);
+				HEXPECT_TRUE(c->order <= PMM_MAX_ORDER && c->per_slab >= 1);
+				HEXPECT_TRUE(c->objs_end <= (PAGE_SIZE << c->order));
+				if (c->stride > (PAGE_SIZE << SLAB_MAX_ORDER))
+					HEXPECT_EQ(c->per_slab, 1);
+				/* 16 MiB of objects, at least 3, at most 40. */
+				size_t n = 16 * MiB / size;
+				n = n < 3 ? 3 : n > 40 ? 40 : n;
+				uint8_t *objs[40];
+				for (size_t i = 0; i < n; i++) {
+					objs[i] = kmem_cache_alloc(c, 0);
+					HASSERT_TRUE(objs[i] != NULL);
+					HEXPECT_EQ((uintptr_t)objs[i] % (aligns[a] ? aligns[a] : KMALLOC_MIN_ALIGN), 0);
+					HEXPECT_TRUE(ksize(objs[i]) >= size);
+					HEXPECT_TRUE(kmem_object_base(objs[i] + size - 1) == objs[i]);
+					HEXPECT_TRUE(kmem_object_base(objs[i] + size / 2) == objs[i]);
+					fill(objs[i], size, i + 1);
+				}
+				slab_check();
+				for (size_t i = 0; i < n; i++)
+					HEXPECT_TRUE(filled(objs[i], size, i + 1));
+				HEXPECT_EQ(in_use(c), n);
+				for (size_t i = 0; i < n; i++)
+					HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, objs[i])), 0);
+				slab_check();
+				HEXPECT_EQ(in_use(c), 0);
+				HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);
+				slab_check();
+			}
+		}
+	}
 }
 
 /* ---- the free fast path's windows, played by hand --------------------------- */

@@ -414,6 +414,45 @@ KTEST(slab, constructor_state_survives_free)
 	kmem_cache_destroy(c);
 }
 
+/* Objects above the kmalloc classes, in slabs of several pages, up to
+ * KMEM_CACHE_MAX_SIZE: many of each, written whole and read back, the heap
+ * verified after each step; anything larger is refused. */
+KTEST(slab, created_caches_take_objects_up_to_the_maximum_size)
+{
+	/* The largest: as many as there are free 4 MiB blocks, up to 3 (a
+	 * 32 MiB boot may have one). */
+	static const struct { size_t size; unsigned n, at_least; } cases[] = {
+		{ 12 * 1024, 64, 64 }, { 64 * 1024, 32, 32 }, { KMEM_CACHE_MAX_SIZE, 3, 1 },
+	};
+	static uint64_t *objs[64];
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		size_t size = cases[k].size, words = size / 8;
+		struct kmem_cache *c;
+		KEXPECT_EQ(REPORTS_OF(c = kmem_cache_create("test-big", size, 0, 0, NULL)), 0);
+		KASSERT_NOT_NULL(c);
+		unsigned n = 0;
+		while (n < cases[k].n && (objs[n] = kmem_cache_alloc(c, 0)) != NULL) {
+			KEXPECT_EQ(kmem_object_base((uint8_t *)objs[n] + size - 1), objs[n]);
+			for (size_t w = 0; w < words; w++)
+				objs[n][w] = (uint64_t)n << 32 | w;
+			n++;
+		}
+		KEXPECT_GE(n, cases[k].at_least);
+		slab_check();
+		uint64_t bad = 0;
+		for (unsigned i = 0; i < n; i++)
+			for (size_t w = 0; w < words; w++)
+				bad += objs[i][w] != ((uint64_t)i << 32 | w);
+		KEXPECT_EQ(bad, 0);
+		for (unsigned i = 0; i < n; i++)
+			kmem_cache_free(c, objs[i]);
+		slab_check();
+		KEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);
+		slab_check();
+	}
+	KEXPECT_NULL(kmem_cache_create("test-huge", KMEM_CACHE_MAX_SIZE + 1, 0, 0, NULL));
+}
+
 KTEST(slab, stats_count_objects_in_use)
 {
 	struct kmem_cache *c = kmem_cache_create("test-stats", 256, 0, 0, NULL);
