@@ -732,8 +732,16 @@ void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg)
 struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align,
 				     unsigned flags, void (*ctor)(void *))
 {
-	if (size == 0 || size > KMEM_CACHE_MAX_SIZE || (align & (align - 1)) || align > PAGE_SIZE)
+	if (size == 0 || size > KMEM_CACHE_MAX_SIZE) {
+		slab_report(&cache_cache, NULL, "kmem_cache_create of %s: size %zu is not 1..%u "
+			    "(KMEM_CACHE_MAX_SIZE); refused", name, size, KMEM_CACHE_MAX_SIZE);
 		return NULL;
+	}
+	if ((align & (align - 1)) || align > PAGE_SIZE) {
+		slab_report(&cache_cache, NULL, "kmem_cache_create of %s: alignment %zu is not a "
+			    "power of two up to a page; refused", name, align);
+		return NULL;
+	}
 	struct kmem_cache *c = kmem_cache_alloc(&cache_cache, 0);
 	if (!c)
 		return NULL;

@@ -41,8 +41,8 @@ struct kmem_cache;
  * debugged as `flags` and slab_debug= ask, each built by ctor (if not NULL)
  * when its slab is made. Objects above 32 KiB get a slab each, the
  * smallest block that holds one.
- * Return: the cache; NULL for a size or alignment outside those bounds,
- * or when no memory is left.
+ * Return: the cache; NULL for a size or alignment outside those bounds
+ * (reported, naming the cache and the value), or when no memory is left.
  */
 struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align,
 				     unsigned flags, void (*ctor)(void *));

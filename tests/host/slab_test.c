@@ -1233,11 +1233,6 @@ HTEST(alignment_of_created_caches)
 			kmem_cache_destroy(c);
 		}
 	}
-	/* Refused: no size, too big, alignment not a power of two or above a page. */
-	HEXPECT_TRUE(kmem_cache_create("test-bad", 0, 0, 0, NULL) == NULL);
-	HEXPECT_TRUE(kmem_cache_create("test-bad", KMEM_CACHE_MAX_SIZE + 1, 0, 0, NULL) == NULL);
-	HEXPECT_TRUE(kmem_cache_create("test-bad", 64, 24, 0, NULL) == NULL);
-	HEXPECT_TRUE(kmem_cache_create("test-bad", 64, 2 * PAGE_SIZE, 0, NULL) == NULL);
 	slab_check();
 }
 
@@ -1290,6 +1285,26 @@ HTEST(created_caches_take_objects_up_to_the_maximum_size)
 			}
 		}
 	}
+}
+
+/* What kmem_cache_create refuses it reports, naming the cache and the
+ * size or alignment, and the heap is as it was. */
+HTEST(created_caches_refuse_what_slab_h_rules_out)
+{
+	struct kmem_cache *c;
+	HEXPECT_EQ(REPORTS_OF(c = kmem_cache_create("test-huge", KMEM_CACHE_MAX_SIZE + 1, 0, 0, NULL)), 1);
+	HEXPECT_TRUE(c == NULL);
+	HEXPECT_CONTAINS(report, "BUG kmem_cache: kmem_cache_create of test-huge: size 4190209");
+	HEXPECT_EQ(REPORTS_OF(c = kmem_cache_create("test-empty", 0, 0, 0, NULL)), 1);
+	HEXPECT_TRUE(c == NULL);
+	HEXPECT_CONTAINS(report, "kmem_cache_create of test-empty: size 0");
+	HEXPECT_EQ(REPORTS_OF(c = kmem_cache_create("test-odd", 64, 24, 0, NULL)), 1);
+	HEXPECT_TRUE(c == NULL);
+	HEXPECT_CONTAINS(report, "kmem_cache_create of test-odd: alignment 24");
+	HEXPECT_EQ(REPORTS_OF(c = kmem_cache_create("test-wide", 64, 2 * PAGE_SIZE, 0, NULL)), 1);
+	HEXPECT_TRUE(c == NULL);
+	HEXPECT_CONTAINS(report, "alignment 8192");
+	slab_check();
 }
 
 /* ---- the free fast path's windows, played by hand --------------------------- */
