@@ -599,17 +599,26 @@ void *slab_alloc_slow(struct kmem_cache *c, unsigned flags)
 		/* Debug: straight from the slabs under the lock, checked. */
 		uint64_t f = spin_lock_irqsave(&c->lock);
 		struct kmem_node *n = &c->node[0];
-		struct page *head = n->lists[LIST_PARTIAL];
-		if (!head)
-			head = n->lists[LIST_EMPTY];
-		if (!head) {
-			spin_unlock_irqrestore(&c->lock, f);
-			head = slab_new(c, OWNER_NONE);
+		struct page *head;
+		for (;;) {
+			head = n->lists[LIST_PARTIAL];
 			if (!head)
-				return NULL;
-			head->slab_freelist = link_all(c, head->slab_base, NULL);
-			f = spin_lock_irqsave(&c->lock);
-			list_add(n, head, LIST_EMPTY);
+				head = n->lists[LIST_EMPTY];
+			if (!head) {
+				spin_unlock_irqrestore(&c->lock, f);
+				head = slab_new(c, OWNER_NONE);
+				if (!head)
+					return NULL;
+				head->slab_freelist = link_all(c, head->slab_base, NULL);
+				f = spin_lock_irqsave(&c->lock);
+				list_add(n, head, LIST_EMPTY);
+			}
+			/* F: the entry the pop hands out and the one it leaves
+			 * as the head, so that the list always starts sound. A
+			 * rebuilt list is sound, or empty and the slab full. */
+			if (!(c->flags & SLAB_CONSISTENCY) || slab_freelist_check_locked(c, head, 2))
+				break;
+			relist_locked(c, head);
 		}
 		obj = debug_take_locked(c, head);
 		slab_debug_on_alloc(c, obj);
@@ -703,8 +712,11 @@ void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg)
 	}
 
 	/* Debug cache: check, poison, record, and straight back to the slab,
-	 * all under one hold of the lock. */
+	 * all under one hold of the lock. F walks the slab's list first, so
+	 * that the look for a double free walks a sound one. */
 	uint64_t f = spin_lock_irqsave(&c->lock);
+	if ((c->flags & SLAB_CONSISTENCY) && !slab_freelist_check_locked(c, head, ~0u))
+		relist_locked(c, head);
 	if (is_free_marked(c, obj) && on_free_list_locked(c, obj, head)) {
 		spin_unlock_irqrestore(&c->lock, f);
 		slab_report(c, obj, "double free");

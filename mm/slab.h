@@ -27,7 +27,7 @@
 #define KM_ZERO		(1u << 0)	/* zero the object */
 
 /* kmem_cache_create flags: Linux's slab_debug= letters, per cache. */
-#define SLAB_CONSISTENCY	(1u << 0)	/* F: full checks on every free */
+#define SLAB_CONSISTENCY	(1u << 0)	/* F: free list checks */
 #define SLAB_RED_ZONE		(1u << 1)	/* Z: guard bytes after each object */
 #define SLAB_POISON		(1u << 2)	/* P: fill free objects, check on alloc */
 #define SLAB_STORE_USER		(1u << 3)	/* U: remember alloc/free backtraces */
@@ -90,7 +90,8 @@ void kmem_dump(void);
 void slab_check(void);
 
 /* Misuse reports so far (double free, foreign pointer, wrong cache, red
- * zone, use after free); tests count them, as Linux's slub_kunit does. */
+ * zone, use after free, a corrupt free list); tests count them,
+ * as Linux's slub_kunit does. */
 uint64_t slab_report_count(void);
 
 /* Set up the kmalloc caches over kernel_pmm; slab_debug= applies to them. */

@@ -264,6 +264,7 @@ bool slab_redzone_intact(const struct kmem_cache *c, void *obj);
 long slab_first_unpoisoned(const struct kmem_cache *c, void *obj);	/* or -1 */
 void slab_record(const struct kmem_cache *c, void *obj, int which);	/* 0 alloc, 1 free */
 void slab_debug_on_alloc(struct kmem_cache *c, void *obj);
+bool slab_freelist_check_locked(struct kmem_cache *c, struct page *head, unsigned steps);
 unsigned slab_debug_parse(void);
 
 /* ---- mm/slab.c, for mm/slab_check.c ---- */

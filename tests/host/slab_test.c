@@ -957,6 +957,77 @@ HTEST(owner_tracking_names_the_last_allocation_and_free)
 	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);
 }
 
+/* A debug slab's free list, with F: a link written over (as by an
+ * overflow past the red zone) is found by the next free, which walks the
+ * whole list, or by the next allocation, which checks the two entries its
+ * pop reads and leaves behind; the list is rebuilt from the free marks,
+ * so every free object is still handed out, once, and the cache can be
+ * destroyed. */
+HTEST(consistency_finds_a_corrupt_free_list_link)
+{
+	struct kmem_cache *c = kmem_cache_create("test-f", 64, 0, SLAB_CONSISTENCY, NULL);
+	HASSERT_TRUE(c != NULL);
+	int local;
+	uint8_t *o[4];
+	for (int i = 0; i < 4; i++) {
+		o[i] = kmem_cache_alloc(c, 0);
+		HASSERT_TRUE(o[i] != NULL);
+	}
+	struct page *head = slab_head_of(o[0]);
+	for (int bad = 0; bad < 5; bad++) {
+		for (int on_alloc = 0; on_alloc < 2; on_alloc++) {
+			kmem_cache_free(c, o[0]);
+			kmem_cache_free(c, o[1]);
+			uint8_t *first = head->slab_freelist;	/* o[1], then o[0] */
+			uint64_t *link = meta_of(c, first);
+			switch (bad) {
+			case 0: link[0] = (uint64_t)(o[2] + 8); break;		/* inside an object */
+			case 1: link[0] = (uint64_t)o[2]; break;		/* an object in use */
+			case 2: link[0] = (uint64_t)first; break;		/* a loop */
+			case 3: link[0] = (uint64_t)&local; break;		/* not the heap's */
+			case 4: meta_of(c, o[0])[0] = (uint64_t)first; break;	/* a longer loop */
+			}
+			uint64_t n;
+			if (on_alloc) {
+				/* A loop passes the first pop's look, not the second's. */
+				uint8_t *a, *b;
+				n = REPORTS_OF(a = kmem_cache_alloc(c, 0); b = kmem_cache_alloc(c, 0));
+				HASSERT_TRUE(a != NULL && b != NULL);
+				HEXPECT_TRUE(a != b);
+				HEXPECT_TRUE((a == o[0] || a == o[1]) && (b == o[0] || b == o[1]));
+				o[0] = a;
+				o[1] = b;
+			} else {
+				n = REPORTS_OF(kmem_cache_free(c, o[3]));
+				o[3] = kmem_cache_alloc(c, 0);
+				uint8_t *a = kmem_cache_alloc(c, 0), *b = kmem_cache_alloc(c, 0);
+				HEXPECT_TRUE(o[3] != a && o[3] != b && a != b);
+				HEXPECT_TRUE(slab_head_of(a) == head && slab_head_of(b) == head);
+				o[0] = a;
+				o[1] = b;
+			}
+			HEXPECT_EQ(n, 1);
+			HEXPECT_CONTAINS(report, "BUG test-f: Freelist corrupt: ");
+			if ((bad == 2 || bad == 4) && !on_alloc)
+				HEXPECT_CONTAINS(report, "loops (more entries than its 51 objects)");
+			HEXPECT_CONTAINS(report, "rebuilt from the free marks");
+			slab_check();
+			HEXPECT_EQ(in_use(c), 4);
+		}
+	}
+	/* A count in use out of step with the list. */
+	kmem_cache_free(c, o[0]);
+	head->slab_inuse--;
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, o[1])), 1);
+	HEXPECT_CONTAINS(report, "BUG test-f: Wrong object count: slab 0x");
+	slab_check();
+	HEXPECT_EQ(in_use(c), 2);
+	for (int i = 2; i < 4; i++)
+		HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, o[i])), 0);
+	slab_check();
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);	/* no object lost */
+}
+
 HTEST(every_debug_letter_is_quiet_on_correct_use)
 {
 	struct kmem_cache *c = kmem_cache_create("test-fzpu", 100, 0, SLAB_DEBUG_MASK, NULL);
