@@ -84,8 +84,9 @@
  * the full list; a partial or empty slab's list is the one list_for gives; every
  * free object is an object start inside its slab, carries its free mark,
  * and is in one place only (its slab's list, a CPU list, a buffer or a
- * remote list); with debugging, red zones hold REDZONE_BYTE and free
- * objects hold POISON_FREE.
+ * remote list); with debugging, red zones hold REDZONE_BYTE, free
+ * objects POISON_FREE, and (F) each object's padding and each slab's tail
+ * PAD_BYTE.
  *
  * Locking: a CPU's part of a cache (its free list and buffer, its node's
  * lists, and its slabs' heads) is changed only by that CPU: the fast paths
@@ -279,6 +280,8 @@ static struct page *slab_new(struct kmem_cache *c, uint8_t owner)
 			if (c->flags & SLAB_STORE_USER)
 				memset(tracks_of(c, obj), 0, 2 * sizeof(struct track));
 		}
+		if (c->flags & SLAB_CONSISTENCY)
+			slab_pad_fill(c, base);
 	}
 	head->slab_freelist = NULL;
 	head->slab_inuse = 0;
@@ -728,6 +731,8 @@ void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg)
 		f = spin_lock_irqsave(&c->lock);
 		memset((uint8_t *)obj + c->obj_size, REDZONE_BYTE, REDZONE_BYTES);
 	}
+	if (c->flags & SLAB_CONSISTENCY)
+		slab_pad_check(c, base, obj);
 	if (c->flags & SLAB_POISON)
 		memset(obj, POISON_FREE, c->obj_size);
 	if (c->flags & SLAB_STORE_USER)

@@ -27,7 +27,7 @@
 #define KM_ZERO		(1u << 0)	/* zero the object */
 
 /* kmem_cache_create flags: Linux's slab_debug= letters, per cache. */
-#define SLAB_CONSISTENCY	(1u << 0)	/* F: free list checks */
+#define SLAB_CONSISTENCY	(1u << 0)	/* F: free list and padding checks */
 #define SLAB_RED_ZONE		(1u << 1)	/* Z: guard bytes after each object */
 #define SLAB_POISON		(1u << 2)	/* P: fill free objects, check on alloc */
 #define SLAB_STORE_USER		(1u << 3)	/* U: remember alloc/free backtraces */
@@ -85,12 +85,12 @@ uint64_t kmem_cache_bytes(struct kmem_cache *c);
 
 /* Print a slabinfo-style table of every cache. */
 void kmem_dump(void);
-/* Verify every cache's slabs, lists and counts (and red zones, poison);
- * broken invariants panic. */
+/* Verify every cache's slabs, lists and counts (and red zones, poison,
+ * padding); broken invariants panic. */
 void slab_check(void);
 
 /* Misuse reports so far (double free, foreign pointer, wrong cache, red
- * zone, use after free, a corrupt free list); tests count them,
+ * zone, use after free, a corrupt free list or padding); tests count them,
  * as Linux's slub_kunit does. */
 uint64_t slab_report_count(void);
 

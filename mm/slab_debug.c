@@ -16,14 +16,16 @@
  *                      entry a free object of the slab, no loop, the counts
  *                      adding up), and on every allocation a look at the
  *                      two entries its pop reads and leaves behind; a broken
- *                      list is rebuilt from the free marks.
+ *                      list is rebuilt from the free marks. And on both,
+ *                      the object's padding and the slab's tail, filled
+ *                      with PAD_BYTE when the slab is made, are checked.
  *   slab_debug=        the letters above, for every cache.
  * The always-on checks (double free, foreign and interior pointers, wrong
  * cache) are in the allocator's paths; they report through slab_report.
- * What a detector finds it reports and repairs (red zone bytes refilled, a
- * free list rebuilt), so that one overwrite is one report and slab_check
- * still passes. Called from mm/slab.c with the cache lock
- * held or without; these functions take no lock of their own.
+ * What a detector finds it reports and repairs (red zone and padding bytes
+ * refilled, a free list rebuilt), so that one overwrite is one report and
+ * slab_check still passes. Called from mm/slab.c with the cache lock held
+ * or without; these functions take no lock of their own.
  */
 #include "mm/slab_internal.h"
 #include "kernel/console.h"
@@ -120,11 +122,53 @@ void slab_debug_on_alloc(struct kmem_cache *c, void *obj)
 		slab_report(c, obj, "Right Redzone overwritten (while free)");
 		memset((uint8_t *)obj + c->obj_size, REDZONE_BYTE, REDZONE_BYTES);
 	}
+	if (c->flags & SLAB_CONSISTENCY)
+		slab_pad_check(c, slab_head_of(obj)->slab_base, obj);
 	if (c->flags & SLAB_STORE_USER)
 		slab_record(c, obj, 0);
 }
 
 /* ---- consistency (F) ------------------------------------------------------------ */
+
+static size_t slab_bytes(const struct kmem_cache *c) { return PAGE_SIZE << c->order; }
+
+/* Fill the padding of every object of the new slab at base, and its tail. */
+void slab_pad_fill(const struct kmem_cache *c, uint8_t *base)
+{
+	size_t pad = pad_of(c);
+	for (unsigned i = 0; i < c->per_slab; i++)
+		memset(base + (uint64_t)i * c->stride + pad, PAD_BYTE, c->stride - pad);
+	memset(base + c->objs_end, PAD_BYTE, slab_bytes(c) - c->objs_end);
+}
+
+long slab_first_unpadded(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != PAD_BYTE)
+			return (long)i;
+	return -1;
+}
+
+/* obj's padding and the tail of its slab (at base): report a byte that is
+ * not PAD_BYTE, and refill. */
+void slab_pad_check(const struct kmem_cache *c, uint8_t *base, void *obj)
+{
+	uint8_t *pad = (uint8_t *)obj + pad_of(c), *tail = base + c->objs_end;
+	size_t npad = c->stride - pad_of(c), ntail = slab_bytes(c) - c->objs_end;
+	long at = slab_first_unpadded(pad, npad);
+	if (at >= 0) {
+		slab_report(c, obj, "Object padding overwritten at offset %zu (0x%02x); refilled",
+			    pad_of(c) + (size_t)at, pad[at]);
+		memset(pad, PAD_BYTE, npad);
+	}
+	at = slab_first_unpadded(tail, ntail);
+	if (at >= 0) {
+		slab_report(c, NULL, "Slab padding overwritten at 0x%llx, byte %ld of the tail of "
+			    "slab 0x%llx (0x%02x); refilled", (unsigned long long)(tail + at), at,
+			    (unsigned long long)base, tail[at]);
+		memset(tail, PAD_BYTE, ntail);
+	}
+}
 
 /* Is f a free object of the slab `head`: an object start in it (integers:
  * f may be any value), marked free? */

@@ -99,6 +99,7 @@
 /* Named bytes, chosen as Linux's so that a dump reads the same. */
 #define POISON_FREE	0x6b	/* a freed object's bytes (P) */
 #define REDZONE_BYTE	0xbb	/* the guard after an object (Z) */
+#define PAD_BYTE	0x5a	/* a debug slab's bytes no object owns (F) */
 #define REDZONE_BYTES	16
 
 /* Word 1 of a free object's metadata. A set mark only makes a double free
@@ -234,6 +235,13 @@ static inline struct track *tracks_of(const struct kmem_cache *c, void *obj)
 	return (struct track *)((uint8_t *)meta_of(c, obj) + 16);
 }
 
+/* Where a debug object's padding starts: past its metadata and tracks. It
+ * runs to the stride (what the alignment adds), and holds PAD_BYTE with F. */
+static inline size_t pad_of(const struct kmem_cache *c)
+{
+	return c->meta + 16 + (c->flags & SLAB_STORE_USER ? 2 * sizeof(struct track) : 0);
+}
+
 /*
  * Offset -> object, without dividing: with M = ceil(2^64 / stride), for any
  * off < 2^32 the high half of off * M is off / stride, and the low half is
@@ -264,6 +272,9 @@ bool slab_redzone_intact(const struct kmem_cache *c, void *obj);
 long slab_first_unpoisoned(const struct kmem_cache *c, void *obj);	/* or -1 */
 void slab_record(const struct kmem_cache *c, void *obj, int which);	/* 0 alloc, 1 free */
 void slab_debug_on_alloc(struct kmem_cache *c, void *obj);
+void slab_pad_fill(const struct kmem_cache *c, uint8_t *base);
+long slab_first_unpadded(const uint8_t *p, size_t n);	/* or -1 */
+void slab_pad_check(const struct kmem_cache *c, uint8_t *base, void *obj);
 bool slab_freelist_check_locked(struct kmem_cache *c, struct page *head, unsigned steps);
 unsigned slab_debug_parse(void);
 

@@ -1028,6 +1028,84 @@ HTEST(consistency_finds_a_corrupt_free_list_link)
 	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);	/* no object lost */
 }
 
+/* With F, the bytes past an object's metadata up to its stride (here the
+ * alignment's) hold PAD_BYTE: a write there is found when the object is
+ * freed, or, written while it is free, when it is next handed out; reported
+ * once, and refilled. Correct use stays quiet. */
+HTEST(consistency_finds_overwritten_object_padding)
+{
+	static const unsigned flag_sets[] = { SLAB_CONSISTENCY, SLAB_DEBUG_MASK };
+	for (size_t f = 0; f < ARRAY_LEN(flag_sets); f++) {
+		struct kmem_cache *c = kmem_cache_create("test-pad", 24, 64, flag_sets[f], NULL);
+		HASSERT_TRUE(c != NULL);
+		size_t pad = c->stride - 1;	/* the padding's last byte */
+		HASSERT_TRUE(c->stride > c->meta + 16 + (flag_sets[f] & SLAB_STORE_USER ? 2 * sizeof(struct track) : 0));
+		uint8_t *o[40];
+		for (int i = 0; i < 40; i++) {
+			o[i] = kmem_cache_alloc(c, 0);
+			HASSERT_TRUE(o[i] != NULL);
+			HEXPECT_EQ(o[i][pad], 0x5a);
+			memset(o[i], 0xee, 64);	/* all of the (aligned) object */
+		}
+		uint64_t quiet = 0;
+		for (int i = 0; i < 40; i++)
+			quiet += REPORTS_OF(kmem_cache_free(c, o[i]));
+		HEXPECT_EQ(quiet, 0);
+		slab_check();
+
+		uint8_t *obj = kmem_cache_alloc(c, 0);
+		obj[pad] = 0;
+		HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, obj)), 1);
+		HEXPECT_CONTAINS(report, "BUG test-pad: Object padding overwritten at offset");
+		HEXPECT_CONTAINS(report, "(0x00)");
+		HEXPECT_EQ(obj[pad], 0x5a);
+		slab_check();
+
+		obj[pad] = 0x11;	/* while free */
+		uint8_t *again;
+		HEXPECT_EQ(REPORTS_OF(again = kmem_cache_alloc(c, 0)), 1);
+		HEXPECT_TRUE(again == obj);
+		HEXPECT_CONTAINS(report, "BUG test-pad: Object padding overwritten");
+		HEXPECT_CONTAINS(report, "(0x11)");
+		slab_check();
+		HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, again)), 0);
+		HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);
+		slab_check();
+	}
+}
+
+/* With F, a slab's tail past its last object holds PAD_BYTE: a write there
+ * is found by the next allocation or free in that slab, and refilled. */
+HTEST(consistency_finds_an_overwritten_slab_tail)
+{
+	struct kmem_cache *c = kmem_cache_create("test-tail", 80, 0, SLAB_CONSISTENCY, NULL);
+	HASSERT_TRUE(c != NULL);
+	size_t tail = (PAGE_SIZE << c->order) - c->objs_end;
+	HASSERT_TRUE(tail > 0);
+	uint8_t *a = kmem_cache_alloc(c, 0), *b = kmem_cache_alloc(c, 0);
+	HASSERT_TRUE(a != NULL && b != NULL);
+	uint8_t *base = slab_head_of(a)->slab_base;
+	HASSERT_TRUE(slab_head_of(b)->slab_base == base);
+	for (size_t i = 0; i < tail; i++)
+		HEXPECT_EQ(base[c->objs_end + i], 0x5a);
+
+	base[c->objs_end] = 0;	/* its first byte */
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, a)), 1);
+	HEXPECT_CONTAINS(report, "BUG test-tail: Slab padding overwritten at 0x");
+	HEXPECT_CONTAINS(report, "byte 0 of the tail");
+	HEXPECT_EQ(base[c->objs_end], 0x5a);
+	slab_check();
+
+	base[(PAGE_SIZE << c->order) - 1] = 0x77;	/* its last byte */
+	HEXPECT_EQ(REPORTS_OF(a = kmem_cache_alloc(c, 0)), 1);
+	HEXPECT_CONTAINS(report, "(0x77)");
+	slab_check();
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, a)), 0);
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, b)), 0);
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);
+	slab_check();
+}
+
 HTEST(every_debug_letter_is_quiet_on_correct_use)
 {
 	struct kmem_cache *c = kmem_cache_create("test-fzpu", 100, 0, SLAB_DEBUG_MASK, NULL);

@@ -375,6 +375,33 @@ KTEST(slab, consistency_finds_a_corrupt_free_list_link)
 	slab_check();
 }
 
+/* F: a write into a slab's tail or an object's padding is found by the
+ * next free, and refilled. */
+KTEST(slab, consistency_finds_overwritten_padding)
+{
+	struct kmem_cache *c = kmem_cache_create("test-tail", 80, 0, SLAB_CONSISTENCY, NULL);
+	KASSERT_NOT_NULL(c);
+	uint8_t *a = kmem_cache_alloc(c, 0);
+	KASSERT_NOT_NULL(a);
+	KASSERT_LT(c->objs_end, PAGE_SIZE << c->order);
+	uint8_t *base = slab_head_of(a)->slab_base;
+	base[c->objs_end] = 0;
+	KEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, a)), 1);
+	KEXPECT_CONTAINS(report, "BUG test-tail: Slab padding overwritten");
+	slab_check();
+	KEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);
+
+	c = kmem_cache_create("test-pad", 24, 64, SLAB_CONSISTENCY, NULL);
+	KASSERT_NOT_NULL(c);
+	uint8_t *o = kmem_cache_alloc(c, 0);
+	KASSERT_NOT_NULL(o);
+	o[c->stride - 1] = 0;
+	KEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, o)), 1);
+	KEXPECT_CONTAINS(report, "BUG test-pad: Object padding overwritten");
+	slab_check();
+	KEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);
+}
+
 __attribute__((noinline)) static void *owner_tracking_allocator(struct kmem_cache *c)
 {
 	void *p = kmem_cache_alloc(c, 0);
