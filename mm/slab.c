@@ -731,8 +731,10 @@ void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg)
 		f = spin_lock_irqsave(&c->lock);
 		memset((uint8_t *)obj + c->obj_size, REDZONE_BYTE, REDZONE_BYTES);
 	}
-	if (c->flags & SLAB_CONSISTENCY)
-		slab_pad_check(c, base, obj);
+	if (c->flags & SLAB_CONSISTENCY) {
+		slab_pad_check(c, obj);
+		slab_tail_check(c, base);
+	}
 	if (c->flags & SLAB_POISON)
 		memset(obj, POISON_FREE, c->obj_size);
 	if (c->flags & SLAB_STORE_USER)

@@ -16,9 +16,10 @@
  *                      entry a free object of the slab, no loop, the counts
  *                      adding up), and on every allocation a look at the
  *                      two entries its pop reads and leaves behind; a broken
- *                      list is rebuilt from the free marks. And on both,
- *                      the object's padding and the slab's tail, filled
- *                      with PAD_BYTE when the slab is made, are checked.
+ *                      list is rebuilt from the free marks. The bytes no
+ *                      object owns, filled with PAD_BYTE when the slab is
+ *                      made, are checked: the object's padding on both, its
+ *                      slab's tail on frees.
  *   slab_debug=        the letters above, for every cache.
  * The always-on checks (double free, foreign and interior pointers, wrong
  * cache) are in the allocator's paths; they report through slab_report.
@@ -123,7 +124,7 @@ void slab_debug_on_alloc(struct kmem_cache *c, void *obj)
 		memset((uint8_t *)obj + c->obj_size, REDZONE_BYTE, REDZONE_BYTES);
 	}
 	if (c->flags & SLAB_CONSISTENCY)
-		slab_pad_check(c, slab_head_of(obj)->slab_base, obj);
+		slab_pad_check(c, obj);
 	if (c->flags & SLAB_STORE_USER)
 		slab_record(c, obj, 0);
 }
@@ -141,27 +142,44 @@ void slab_pad_fill(const struct kmem_cache *c, uint8_t *base)
 	memset(base + c->objs_end, PAD_BYTE, slab_bytes(c) - c->objs_end);
 }
 
+/* A word at a time: a slab's tail can be kilobytes, checked on every
+ * allocation and free. */
 long slab_first_unpadded(const uint8_t *p, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	const uint64_t pad = 0x0101010101010101ull * PAD_BYTE;
+	size_t i = 0;
+	for (uint64_t w; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		if (w != pad)
+			break;
+	}
+	for (; i < n; i++)
 		if (p[i] != PAD_BYTE)
 			return (long)i;
 	return -1;
 }
 
-/* obj's padding and the tail of its slab (at base): report a byte that is
- * not PAD_BYTE, and refill. */
-void slab_pad_check(const struct kmem_cache *c, uint8_t *base, void *obj)
+/* obj's padding: report a byte that is not PAD_BYTE, and refill. */
+void slab_pad_check(const struct kmem_cache *c, void *obj)
 {
-	uint8_t *pad = (uint8_t *)obj + pad_of(c), *tail = base + c->objs_end;
-	size_t npad = c->stride - pad_of(c), ntail = slab_bytes(c) - c->objs_end;
+	uint8_t *pad = (uint8_t *)obj + pad_of(c);
+	size_t npad = c->stride - pad_of(c);
 	long at = slab_first_unpadded(pad, npad);
 	if (at >= 0) {
 		slab_report(c, obj, "Object padding overwritten at offset %zu (0x%02x); refilled",
 			    pad_of(c) + (size_t)at, pad[at]);
 		memset(pad, PAD_BYTE, npad);
 	}
-	at = slab_first_unpadded(tail, ntail);
+}
+
+/* The tail of the slab at base, as slab_pad_check. On frees only: a tail
+ * can be kilobytes (3 KiB in a 4 KiB object's slab under FZPU), too much
+ * to check on every allocation as well. */
+void slab_tail_check(const struct kmem_cache *c, uint8_t *base)
+{
+	uint8_t *tail = base + c->objs_end;
+	size_t ntail = slab_bytes(c) - c->objs_end;
+	long at = slab_first_unpadded(tail, ntail);
 	if (at >= 0) {
 		slab_report(c, NULL, "Slab padding overwritten at 0x%llx, byte %ld of the tail of "
 			    "slab 0x%llx (0x%02x); refilled", (unsigned long long)(tail + at), at,

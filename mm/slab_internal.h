@@ -274,7 +274,8 @@ void slab_record(const struct kmem_cache *c, void *obj, int which);	/* 0 alloc, 
 void slab_debug_on_alloc(struct kmem_cache *c, void *obj);
 void slab_pad_fill(const struct kmem_cache *c, uint8_t *base);
 long slab_first_unpadded(const uint8_t *p, size_t n);	/* or -1 */
-void slab_pad_check(const struct kmem_cache *c, uint8_t *base, void *obj);
+void slab_pad_check(const struct kmem_cache *c, void *obj);
+void slab_tail_check(const struct kmem_cache *c, uint8_t *base);
 bool slab_freelist_check_locked(struct kmem_cache *c, struct page *head, unsigned steps);
 unsigned slab_debug_parse(void);
 
