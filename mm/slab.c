@@ -157,10 +157,14 @@ void slab_cache_setup(struct kmem_cache *c, const char *name, size_t size, size_
 	 * cache's free objects must stay constructed, as in Linux. */
 	if (ctor)
 		flags &= ~SLAB_POISON;
-	*c = (struct kmem_cache){
-		.name = name, .size = size, .flags = flags & SLAB_DEBUG_MASK, .ctor = ctor,
-		.lock = SPINLOCK_INIT("slab", LOCK_RANK_SLAB),
-	};
+	/* Zeroed, then set field by field: from a compound literal, clang
+	 * builds the whole 1.9 KiB cache in the frame and copies it. */
+	memset(c, 0, sizeof(*c));
+	c->name = name;
+	c->size = size;
+	c->flags = flags & SLAB_DEBUG_MASK;
+	c->ctor = ctor;
+	c->lock = (struct spinlock)SPINLOCK_INIT("slab", LOCK_RANK_SLAB);
 	c->obj_size = (size + align - 1) & ~(align - 1);
 	if (c->obj_size < 16)
 		c->obj_size = 16;	/* room for the free pointer and mark */

@@ -4,7 +4,8 @@
 `make test` calls this. It collects results from three sources, prints failures as it goes,
 and ends with exactly one line "N passed, N failed[, N skipped]", exiting 0 iff nothing failed:
 
-  1. --selftest   the runner's own unit tests (tools/test_ktest.py), named runner.<test>.
+  1. --selftest   the runner's own unit tests (tools/test_ktest.py), named runner.<test>, and
+                  the stack report's (tools/test_stack_report.py), named stack_report.<test>.
   2. --host BIN   host test binaries printing KTAP on stdout; a crash fails even if KTAP was ok.
   3. the matrix   each line of tests/matrix boots one kernel's ISO once (firmware, memory,
                   kernel, command line): the release kernel (--iso) or the debug one, built with
@@ -25,6 +26,7 @@ Layout, so the logic is testable without QEMU:
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import re
 import shutil
@@ -458,14 +460,14 @@ def summary(counts: Counter) -> str:
 class _Collector(unittest.TestResult):
     """Records each unittest case as an Outcome named runner.<test>, counted like any other test."""
 
-    def __init__(self):
+    def __init__(self, prefix: str = "runner"):
         super().__init__()
+        self.prefix = prefix
         self.found: list[Outcome] = []
 
-    @staticmethod
-    def _name(test) -> str:
+    def _name(self, test) -> str:
         # A setUpClass error comes as an _ErrorHolder, which has no method name.
-        return f"runner.{getattr(test, '_testMethodName', str(test))}"
+        return f"{self.prefix}.{getattr(test, '_testMethodName', str(test))}"
 
     def addSuccess(self, test):
         self.found.append(Outcome(self._name(test), PASS))
@@ -489,17 +491,23 @@ class _Collector(unittest.TestResult):
         self.found.append(Outcome(self._name(test), FAIL, ["passed, but is marked expectedFailure"]))
 
 
+# Unit tests of the tools, each module's tests named <prefix>.<test>.
+SELFTESTS = [("runner", "test_ktest"), ("stack_report", "test_stack_report")]
+
+
 def run_selftest(tally: Tally) -> None:
-    start = time.monotonic()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    try:
-        import test_ktest
-    except Exception as e:  # a broken test file is a failure to report, not a runner crash
-        tally.record("selftest", broken(f"cannot import test_ktest: {e!r}"))
-        return
-    collector = _Collector()
-    unittest.defaultTestLoader.loadTestsFromModule(test_ktest).run(collector)
-    tally.record("selftest", Verdict(collector.found), time.monotonic() - start)
+    for prefix, name in SELFTESTS:
+        group = f"selftest {prefix}"
+        start = time.monotonic()
+        try:
+            module = importlib.import_module(name)
+        except Exception as e:  # a broken test file is a failure to report, not a runner crash
+            tally.record(group, broken(f"cannot import {name}: {e!r}"))
+            continue
+        collector = _Collector(prefix)
+        unittest.defaultTestLoader.loadTestsFromModule(module).run(collector)
+        tally.record(group, Verdict(collector.found), time.monotonic() - start)
 
 
 def run_host(binary: str, timeout: float, tally: Tally) -> None:
