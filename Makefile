@@ -2,14 +2,18 @@
 #
 #   make            kernel ELF (build/tidemark.elf)
 #   make iso        hybrid BIOS+UEFI ISO (build/tidemark.iso)
+#   make debug-iso  the same with -DDEBUG (build/debug/tidemark.iso)
 #   make run        boot the ISO in QEMU, serial console on this terminal
 #   make test       host tests, then the in-kernel tests on the boot matrix
+#                   (both kernels: tests/matrix says which row boots which)
 #   make gdb        QEMU halted at reset, gdb attached, breakpoint on kmain
+#   make stack-report  worst-case stack depths, frames, heap allocations (gcc)
 #   make deps       install the Debian/Ubuntu packages the above need
 #   make clean
 #
 # Knobs: CC=clang, CROSS=x86_64-elf-, BUILD=dir, CMDLINE="opts" (make run),
-# EXTRA_KTESTS="a.c b.c" (extra in-kernel test files), MATRIX=name (make test).
+# EXTRA_KTESTS="a.c b.c" (extra in-kernel test files), MATRIX=name (make test),
+# STACK_ENTRIES="regex ..." (more entry functions for make stack-report).
 
 BUILD        ?= build
 CROSS        ?=
@@ -18,6 +22,7 @@ CC           := $(CROSS)gcc
 endif
 LD           := $(CROSS)ld
 NM           := $(CROSS)nm
+OBJDUMP      := $(CROSS)objdump
 HOSTCC       ?= cc
 PYTHON       ?= python3
 QEMU         ?= qemu-system-x86_64
@@ -27,12 +32,29 @@ QEMU         ?= qemu-system-x86_64
 DATA_BUDGET  ?= 0x400000
 IMAGE_LIMIT  ?= 0x1000000
 
+# A frame above 1 KiB is worth a look (thread stacks will grow a page at a time),
+# not a broken build. The spelling with "=" is the one both gcc and clang accept;
+# a file or function that means it says #pragma GCC diagnostic ignored
+# "-Wframe-larger-than=" (both compilers take that spelling too). And with
+# -fstack-clash-protection (below), a frame larger than a page is touched page
+# by page as it is made, so it hits a guard page rather than jumping it.
+FRAME_WARN := -Wframe-larger-than=1024 -Wno-error=frame-larger-than=
 KCFLAGS := -std=gnu11 -O2 -g -ffreestanding -fno-pic -fno-pie -mno-red-zone \
 	-mcmodel=kernel -mgeneral-regs-only -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer \
 	-fno-optimize-sibling-calls -fno-stack-protector -fno-strict-aliasing \
-	-fno-delete-null-pointer-checks -fno-asynchronous-unwind-tables \
-	-Wall -Wextra -Werror -I. -MMD -MP $(EXTRA_CFLAGS)
+	-fno-delete-null-pointer-checks -fno-asynchronous-unwind-tables -fstack-clash-protection \
+	-Wall -Wextra -Werror $(FRAME_WARN) -I. -MMD -MP $(EXTRA_CFLAGS)
 KASFLAGS := $(filter-out -std=gnu11 -O2,$(KCFLAGS)) -D__ASSEMBLER__
+
+# For make stack-report, gcc writes x.c.su (-fstack-usage) and x.c.ci
+# (-fcallgraph-info=su) beside each C object x.c.o. They change no generated
+# code (.text, .rodata and .data of the ELF are byte-identical with and without
+# them), so the normal build writes them and the report reads the very objects
+# that are linked, with no second compile. Clang has no -fcallgraph-info: then
+# they are left out, and make stack-report says so.
+STACK_INFO := $(shell $(CC) -fcallgraph-info=su -E -x c /dev/null -o /dev/null 2>/dev/null && echo yes)
+KCFLAGS += $(if $(STACK_INFO),-fstack-usage -fcallgraph-info=su)
+
 KLDFLAGS := -nostdlib -static -z max-page-size=0x1000 -z noexecstack --orphan-handling=error \
 	-T linker.ld --defsym DATA_BUDGET=$(DATA_BUDGET) --defsym IMAGE_LIMIT=$(IMAGE_LIMIT)
 
@@ -58,9 +80,15 @@ $(shell mkdir -p $(BUILD); echo "$(EXTRA_KTESTS)" | cmp -s - $(EXTRA_STAMP) || e
 
 ELF := $(BUILD)/tidemark.elf
 ISO := $(BUILD)/tidemark.iso
+# The debug kernel: the same sources with -DDEBUG (DEBUG_ASSERTs and the
+# lock-rank check compiled in), built by a make of its own with its own
+# build directory, so its objects never mix with the release kernel's.
+DEBUG_ISO := $(BUILD)/debug/tidemark.iso
 
-# Host tests: the same sources, built for the host with sanitizers.
-HOSTCFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -I. -DHOST_TEST \
+# Host tests: the same sources, built for the host with sanitizers and, as
+# the debug kernel, with DEBUG_ASSERTs (fuzz targets too: an input that
+# breaks an invariant stops where it breaks it).
+HOSTCFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -I. -DHOST_TEST -DDEBUG \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 # Built in one step without dependency files, so each depends on every header
 # (a header's change must not leave a stale binary passing).
@@ -81,10 +109,10 @@ FUZZ_SECONDS ?= 60
 fuzz_srcs_memmap_fuzz := $(host_srcs_memmap_test)
 fuzz_srcs_pmm_fuzz    := $(host_srcs_pmm_test)
 fuzz_srcs_slab_fuzz   := $(host_srcs_slab_test)
-FUZZCFLAGS := -std=gnu11 -g -O1 -I. -DHOST_TEST -fsanitize=fuzzer,address,undefined \
+FUZZCFLAGS := -std=gnu11 -g -O1 -I. -DHOST_TEST -DDEBUG -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 
-.PHONY: all iso run test host-tests fuzz bench bench-deps gdb deps deps-check clean
+.PHONY: all iso debug-iso run test host-tests fuzz bench bench-deps gdb deps deps-check clean stack-report
 all: $(ELF)
 iso: $(ISO)
 
@@ -147,6 +175,10 @@ $(ISO): $(ELF) boot/grub.cfg
 	$(Q)grub-mkrescue -o $@ $(BUILD)/isodir 2> $(BUILD)/grub-mkrescue.log || \
 		{ cat $(BUILD)/grub-mkrescue.log; exit 1; }
 
+# Phony: the sub-make knows whether the debug kernel is up to date.
+debug-iso:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/debug EXTRA_CFLAGS="$(EXTRA_CFLAGS) -DDEBUG" iso
+
 QEMU_FLAGS := -accel tcg -machine pc -cpu max -m 128M -display none -no-reboot \
 	-serial stdio -monitor none -nic none -device isa-debug-exit,iobase=0xf4,iosize=0x04
 CMDLINE ?=
@@ -189,9 +221,21 @@ fuzz: $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
 		grep -E '^stat::number_of_executed_units' $(BUILD)/fuzz/$$f.log; \
 	done
 
-test: deps-check $(ISO) $(HOST_BINS)
+test: deps-check $(ISO) debug-iso $(HOST_BINS)
 	$(PYTHON) tools/ktest.py --selftest $(addprefix --host ,$(HOST_BINS)) \
-		--iso $(ISO) --matrix tests/matrix $(if $(MATRIX),--only $(MATRIX))
+		--iso $(ISO) --iso-debug $(DEBUG_ISO) --matrix tests/matrix $(if $(MATRIX),--only $(MATRIX))
+
+# Entry functions beyond tools/stack_report.py's DEFAULT_ENTRIES (kmain,
+# ktest_fn_*, kbench_fn_*): full-match regexes, e.g. STACK_ENTRIES='worker_main'.
+STACK_ENTRIES ?=
+ifeq ($(STACK_INFO),yes)
+stack-report: $(KOBJS) $(EXTRA_OBJS)
+	$(Q)$(PYTHON) tools/stack_report.py --objdump $(OBJDUMP) $(addprefix --entry ,$(STACK_ENTRIES)) \
+		$(filter %.c.o,$(KOBJS)) $(EXTRA_OBJS)
+else
+stack-report:
+	@echo "make stack-report needs gcc 10 or later (-fcallgraph-info); $(CC) lacks it: use CC=gcc"; exit 1
+endif
 
 # Benchmarks: host builds are optimised and unsanitised, unlike the host tests.
 BENCHCFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -I. -DHOST_TEST

@@ -3,11 +3,15 @@
  *
  *     KTEST(printf, width) { KEXPECT_EQ(ksnprintf(b, 8, "%4d", 7), 4); }
  *     KTEST_DEATH(trap, null_deref, "null_deref_victim") { null_deref_victim(); }
+ *     KTEST_DEATH_DEBUG(spinlock, out_of_order, "spinlock order") { ... }
  *
  * KEXPECT_* record a failure and go on; KASSERT_* record it and end the test.
  * Both print file:line, the expression and the values compared. A death test
  * must panic; the runner boots it on its own and checks that the panic report
  * mentions the given text (usually the name of the function that dies).
+ * KTEST_DEATH_DEBUG is a death test of a check only debug kernels (-DDEBUG)
+ * compile in: a release kernel reports it skipped, saying so, since there
+ * it would survive.
  * Tests register through the "ktests" linker section; suites are reported as
  * KTAP subtests in the order their first test was linked.
  */
@@ -25,19 +29,26 @@ struct ktest {
 	const char *death;	/* NULL, or what the panic report must mention */
 	const char *file;
 	int line;
+	const char *skip;	/* NULL, or why this kernel cannot run it */
 };
 
-#define KTEST_DEFINE(suite_, name_, death_)					\
+#define KTEST_DEFINE(suite_, name_, death_, skip_)				\
 	static void ktest_fn_##suite_##_##name_(void);				\
 	static const struct ktest ktest_##suite_##_##name_ = {			\
 		#suite_, #name_, ktest_fn_##suite_##_##name_, death_,		\
-		__FILE__, __LINE__ };						\
+		__FILE__, __LINE__, skip_ };					\
 	static const struct ktest *const ktest_ptr_##suite_##_##name_		\
 	__attribute__((used, section("ktests"))) = &ktest_##suite_##_##name_;	\
 	static void ktest_fn_##suite_##_##name_(void)
 
-#define KTEST(suite, name)		KTEST_DEFINE(suite, name, NULL)
-#define KTEST_DEATH(suite, name, text)	KTEST_DEFINE(suite, name, text)
+#define KTEST(suite, name)		KTEST_DEFINE(suite, name, NULL, NULL)
+#define KTEST_DEATH(suite, name, text)	KTEST_DEFINE(suite, name, text, NULL)
+#ifdef DEBUG
+#define KTEST_DEATH_DEBUG(suite, name, text) KTEST_DEFINE(suite, name, text, NULL)
+#else
+#define KTEST_DEATH_DEBUG(suite, name, text)					\
+	KTEST_DEFINE(suite, name, text, "release kernel: the check is compiled out (needs -DDEBUG)")
+#endif
 
 /* Failure reporting, used by the macros below. */
 void ktest_fail(const char *file, int line, const char *fmt, ...)

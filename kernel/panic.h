@@ -30,16 +30,19 @@ void backtrace_print_addrs(const uint64_t *pcs, unsigned n);
 /* The same for a trapped context, which may sit in a function without a frame. */
 void backtrace_print_trap(uint64_t rip, uint64_t rsp, uint64_t rbp);
 
-/* Cheap checks that stay on in every build. */
-#define ASSERT(cond)								\
+/* Cheap checks that stay on in every build. The report quotes the
+ * condition as written: DEBUG_ASSERT stringifies its own argument, which
+ * passed on to ASSERT would arrive with its macros expanded. */
+#define ASSERT_AS_(cond, text)							\
 	do {									\
 		if (__builtin_expect(!(cond), 0))				\
-			panic_at(__FILE__, __LINE__, "assertion failed: %s", #cond); \
+			panic_at(__FILE__, __LINE__, "assertion failed: %s", text); \
 	} while (0)
+#define ASSERT(cond) ASSERT_AS_(cond, #cond)
 
 /* Expensive checks: compiled away unless DEBUG, but always type-checked. */
 #ifdef DEBUG
-#define DEBUG_ASSERT(cond) ASSERT(cond)
+#define DEBUG_ASSERT(cond) ASSERT_AS_(cond, #cond)
 #else
 #define DEBUG_ASSERT(cond) do { if (0) { (void)(cond); } } while (0)
 #endif

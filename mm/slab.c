@@ -85,8 +85,9 @@
  * the full list; a partial or empty slab's list is the one list_for gives; every
  * free object is an object start inside its slab, carries its free mark,
  * and is in one place only (its slab's list, a CPU list, a buffer or a
- * remote list); with debugging, red zones hold REDZONE_BYTE and free
- * objects hold POISON_FREE.
+ * remote list); with debugging, red zones hold REDZONE_BYTE, free
+ * objects POISON_FREE, and (F) each object's padding and each slab's tail
+ * PAD_BYTE.
  *
  * Locking: a CPU's part of a cache (its free list and buffer, its node's
  * lists, and its slabs' heads) is changed only by that CPU: the fast paths
@@ -117,9 +118,19 @@ static struct kmem_cache cache_cache;
 static bool debug_cache(const struct kmem_cache *c) { return c->flags & SLAB_DEBUG_MASK; }
 
 /* Pick the smallest slab order (up to SLAB_MAX_ORDER) that wastes at most
- * 1/8 of the block, or failing that the least wasteful one. */
+ * 1/8 of the block, or failing that the least wasteful one. A stride too
+ * big for that (only kmem_cache_create's) gets the smallest block that
+ * holds one object, as in Linux: a bigger block would waste less, but pin
+ * more memory while the cache holds few objects, and be harder for the
+ * buddy allocator to find. */
 static unsigned pick_order(size_t stride)
 {
+	if (stride > (PAGE_SIZE << SLAB_MAX_ORDER)) {
+		unsigned o = SLAB_MAX_ORDER + 1;
+		while ((PAGE_SIZE << o) < stride)
+			o++;
+		return o;
+	}
 	unsigned best = SLAB_MAX_ORDER;
 	uint64_t best_waste = ~0ull;
 	for (unsigned o = 0; o <= SLAB_MAX_ORDER; o++) {
@@ -146,10 +157,14 @@ void slab_cache_setup(struct kmem_cache *c, const char *name, size_t size, size_
 	 * cache's free objects must stay constructed, as in Linux. */
 	if (ctor)
 		flags &= ~SLAB_POISON;
-	*c = (struct kmem_cache){
-		.name = name, .size = size, .flags = flags & SLAB_DEBUG_MASK, .ctor = ctor,
-		.lock = SPINLOCK_INIT("slab", LOCK_RANK_SLAB),
-	};
+	/* Zeroed, then set field by field: from a compound literal, clang
+	 * builds the whole 1.9 KiB cache in the frame and copies it. */
+	memset(c, 0, sizeof(*c));
+	c->name = name;
+	c->size = size;
+	c->flags = flags & SLAB_DEBUG_MASK;
+	c->ctor = ctor;
+	c->lock = (struct spinlock)SPINLOCK_INIT("slab", LOCK_RANK_SLAB);
 	c->obj_size = (size + align - 1) & ~(align - 1);
 	if (c->obj_size < 16)
 		c->obj_size = 16;	/* room for the free pointer and mark */
@@ -163,6 +178,7 @@ void slab_cache_setup(struct kmem_cache *c, const char *name, size_t size, size_
 	}
 	c->order = pick_order(c->stride);
 	c->per_slab = (unsigned)((PAGE_SIZE << c->order) / c->stride);
+	ASSERT(c->order <= PMM_MAX_ORDER && c->per_slab >= 1);
 	c->objs_end = (uint32_t)(c->per_slab * c->stride);
 	c->div_magic = ~0ull / c->stride + 1;
 	c->batch = (unsigned)(REFILL_BYTES / c->stride);
@@ -195,6 +211,12 @@ static struct kmem_node *node_of(struct kmem_cache *c, const struct page *head)
 
 void slab_list_del(struct kmem_node *n, struct page *head)
 {
+	DEBUG_ASSERT(head->slab_list > LIST_NONE && head->slab_list < NR_LISTS);
+	DEBUG_ASSERT(node_of(head->slab_cache, head) == n);
+	DEBUG_ASSERT(n->nr_slabs[head->slab_list] > 0);
+	DEBUG_ASSERT(head->prev ? head->prev->next == head : n->lists[head->slab_list] == head);
+	DEBUG_ASSERT(!head->next || head->next->prev == head);
+	DEBUG_ASSERT(((head->slab_owner & OWNER_FULL) != 0) == (head->slab_list == LIST_FULL));
 	if (head->slab_list == LIST_EMPTY)
 		heap_count_empty(head->slab_cache, (unsigned)(n - head->slab_cache->node), -1);
 	if (head->prev)
@@ -212,6 +234,11 @@ void slab_list_del(struct kmem_node *n, struct page *head)
  * OWNER_FULL in its owner byte until list_del takes it off. */
 static void list_add(struct kmem_node *n, struct page *head, unsigned list)
 {
+	DEBUG_ASSERT(list > LIST_NONE && list < NR_LISTS);
+	DEBUG_ASSERT(head->slab_list == LIST_NONE);
+	DEBUG_ASSERT(head->slab_head_off == 0);
+	DEBUG_ASSERT(!(head->slab_owner & OWNER_FULL));
+	DEBUG_ASSERT(node_of(head->slab_cache, head) == n);
 	if (list == LIST_EMPTY)
 		heap_count_empty(head->slab_cache, (unsigned)(n - head->slab_cache->node), 1);
 	head->slab_list = (uint8_t)list;
@@ -274,6 +301,8 @@ static struct page *slab_new(struct kmem_cache *c, uint8_t owner)
 			if (c->flags & SLAB_STORE_USER)
 				memset(tracks_of(c, obj), 0, 2 * sizeof(struct track));
 		}
+		if (c->flags & SLAB_CONSISTENCY)
+			slab_pad_fill(c, base);
 	}
 	head->slab_freelist = NULL;
 	head->slab_inuse = 0;
@@ -344,6 +373,13 @@ void slab_release_empty(struct kmem_cache *c, struct kmem_node *n)
  */
 static void settle_irqoff(struct kmem_cache *c, struct kmem_node *n, struct page *head)
 {
+	DEBUG_ASSERT(head->slab_head_off == 0);
+	DEBUG_ASSERT(head->slab_cache == c);
+	DEBUG_ASSERT(!c->flags);
+	DEBUG_ASSERT(node_of(c, head) == n);
+	DEBUG_ASSERT(head->slab_list != LIST_NONE);
+	DEBUG_ASSERT(count_of(head) <= c->per_slab);
+	DEBUG_ASSERT((head->slab_inuse < 0) == (head->slab_list == LIST_FULL));
 	unsigned want = list_for(c, count_of(head));
 	if (want == head->slab_list)
 		return;
@@ -595,17 +631,26 @@ void *slab_alloc_slow(struct kmem_cache *c, unsigned flags)
 		/* Debug: straight from the slabs under the lock, checked. */
 		uint64_t f = spin_lock_irqsave(&c->lock);
 		struct kmem_node *n = &c->node[0];
-		struct page *head = n->lists[LIST_PARTIAL];
-		if (!head)
-			head = n->lists[LIST_EMPTY];
-		if (!head) {
-			spin_unlock_irqrestore(&c->lock, f);
-			head = slab_new(c, OWNER_NONE);
+		struct page *head;
+		for (;;) {
+			head = n->lists[LIST_PARTIAL];
 			if (!head)
-				return NULL;
-			head->slab_freelist = link_all(c, head->slab_base, NULL);
-			f = spin_lock_irqsave(&c->lock);
-			list_add(n, head, LIST_EMPTY);
+				head = n->lists[LIST_EMPTY];
+			if (!head) {
+				spin_unlock_irqrestore(&c->lock, f);
+				head = slab_new(c, OWNER_NONE);
+				if (!head)
+					return NULL;
+				head->slab_freelist = link_all(c, head->slab_base, NULL);
+				f = spin_lock_irqsave(&c->lock);
+				list_add(n, head, LIST_EMPTY);
+			}
+			/* F: the entry the pop hands out and the one it leaves
+			 * as the head, so that the list always starts sound. A
+			 * rebuilt list is sound, or empty and the slab full. */
+			if (!(c->flags & SLAB_CONSISTENCY) || slab_freelist_check_locked(c, head, 2))
+				break;
+			relist_locked(c, head);
 		}
 		obj = debug_take_locked(c, head);
 		slab_debug_on_alloc(c, obj);
@@ -699,8 +744,11 @@ void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg)
 	}
 
 	/* Debug cache: check, poison, record, and straight back to the slab,
-	 * all under one hold of the lock. */
+	 * all under one hold of the lock. F walks the slab's list first, so
+	 * that the look for a double free walks a sound one. */
 	uint64_t f = spin_lock_irqsave(&c->lock);
+	if ((c->flags & SLAB_CONSISTENCY) && !slab_freelist_check_locked(c, head, ~0u))
+		relist_locked(c, head);
 	if (is_free_marked(c, obj) && on_free_list_locked(c, obj, head)) {
 		spin_unlock_irqrestore(&c->lock, f);
 		slab_report(c, obj, "double free");
@@ -711,6 +759,10 @@ void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg)
 		slab_report(c, obj, "Right Redzone overwritten");
 		f = spin_lock_irqsave(&c->lock);
 		memset((uint8_t *)obj + c->obj_size, REDZONE_BYTE, REDZONE_BYTES);
+	}
+	if (c->flags & SLAB_CONSISTENCY) {
+		slab_pad_check(c, obj);
+		slab_tail_check(c, base);
 	}
 	if (c->flags & SLAB_POISON)
 		memset(obj, POISON_FREE, c->obj_size);
@@ -728,8 +780,16 @@ void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg)
 struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align,
 				     unsigned flags, void (*ctor)(void *))
 {
-	if (size == 0 || size > KMALLOC_MAX_CACHE || (align & (align - 1)) || align > PAGE_SIZE)
+	if (size == 0 || size > KMEM_CACHE_MAX_SIZE) {
+		slab_report(&cache_cache, NULL, "kmem_cache_create of %s: size %zu is not 1..%u "
+			    "(KMEM_CACHE_MAX_SIZE); refused", name, size, KMEM_CACHE_MAX_SIZE);
 		return NULL;
+	}
+	if ((align & (align - 1)) || align > PAGE_SIZE) {
+		slab_report(&cache_cache, NULL, "kmem_cache_create of %s: alignment %zu is not a "
+			    "power of two up to a page; refused", name, align);
+		return NULL;
+	}
 	struct kmem_cache *c = kmem_cache_alloc(&cache_cache, 0);
 	if (!c)
 		return NULL;

@@ -17,12 +17,17 @@
 
 #define KMALLOC_MIN_ALIGN	16
 #define KMALLOC_MAX_CACHE	8192	/* larger requests go to page_alloc */
+/* The largest object kmem_cache_create takes: the page allocator's largest
+ * block (4 MiB, PMM_MAX_ORDER) less a page, the most that slab_debug='s
+ * metadata and a page alignment add, so that a cache made without
+ * slab_debug= is made with it too. */
+#define KMEM_CACHE_MAX_SIZE	(4u * 1024 * 1024 - 4096)
 
 /* Allocation flags (kmalloc, kmem_cache_alloc). */
 #define KM_ZERO		(1u << 0)	/* zero the object */
 
 /* kmem_cache_create flags: Linux's slab_debug= letters, per cache. */
-#define SLAB_CONSISTENCY	(1u << 0)	/* F: full checks on every free */
+#define SLAB_CONSISTENCY	(1u << 0)	/* F: free list and padding checks */
 #define SLAB_RED_ZONE		(1u << 1)	/* Z: guard bytes after each object */
 #define SLAB_POISON		(1u << 2)	/* P: fill free objects, check on alloc */
 #define SLAB_STORE_USER		(1u << 3)	/* U: remember alloc/free backtraces */
@@ -30,6 +35,15 @@
 
 struct kmem_cache;
 
+/*
+ * A cache of objects of `size` bytes, 1 to KMEM_CACHE_MAX_SIZE, aligned to
+ * `align` (0, or a power of two up to a page; at least KMALLOC_MIN_ALIGN),
+ * debugged as `flags` and slab_debug= ask, each built by ctor (if not NULL)
+ * when its slab is made. Objects above 32 KiB get a slab each, the
+ * smallest block that holds one.
+ * Return: the cache; NULL for a size or alignment outside those bounds
+ * (reported, naming the cache and the value), or when no memory is left.
+ */
 struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align,
 				     unsigned flags, void (*ctor)(void *));
 void *kmem_cache_alloc(struct kmem_cache *c, unsigned flags);
@@ -84,12 +98,13 @@ void kmem_idle(struct kmem_idle *out);
 
 /* Print a slabinfo-style table of every cache. */
 void kmem_dump(void);
-/* Verify every cache's slabs, lists and counts (and red zones, poison);
- * broken invariants panic. */
+/* Verify every cache's slabs, lists and counts (and red zones, poison,
+ * padding); broken invariants panic. */
 void slab_check(void);
 
 /* Misuse reports so far (double free, foreign pointer, wrong cache, red
- * zone, use after free); tests count them, as Linux's slub_kunit does. */
+ * zone, use after free, a corrupt free list or padding); tests count them,
+ * as Linux's slub_kunit does. */
 uint64_t slab_report_count(void);
 
 /* Set up the kmalloc caches over kernel_pmm; slab_debug= applies to them. */

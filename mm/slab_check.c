@@ -142,6 +142,12 @@ static void check_slab(struct kmem_cache *c, struct page *head, unsigned list, u
 	if (c->flags & SLAB_RED_ZONE)
 		for (unsigned i = 0; i < c->per_slab; i++)
 			ASSERT(slab_redzone_intact(c, base + (uint64_t)i * c->stride));
+	if (c->flags & SLAB_CONSISTENCY) {
+		for (unsigned i = 0; i < c->per_slab; i++)
+			ASSERT(slab_first_unpadded(base + (uint64_t)i * c->stride + pad_of(c),
+						   c->stride - pad_of(c)) < 0);
+		ASSERT(slab_first_unpadded(base + c->objs_end, (PAGE_SIZE << c->order) - c->objs_end) < 0);
+	}
 }
 
 static void check_cache(struct kmem_cache *c)

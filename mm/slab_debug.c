@@ -12,11 +12,21 @@
  *                      changed by its next allocation is a write after free.
  *   owner tracking (U) the backtraces of each object's last allocation and
  *                      free, kept after its metadata (struct track).
- *   slab_debug=        the letters above plus F, for every cache.
+ *   consistency (F)    on every free, a walk of the slab's free list (each
+ *                      entry a free object of the slab, no loop, the counts
+ *                      adding up), and on every allocation a look at the
+ *                      two entries its pop reads and leaves behind; a broken
+ *                      list is rebuilt from the free marks. The bytes no
+ *                      object owns, filled with PAD_BYTE when the slab is
+ *                      made, are checked: the object's padding on both, its
+ *                      slab's tail on frees.
+ *   slab_debug=        the letters above, for every cache.
  * The always-on checks (double free, foreign and interior pointers, wrong
  * cache) are in the allocator's paths; they report through slab_report.
- * Called from mm/slab.c with the cache lock held or without; these
- * functions take no lock of their own.
+ * What a detector finds it reports and repairs (red zone and padding bytes
+ * refilled, a free list rebuilt), so that one overwrite is one report and
+ * slab_check still passes. Called from mm/slab.c with the cache lock held
+ * or without; these functions take no lock of their own.
  */
 #include "mm/slab_internal.h"
 #include "kernel/console.h"
@@ -111,12 +121,139 @@ void slab_debug_on_alloc(struct kmem_cache *c, void *obj)
 	}
 	if ((c->flags & SLAB_RED_ZONE) && !slab_redzone_intact(c, obj)) {
 		slab_report(c, obj, "Right Redzone overwritten (while free)");
-		/* Repaired, so that one overwrite is one report and slab_check
-		 * still passes. */
 		memset((uint8_t *)obj + c->obj_size, REDZONE_BYTE, REDZONE_BYTES);
 	}
+	if (c->flags & SLAB_CONSISTENCY)
+		slab_pad_check(c, obj);
 	if (c->flags & SLAB_STORE_USER)
 		slab_record(c, obj, 0);
+}
+
+/* ---- consistency (F) ------------------------------------------------------------ */
+
+static size_t slab_bytes(const struct kmem_cache *c) { return PAGE_SIZE << c->order; }
+
+/* Fill the padding of every object of the new slab at base, and its tail. */
+void slab_pad_fill(const struct kmem_cache *c, uint8_t *base)
+{
+	size_t pad = pad_of(c);
+	for (unsigned i = 0; i < c->per_slab; i++)
+		memset(base + (uint64_t)i * c->stride + pad, PAD_BYTE, c->stride - pad);
+	memset(base + c->objs_end, PAD_BYTE, slab_bytes(c) - c->objs_end);
+}
+
+/* A word at a time: a slab's tail can be kilobytes, checked on every
+ * allocation and free. */
+long slab_first_unpadded(const uint8_t *p, size_t n)
+{
+	const uint64_t pad = 0x0101010101010101ull * PAD_BYTE;
+	size_t i = 0;
+	for (uint64_t w; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		if (w != pad)
+			break;
+	}
+	for (; i < n; i++)
+		if (p[i] != PAD_BYTE)
+			return (long)i;
+	return -1;
+}
+
+/* obj's padding: report a byte that is not PAD_BYTE, and refill. */
+void slab_pad_check(const struct kmem_cache *c, void *obj)
+{
+	uint8_t *pad = (uint8_t *)obj + pad_of(c);
+	size_t npad = c->stride - pad_of(c);
+	long at = slab_first_unpadded(pad, npad);
+	if (at >= 0) {
+		slab_report(c, obj, "Object padding overwritten at offset %zu (0x%02x); refilled",
+			    pad_of(c) + (size_t)at, pad[at]);
+		memset(pad, PAD_BYTE, npad);
+	}
+}
+
+/* The tail of the slab at base, as slab_pad_check. On frees only: a tail
+ * can be kilobytes (3 KiB in a 4 KiB object's slab under FZPU), too much
+ * to check on every allocation as well. */
+void slab_tail_check(const struct kmem_cache *c, uint8_t *base)
+{
+	uint8_t *tail = base + c->objs_end;
+	size_t ntail = slab_bytes(c) - c->objs_end;
+	long at = slab_first_unpadded(tail, ntail);
+	if (at >= 0) {
+		slab_report(c, NULL, "Slab padding overwritten at 0x%llx, byte %ld of the tail of "
+			    "slab 0x%llx (0x%02x); refilled", (unsigned long long)(tail + at), at,
+			    (unsigned long long)base, tail[at]);
+		memset(tail, PAD_BYTE, ntail);
+	}
+}
+
+/* Is f a free object of the slab `head`: an object start in it (integers:
+ * f may be any value), marked free? */
+static bool free_object_of(const struct kmem_cache *c, const struct page *head, void *f)
+{
+	return obj_start(c, (uintptr_t)f - (uintptr_t)head->slab_base) && is_free_marked(c, f);
+}
+
+/*
+ * Check the free list of debug slab `head`, up to `steps` entries (~0u: all):
+ * each entry a free object of the slab, no more entries than it has
+ * objects (more is a loop), and, if the walk reached the end, the list's
+ * length plus the count in use its object count. On a fault, report it and
+ * rebuild the list from the free marks, in address order: a debug cache
+ * sets and clears them under its lock and keeps no CPU lists, so the
+ * marked objects are the free ones. (Linux cuts the list at the fault
+ * instead; every free object past it would be lost to the cache, which
+ * then could never be destroyed.) Must hold c->lock.
+ * Return: whether the list was sound; if not, the caller relists the slab.
+ */
+bool slab_freelist_check_locked(struct kmem_cache *c, struct page *head, unsigned steps)
+{
+	uint8_t *base = head->slab_base;
+	char what[160];
+	unsigned n = 0;
+	void *prev = NULL;
+
+	for (void *f = head->slab_freelist; f; prev = f, f = (void *)meta_of(c, f)[0]) {
+		if (n == steps)
+			return true;
+		if (!free_object_of(c, head, f)) {
+			if (prev)
+				ksnprintf(what, sizeof(what), "Freelist corrupt: 0x%llx links to 0x%llx, "
+					  "not a free object of slab 0x%llx", (unsigned long long)prev,
+					  (unsigned long long)f, (unsigned long long)base);
+			else
+				ksnprintf(what, sizeof(what), "Freelist corrupt: slab 0x%llx's first entry "
+					  "0x%llx is not a free object of it", (unsigned long long)base,
+					  (unsigned long long)f);
+			goto rebuild;
+		}
+		if (++n > c->per_slab) {
+			ksnprintf(what, sizeof(what), "Freelist corrupt: the list of slab 0x%llx loops "
+				  "(more entries than its %u objects)", (unsigned long long)base, c->per_slab);
+			goto rebuild;
+		}
+	}
+	if (n + (unsigned)head->slab_inuse == c->per_slab)
+		return true;
+	ksnprintf(what, sizeof(what), "Wrong object count: slab 0x%llx has %u free and %d in use "
+		  "of %u objects", (unsigned long long)base, n, head->slab_inuse, c->per_slab);
+rebuild:;
+	void *list = NULL;
+	unsigned nfree = 0;
+	for (unsigned i = c->per_slab; i-- > 0; ) {
+		uint8_t *obj = base + (uint64_t)i * c->stride;
+		if (is_free_marked(c, obj)) {
+			meta_of(c, obj)[0] = (uint64_t)list;
+			list = obj;
+			nfree++;
+		}
+	}
+	head->slab_freelist = list;
+	head->slab_inuse = (int32_t)(c->per_slab - nfree);
+	slab_report(c, NULL, "%s; rebuilt from the free marks: %u free, %u in use", what, nfree,
+		    c->per_slab - nfree);
+	return false;
 }
 
 /* ---- slab_debug= ----------------------------------------------------------------- */

@@ -61,7 +61,7 @@
 #define TRIM_BUDGET	4096
 #define TRIM_CREDIT	64
 #define TRIM_VISIT	1
-#define SLAB_MAX_ORDER	3		/* slabs are at most 32 KiB */
+#define SLAB_MAX_ORDER	3		/* 32 KiB, unless one object needs more */
 #define TRACK_DEPTH	6		/* frames kept per allocation/free (U) */
 
 /* A slab's owner (struct page slab_owner): the CPU whose fast paths free
@@ -83,6 +83,7 @@
 /* Named bytes, chosen as Linux's so that a dump reads the same. */
 #define POISON_FREE	0x6b	/* a freed object's bytes (P) */
 #define REDZONE_BYTE	0xbb	/* the guard after an object (Z) */
+#define PAD_BYTE	0x5a	/* a debug slab's bytes no object owns (F) */
 #define REDZONE_BYTES	16
 
 /* Word 1 of a free object's metadata. A set mark only makes a double free
@@ -173,6 +174,15 @@ extern struct kmem_cache kmalloc_large;
 
 static inline uint8_t *slab_base_of(const struct page *pg) { return pg->slab_base; }
 
+/* The largest slab is the page allocator's largest block: its offsets
+ * must stay below 2^32 (obj_index, slab_obj_start), and its last page's
+ * distance back to its head's entry must fit slab_head_off. */
+_Static_assert((PAGE_SIZE << PMM_MAX_ORDER) <= (1ull << 32), "a slab's offsets must fit 32 bits");
+_Static_assert(((1u << PMM_MAX_ORDER) - 1) * sizeof(struct page) <= UINT16_MAX,
+	       "a slab's pages must reach their head through a uint16_t slab_head_off");
+_Static_assert(KMEM_CACHE_MAX_SIZE == (PAGE_SIZE << PMM_MAX_ORDER) - PAGE_SIZE,
+	       "KMEM_CACHE_MAX_SIZE: the largest block less a page");
+
 /* The head page of slab page pg: one load and one subtract (each page of a
  * slab records how far back its head's entry is). */
 static inline struct page *head_of(struct page *pg)
@@ -211,11 +221,18 @@ static inline struct track *tracks_of(const struct kmem_cache *c, void *obj)
 	return (struct track *)((uint8_t *)meta_of(c, obj) + 16);
 }
 
+/* Where a debug object's padding starts: past its metadata and tracks. It
+ * runs to the stride (what the alignment adds), and holds PAD_BYTE with F. */
+static inline size_t pad_of(const struct kmem_cache *c)
+{
+	return c->meta + 16 + (c->flags & SLAB_STORE_USER ? 2 * sizeof(struct track) : 0);
+}
+
 /*
  * Offset -> object, without dividing: with M = ceil(2^64 / stride), for any
  * off < 2^32 the high half of off * M is off / stride, and the low half is
  * below M exactly when stride divides off (Lemire, Kaser and Kurz, "Faster
- * remainder by direct computation", 2019). Slabs are at most 32 KiB.
+ * remainder by direct computation", 2019). Slabs are at most 4 MiB.
  */
 static inline uint64_t obj_index(const struct kmem_cache *c, uint64_t off)
 {
@@ -241,6 +258,11 @@ bool slab_redzone_intact(const struct kmem_cache *c, void *obj);
 long slab_first_unpoisoned(const struct kmem_cache *c, void *obj);	/* or -1 */
 void slab_record(const struct kmem_cache *c, void *obj, int which);	/* 0 alloc, 1 free */
 void slab_debug_on_alloc(struct kmem_cache *c, void *obj);
+void slab_pad_fill(const struct kmem_cache *c, uint8_t *base);
+long slab_first_unpadded(const uint8_t *p, size_t n);	/* or -1 */
+void slab_pad_check(const struct kmem_cache *c, void *obj);
+void slab_tail_check(const struct kmem_cache *c, uint8_t *base);
+bool slab_freelist_check_locked(struct kmem_cache *c, struct page *head, unsigned steps);
 unsigned slab_debug_parse(void);
 
 /* ---- mm/slab.c, for mm/slab_check.c ---- */
@@ -400,7 +422,7 @@ static inline __attribute__((always_inline)) bool slab_obj_start(const struct pa
 								  const void *obj)
 {
 	/* Integers, not pointers: slab_base is NULL on other pages. (uint32_t):
-	 * a slab is at most 32 KiB, so off is exact on slab pages. */
+	 * a slab is at most 4 MiB, so off is exact on slab pages. */
 	uint64_t off = (uintptr_t)obj - (uintptr_t)pg->slab_base;
 	return (uint32_t)off < pg->slab_objs_end && off * pg->slab_div_magic < pg->slab_div_magic;
 }

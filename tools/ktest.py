@@ -4,12 +4,15 @@
 `make test` calls this. It collects results from three sources, prints failures as it goes,
 and ends with exactly one line "N passed, N failed[, N skipped]", exiting 0 iff nothing failed:
 
-  1. --selftest   the runner's own unit tests (tools/test_ktest.py), named runner.<test>.
+  1. --selftest   the runner's own unit tests (tools/test_ktest.py), named runner.<test>, and
+                  the stack report's (tools/test_stack_report.py), named stack_report.<test>.
   2. --host BIN   host test binaries printing KTAP on stdout; a crash fails even if KTAP was ok.
-  3. the matrix   each line of tests/matrix boots the ISO once (firmware, memory, command line);
-                  each death test found is then booted alone with ktest.filter=<suite.name> and
-                  must panic with the text it promised. The matrix runs when --iso or --only is
-                  given, or when neither --selftest nor --host asked for something else.
+  3. the matrix   each line of tests/matrix boots one kernel's ISO once (firmware, memory,
+                  kernel, command line): the release kernel (--iso) or the debug one, built with
+                  -DDEBUG (--iso-debug); each death test found is then booted alone on the same
+                  kernel with ktest.filter=<suite.name> and must panic with the text it promised.
+                  The matrix runs when --iso, --iso-debug or --only is given, or when neither
+                  --selftest nor --host asked for something else.
   4. halt checks  boots that must stop early with a message (a CPU without long mode); run
                   with the whole matrix, not with --only.
 
@@ -23,6 +26,7 @@ Layout, so the logic is testable without QEMU:
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import re
 import shutil
@@ -38,7 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_ISO = ROOT / "build" / "tidemark.iso"
+# The kernels a matrix row may name, and where `make` puts each one's ISO.
+DEFAULT_KERNELS = {"release": ROOT / "build" / "tidemark.iso",
+                   "debug": ROOT / "build" / "debug" / "tidemark.iso"}
 DEFAULT_MATRIX = ROOT / "tests" / "matrix"
 LOG_DIR = ROOT / "build" / "test-logs"
 
@@ -330,31 +336,35 @@ class Config:
     name: str
     firmware: str               # "bios" or "uefi"
     memory: str                 # QEMU -m argument, e.g. "128M"
+    kernel: str                 # a key of DEFAULT_KERNELS: which ISO this config boots
     death: bool                 # boot each death test on its own in this config
     cmdline: str = ""
 
 
 def parse_matrix(text: str, source: str = "matrix") -> list[Config]:
-    """Lines are "name firmware memory death [kernel command line...]"; '#' starts a comment."""
+    """Lines are "name firmware memory kernel death [kernel command line...]"; '#' starts a
+    comment."""
     configs: list[Config] = []
     for number, raw in enumerate(text.splitlines(), 1):
-        fields = raw.split("#", 1)[0].split(None, 4)
+        fields = raw.split("#", 1)[0].split(None, 5)
         if not fields:
             continue
         where = f"{source}:{number}"
-        if len(fields) < 4:
-            raise ValueError(f"{where}: expected 'name firmware memory death [cmdline]'")
-        name, firmware, memory, death = fields[:4]
+        if len(fields) < 5:
+            raise ValueError(f"{where}: expected 'name firmware memory kernel death [cmdline]'")
+        name, firmware, memory, kernel, death = fields[:5]
         if firmware not in ("bios", "uefi"):
             raise ValueError(f"{where}: firmware must be bios or uefi, not {firmware!r}")
         if not re.fullmatch(r"\d+[KMG]?", memory):
             raise ValueError(f"{where}: bad memory size {memory!r}")
+        if kernel not in DEFAULT_KERNELS:
+            raise ValueError(f"{where}: kernel must be {' or '.join(DEFAULT_KERNELS)}, not {kernel!r}")
         if death not in ("yes", "no"):
             raise ValueError(f"{where}: death must be yes or no, not {death!r}")
         if any(c.name == name for c in configs):
             raise ValueError(f"{where}: duplicate config {name!r}")
-        cmdline = fields[4].strip() if len(fields) > 4 else ""
-        configs.append(Config(name, firmware, memory, death == "yes", cmdline))
+        cmdline = fields[5].strip() if len(fields) > 5 else ""
+        configs.append(Config(name, firmware, memory, kernel, death == "yes", cmdline))
     return configs
 
 
@@ -450,14 +460,14 @@ def summary(counts: Counter) -> str:
 class _Collector(unittest.TestResult):
     """Records each unittest case as an Outcome named runner.<test>, counted like any other test."""
 
-    def __init__(self):
+    def __init__(self, prefix: str = "runner"):
         super().__init__()
+        self.prefix = prefix
         self.found: list[Outcome] = []
 
-    @staticmethod
-    def _name(test) -> str:
+    def _name(self, test) -> str:
         # A setUpClass error comes as an _ErrorHolder, which has no method name.
-        return f"runner.{getattr(test, '_testMethodName', str(test))}"
+        return f"{self.prefix}.{getattr(test, '_testMethodName', str(test))}"
 
     def addSuccess(self, test):
         self.found.append(Outcome(self._name(test), PASS))
@@ -481,17 +491,23 @@ class _Collector(unittest.TestResult):
         self.found.append(Outcome(self._name(test), FAIL, ["passed, but is marked expectedFailure"]))
 
 
+# Unit tests of the tools, each module's tests named <prefix>.<test>.
+SELFTESTS = [("runner", "test_ktest"), ("stack_report", "test_stack_report")]
+
+
 def run_selftest(tally: Tally) -> None:
-    start = time.monotonic()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    try:
-        import test_ktest
-    except Exception as e:  # a broken test file is a failure to report, not a runner crash
-        tally.record("selftest", broken(f"cannot import test_ktest: {e!r}"))
-        return
-    collector = _Collector()
-    unittest.defaultTestLoader.loadTestsFromModule(test_ktest).run(collector)
-    tally.record("selftest", Verdict(collector.found), time.monotonic() - start)
+    for prefix, name in SELFTESTS:
+        group = f"selftest {prefix}"
+        start = time.monotonic()
+        try:
+            module = importlib.import_module(name)
+        except Exception as e:  # a broken test file is a failure to report, not a runner crash
+            tally.record(group, broken(f"cannot import {name}: {e!r}"))
+            continue
+        collector = _Collector(prefix)
+        unittest.defaultTestLoader.loadTestsFromModule(module).run(collector)
+        tally.record(group, Verdict(collector.found), time.monotonic() - start)
 
 
 def run_host(binary: str, timeout: float, tally: Tally) -> None:
@@ -505,7 +521,9 @@ def run_host(binary: str, timeout: float, tally: Tally) -> None:
     tally.record(group, verdict, run.seconds, run.output + run.errors)
 
 
-def run_matrix(iso: Path, matrix: Path, only: str | None, timeout: float, logs: Path, tally: Tally) -> None:
+def run_matrix(isos: dict[str, Path], matrix: Path, only: str | None, timeout: float, logs: Path,
+               tally: Tally) -> None:
+    """Boot each config (or only `only`) on the ISO of the kernel it names, a key of isos."""
     try:
         configs = parse_matrix(matrix.read_text(), str(matrix))
     except (OSError, ValueError) as e:
@@ -516,11 +534,13 @@ def run_matrix(iso: Path, matrix: Path, only: str | None, timeout: float, logs: 
         if not configs:
             tally.record("matrix", broken(f"no config named {only!r} in {matrix}"))
             return
-    if not iso.exists():
-        tally.record("matrix", broken(f"{iso} not found (build it first)"))
-        return
+    # One failure for each kernel whose ISO is missing; the configs of the others still boot.
+    missing = [k for k in DEFAULT_KERNELS if not isos[k].exists() and any(c.kernel == k for c in configs)]
+    for kernel in missing:
+        tally.record("matrix", broken(f"{kernel} kernel: {isos[kernel]} not found (build it first)"))
     for config in configs:
-        run_config(iso, config, timeout, logs, tally)
+        if config.kernel not in missing:
+            run_config(isos[config.kernel], config, timeout, logs, tally)
 
 
 # Boots that must stop the kernel early with a message rather than run tests: the CPU check in
@@ -588,13 +608,22 @@ def run_config(iso: Path, config: Config, timeout: float, logs: Path, tally: Tal
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--host", metavar="BIN", action="append", default=[], help="host test binary (repeatable)")
-    p.add_argument("--iso", help=f"kernel ISO to boot (default {DEFAULT_ISO.relative_to(ROOT)})")
+    p.add_argument("--iso", help="the release kernel's ISO "
+                   f"(default {DEFAULT_KERNELS['release'].relative_to(ROOT)})")
+    p.add_argument("--iso-debug", metavar="ISO", help="the debug kernel's ISO, for the matrix's debug "
+                   f"rows (default {DEFAULT_KERNELS['debug'].relative_to(ROOT)})")
     p.add_argument("--matrix", default=str(DEFAULT_MATRIX), help="boot matrix file")
     p.add_argument("--only", metavar="NAME", help="boot only this matrix config")
     p.add_argument("--timeout", type=float, default=120, help="seconds per boot or host binary")
     p.add_argument("--selftest", action="store_true", help="run the runner's own unit tests")
     p.add_argument("-v", "--verbose", action="store_true", help="also list passed and skipped tests")
     return p.parse_args(argv)
+
+
+def kernel_isos(args: argparse.Namespace) -> dict[str, Path]:
+    """Each kernel's ISO: as given on the command line, else where `make` puts it."""
+    given = {"release": args.iso, "debug": args.iso_debug}
+    return {k: Path(given[k]) if given[k] else path for k, path in DEFAULT_KERNELS.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -604,12 +633,12 @@ def main(argv: list[str] | None = None) -> int:
         run_selftest(tally)
     for binary in args.host:
         run_host(binary, args.timeout, tally)
-    if args.iso or args.only or not (args.selftest or args.host):
-        iso = Path(args.iso or DEFAULT_ISO)
+    if args.iso or args.iso_debug or args.only or not (args.selftest or args.host):
+        isos = kernel_isos(args)
         LOG_DIR.mkdir(parents=True, exist_ok=True)
-        run_matrix(iso, Path(args.matrix), args.only, args.timeout, LOG_DIR, tally)
-        if args.only is None and iso.exists():
-            run_halt_checks(iso, LOG_DIR, tally)
+        run_matrix(isos, Path(args.matrix), args.only, args.timeout, LOG_DIR, tally)
+        if args.only is None and isos["release"].exists():
+            run_halt_checks(isos["release"], LOG_DIR, tally)
     print(summary(tally.counts))
     return 0 if tally.failed == 0 else 1
 

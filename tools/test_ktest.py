@@ -337,22 +337,36 @@ class JudgeHostTest(unittest.TestCase):
 class MatrixTest(unittest.TestCase):
     def test_columns_and_command_line(self):
         configs = ktest.parse_matrix(log("""
-            # name  firmware memory death cmdline
-            bios    bios     128M   yes
-            uefi    uefi     128M   no    log=debug  ktest.seed=7   # trailing comment
+            # name  firmware memory kernel  death cmdline
+            bios    bios     128M   release yes
+            uefi    uefi     128M   debug   no    log=debug  ktest.seed=7   # trailing comment
             """))
-        self.assertEqual(configs, [ktest.Config("bios", "bios", "128M", True, ""),
-                                   ktest.Config("uefi", "uefi", "128M", False, "log=debug  ktest.seed=7")])
+        self.assertEqual(configs, [ktest.Config("bios", "bios", "128M", "release", True, ""),
+                                   ktest.Config("uefi", "uefi", "128M", "debug", False,
+                                                "log=debug  ktest.seed=7")])
 
     def test_bad_lines_rejected_with_line_number(self):
-        for bad in ["bios bios 128M", "x coreboot 128M yes", "x bios lots yes", "x bios 64M maybe",
-                    "a bios 64M no\na uefi 64M no"]:
+        for bad in ["bios bios 128M release", "x coreboot 128M release yes", "x bios lots release yes",
+                    "x bios 64M release maybe", "x bios 64M kasan no",
+                    "a bios 64M release no\na uefi 64M debug no"]:
             with self.assertRaisesRegex(ValueError, r"^m:\d: "):
                 ktest.parse_matrix(bad, "m")
+
+    def test_unknown_kernel_is_a_matrix_error_naming_the_known_ones(self):
+        with self.assertRaisesRegex(ValueError, r"^m:2: kernel must be release or debug, not 'kasan'$"):
+            ktest.parse_matrix("a bios 64M release no\nb bios 64M kasan no\n", "m")
+        # A row of the old format, without the column, is not taken for one with it.
+        with self.assertRaisesRegex(ValueError, r"^m:1: kernel must be release or debug, not 'yes'$"):
+            ktest.parse_matrix("a bios 64M yes mem=48M\n", "m")
+        with self.assertRaisesRegex(ValueError, r"^m:1: expected 'name firmware memory kernel death"):
+            ktest.parse_matrix("a bios 64M yes\n", "m")
 
     def test_repository_matrix_parses(self):
         configs = ktest.parse_matrix(ktest.DEFAULT_MATRIX.read_text())
         self.assertEqual([c.name for c in configs[:3]], ["bios", "uefi", "bios-64M"])
+        self.assertEqual({c.kernel for c in configs}, set(ktest.DEFAULT_KERNELS))
+        self.assertTrue(any(c.kernel == "debug" and c.death for c in configs),
+                        "the debug kernel's death tests (its lock-rank check) boot somewhere")
 
     def test_qemu_command_escapes_commas_and_omits_empty_cmdline(self):
         cmd = ktest.qemu_command(Path("t.iso"), "64M", "a=1,2 b", [])
@@ -368,10 +382,12 @@ class MatrixTest(unittest.TestCase):
             self.assertEqual(first == second, first[0] == "-bios")
 
 
-# Stands in for QEMU: a test that must be booted alone, which panics when it is.
+# Stands in for QEMU: a test that must be booted alone, which panics when it is. It names the
+# ISO it booted, so that a test can tell which kernel a boot ran.
 FAKE_QEMU = '''
 import sys
 cmdline = next((a for a in sys.argv if a.startswith("name=opt/tidemark/cmdline")), "")
+print("booting", sys.argv[sys.argv.index("-cdrom") + 1])
 print("KTAP version 1\\n1..1\\n    KTAP version 1\\n    # Subtest: printf\\n    1..2\\n    ok 1 basic")
 if "ktest.filter=printf.null_deref" not in cmdline:
     print("    ok 2 null_deref # SKIP death test: booted on its own\\nok 1 printf")
@@ -410,21 +426,53 @@ class EndToEndTest(unittest.TestCase):
         self.assertIn("FAIL host crash_test: crashed (exit 1)", lines)
         self.assertEqual(lines[-1], "6 passed, 1 failed")
 
-    def test_matrix_boot_then_death_boot(self):
-        iso, matrix, logs = self.tmp / "t.iso", self.tmp / "matrix", self.tmp / "logs"
-        iso.write_text("")
-        matrix.write_text("bios bios 64M yes\nsmall bios 32M no\n")
+    def run_matrix(self, text, isos):
+        """Run matrix `text` on the fake QEMU; return the tally, the output and the log directory."""
+        matrix, logs = self.tmp / "matrix", self.tmp / "logs"
+        matrix.write_text(text)
         old_qemu, ktest.QEMU = ktest.QEMU, self.script("qemu", FAKE_QEMU)
         tally = ktest.Tally()
         try:
             with contextlib.redirect_stdout(io.StringIO()) as out:
-                ktest.run_matrix(iso, matrix, None, 10, logs, tally)
+                ktest.run_matrix(isos, matrix, None, 10, logs, tally)
         finally:
             ktest.QEMU = old_qemu
-        self.assertEqual(ktest.summary(tally.counts), "3 passed, 0 failed, 1 skipped", out.getvalue())
+        return tally, out.getvalue(), logs
+
+    def isos(self, *present):
+        isos = {k: self.tmp / f"{k}.iso" for k in ktest.DEFAULT_KERNELS}
+        for k in present:
+            isos[k].write_text("")
+        return isos
+
+    def test_matrix_boot_then_death_boot(self):
+        tally, out, logs = self.run_matrix("bios bios 64M release yes\nsmall bios 32M release no\n",
+                                           self.isos("release"))
+        self.assertEqual(ktest.summary(tally.counts), "3 passed, 0 failed, 1 skipped", out)
         self.assertEqual(sorted(p.name for p in logs.iterdir()),
                          ["bios.log", "bios.printf.null_deref.log", "small.log"])
         self.assertIn("Kernel panic", (logs / "bios.printf.null_deref.log").read_text())
+
+    def test_each_row_and_its_death_boots_run_the_kernel_it_names(self):
+        isos = self.isos("release", "debug")
+        tally, out, logs = self.run_matrix("rel bios 64M release yes\ndbg bios 64M debug yes\n", isos)
+        self.assertEqual(ktest.summary(tally.counts), "4 passed, 0 failed", out)
+        for row, kernel in [("rel", "release"), ("dbg", "debug")]:
+            for name in [f"{row}.log", f"{row}.printf.null_deref.log"]:
+                self.assertIn(f"booting {isos[kernel]}\n", (logs / name).read_text(), name)
+
+    def test_missing_kernel_iso_fails_once_and_the_other_rows_still_boot(self):
+        isos = self.isos("release")
+        tally, out, logs = self.run_matrix("a bios 64M debug no\nb bios 64M release no\n"
+                                           "c bios 32M debug no\n", isos)
+        self.assertEqual(ktest.summary(tally.counts), "1 passed, 1 failed, 1 skipped", out)
+        self.assertIn(f"FAIL matrix: debug kernel: {isos['debug']} not found (build it first)", out)
+        self.assertEqual(sorted(p.name for p in logs.iterdir()), ["b.log"])
+
+    def test_kernel_isos_default_to_the_build_and_follow_the_options(self):
+        self.assertEqual(ktest.kernel_isos(ktest.parse_args([])), ktest.DEFAULT_KERNELS)
+        isos = ktest.kernel_isos(ktest.parse_args(["--iso", "r.iso", "--iso-debug", "d.iso"]))
+        self.assertEqual(isos, {"release": Path("r.iso"), "debug": Path("d.iso")})
 
     def test_halt_check_passes_on_message_and_fails_without(self):
         msg = "does not support x86-64 long mode"
@@ -435,7 +483,7 @@ class EndToEndTest(unittest.TestCase):
 
     def test_unknown_only_config_fails(self):
         matrix = self.tmp / "matrix"
-        matrix.write_text("bios bios 64M yes\n")
+        matrix.write_text("bios bios 64M release yes\n")
         code, lines = self.run_main(["--matrix", str(matrix), "--only", "nope"])
         self.assertEqual((code, lines[-1]), (1, "0 passed, 1 failed"))
 

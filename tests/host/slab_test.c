@@ -961,6 +961,154 @@ HTEST(owner_tracking_names_the_last_allocation_and_free)
 	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);
 }
 
+/* A debug slab's free list, with F: a link written over (as by an
+ * overflow past the red zone) is found by the next free, which walks the
+ * whole list, or by the next allocation, which checks the two entries its
+ * pop reads and leaves behind; the list is rebuilt from the free marks,
+ * so every free object is still handed out, once, and the cache can be
+ * destroyed. */
+HTEST(consistency_finds_a_corrupt_free_list_link)
+{
+	struct kmem_cache *c = kmem_cache_create("test-f", 64, 0, SLAB_CONSISTENCY, NULL);
+	HASSERT_TRUE(c != NULL);
+	int local;
+	uint8_t *o[4];
+	for (int i = 0; i < 4; i++) {
+		o[i] = kmem_cache_alloc(c, 0);
+		HASSERT_TRUE(o[i] != NULL);
+	}
+	struct page *head = slab_head_of(o[0]);
+	for (int bad = 0; bad < 5; bad++) {
+		for (int on_alloc = 0; on_alloc < 2; on_alloc++) {
+			kmem_cache_free(c, o[0]);
+			kmem_cache_free(c, o[1]);
+			uint8_t *first = head->slab_freelist;	/* o[1], then o[0] */
+			uint64_t *link = meta_of(c, first);
+			switch (bad) {
+			case 0: link[0] = (uint64_t)(o[2] + 8); break;		/* inside an object */
+			case 1: link[0] = (uint64_t)o[2]; break;		/* an object in use */
+			case 2: link[0] = (uint64_t)first; break;		/* a loop */
+			case 3: link[0] = (uint64_t)&local; break;		/* not the heap's */
+			case 4: meta_of(c, o[0])[0] = (uint64_t)first; break;	/* a longer loop */
+			}
+			uint64_t n;
+			if (on_alloc) {
+				/* A loop passes the first pop's look, not the second's. */
+				uint8_t *a, *b;
+				n = REPORTS_OF(a = kmem_cache_alloc(c, 0); b = kmem_cache_alloc(c, 0));
+				HASSERT_TRUE(a != NULL && b != NULL);
+				HEXPECT_TRUE(a != b);
+				HEXPECT_TRUE((a == o[0] || a == o[1]) && (b == o[0] || b == o[1]));
+				o[0] = a;
+				o[1] = b;
+			} else {
+				n = REPORTS_OF(kmem_cache_free(c, o[3]));
+				o[3] = kmem_cache_alloc(c, 0);
+				uint8_t *a = kmem_cache_alloc(c, 0), *b = kmem_cache_alloc(c, 0);
+				HEXPECT_TRUE(o[3] != a && o[3] != b && a != b);
+				HEXPECT_TRUE(slab_head_of(a) == head && slab_head_of(b) == head);
+				o[0] = a;
+				o[1] = b;
+			}
+			HEXPECT_EQ(n, 1);
+			HEXPECT_CONTAINS(report, "BUG test-f: Freelist corrupt: ");
+			if ((bad == 2 || bad == 4) && !on_alloc)
+				HEXPECT_CONTAINS(report, "loops (more entries than its 51 objects)");
+			HEXPECT_CONTAINS(report, "rebuilt from the free marks");
+			slab_check();
+			HEXPECT_EQ(in_use(c), 4);
+		}
+	}
+	/* A count in use out of step with the list. */
+	kmem_cache_free(c, o[0]);
+	head->slab_inuse--;
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, o[1])), 1);
+	HEXPECT_CONTAINS(report, "BUG test-f: Wrong object count: slab 0x");
+	slab_check();
+	HEXPECT_EQ(in_use(c), 2);
+	for (int i = 2; i < 4; i++)
+		HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, o[i])), 0);
+	slab_check();
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);	/* no object lost */
+}
+
+/* With F, the bytes past an object's metadata up to its stride (here the
+ * alignment's) hold PAD_BYTE: a write there is found when the object is
+ * freed, or, written while it is free, when it is next handed out; reported
+ * once, and refilled. Correct use stays quiet. */
+HTEST(consistency_finds_overwritten_object_padding)
+{
+	static const unsigned flag_sets[] = { SLAB_CONSISTENCY, SLAB_DEBUG_MASK };
+	for (size_t f = 0; f < ARRAY_LEN(flag_sets); f++) {
+		struct kmem_cache *c = kmem_cache_create("test-pad", 24, 64, flag_sets[f], NULL);
+		HASSERT_TRUE(c != NULL);
+		size_t pad = c->stride - 1;	/* the padding's last byte */
+		HASSERT_TRUE(c->stride > c->meta + 16 + (flag_sets[f] & SLAB_STORE_USER ? 2 * sizeof(struct track) : 0));
+		uint8_t *o[40];
+		for (int i = 0; i < 40; i++) {
+			o[i] = kmem_cache_alloc(c, 0);
+			HASSERT_TRUE(o[i] != NULL);
+			HEXPECT_EQ(o[i][pad], 0x5a);
+			memset(o[i], 0xee, 64);	/* all of the (aligned) object */
+		}
+		uint64_t quiet = 0;
+		for (int i = 0; i < 40; i++)
+			quiet += REPORTS_OF(kmem_cache_free(c, o[i]));
+		HEXPECT_EQ(quiet, 0);
+		slab_check();
+
+		uint8_t *obj = kmem_cache_alloc(c, 0);
+		obj[pad] = 0;
+		HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, obj)), 1);
+		HEXPECT_CONTAINS(report, "BUG test-pad: Object padding overwritten at offset");
+		HEXPECT_CONTAINS(report, "(0x00)");
+		HEXPECT_EQ(obj[pad], 0x5a);
+		slab_check();
+
+		obj[pad] = 0x11;	/* while free */
+		uint8_t *again;
+		HEXPECT_EQ(REPORTS_OF(again = kmem_cache_alloc(c, 0)), 1);
+		HEXPECT_TRUE(again == obj);
+		HEXPECT_CONTAINS(report, "BUG test-pad: Object padding overwritten");
+		HEXPECT_CONTAINS(report, "(0x11)");
+		slab_check();
+		HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, again)), 0);
+		HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);
+		slab_check();
+	}
+}
+
+/* With F, a slab's tail past its last object holds PAD_BYTE: a write there
+ * is found by the next free into that slab, and refilled. */
+HTEST(consistency_finds_an_overwritten_slab_tail)
+{
+	struct kmem_cache *c = kmem_cache_create("test-tail", 80, 0, SLAB_CONSISTENCY, NULL);
+	HASSERT_TRUE(c != NULL);
+	size_t tail = (PAGE_SIZE << c->order) - c->objs_end;
+	HASSERT_TRUE(tail > 0);
+	uint8_t *a = kmem_cache_alloc(c, 0), *b = kmem_cache_alloc(c, 0);
+	HASSERT_TRUE(a != NULL && b != NULL);
+	uint8_t *base = slab_head_of(a)->slab_base;
+	HASSERT_TRUE(slab_head_of(b)->slab_base == base);
+	for (size_t i = 0; i < tail; i++)
+		HEXPECT_EQ(base[c->objs_end + i], 0x5a);
+
+	base[c->objs_end] = 0;	/* its first byte */
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, a)), 1);
+	HEXPECT_CONTAINS(report, "BUG test-tail: Slab padding overwritten at 0x");
+	HEXPECT_CONTAINS(report, "byte 0 of the tail");
+	HEXPECT_EQ(base[c->objs_end], 0x5a);
+	slab_check();
+
+	base[(PAGE_SIZE << c->order) - 1] = 0x77;	/* its last byte */
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, b)), 1);
+	HEXPECT_CONTAINS(report, "byte 63 of the tail");
+	HEXPECT_CONTAINS(report, "(0x77)");
+	slab_check();
+	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);
+	slab_check();
+}
+
 HTEST(every_debug_letter_is_quiet_on_correct_use)
 {
 	struct kmem_cache *c = kmem_cache_create("test-fzpu", 100, 0, SLAB_DEBUG_MASK, NULL);
@@ -1335,11 +1483,77 @@ HTEST(alignment_of_created_caches)
 			kmem_cache_destroy(c);
 		}
 	}
-	/* Refused: no size, too big, alignment not a power of two or above a page. */
-	HEXPECT_TRUE(kmem_cache_create("test-bad", 0, 0, 0, NULL) == NULL);
-	HEXPECT_TRUE(kmem_cache_create("test-bad", KMALLOC_MAX_CACHE + 1, 0, 0, NULL) == NULL);
-	HEXPECT_TRUE(kmem_cache_create("test-bad", 64, 24, 0, NULL) == NULL);
-	HEXPECT_TRUE(kmem_cache_create("test-bad", 64, 2 * PAGE_SIZE, 0, NULL) == NULL);
+	slab_check();
+}
+
+/* Objects above the kmalloc classes: slabs of several pages (12 KiB: a
+ * 16 KiB slab; above 32 KiB, one object a slab, the smallest block that
+ * holds it), up to KMEM_CACHE_MAX_SIZE with and without every debug letter
+ * (whose metadata the largest size leaves a page for) and at page
+ * alignment. Each object is written whole and read back. */
+HTEST(created_caches_take_objects_up_to_the_maximum_size)
+{
+	static const size_t sizes[] = { 12 * 1024, 20 * 1024, 33 * 1024, 64 * 1024, MiB,
+					KMEM_CACHE_MAX_SIZE };
+	static const unsigned flag_sets[] = { 0, SLAB_DEBUG_MASK };
+	static const size_t aligns[] = { 0, PAGE_SIZE };
+	for (size_t k = 0; k < ARRAY_LEN(sizes); k++) {
+		for (size_t f = 0; f < ARRAY_LEN(flag_sets); f++) {
+			for (size_t a = 0; a < ARRAY_LEN(aligns); a++) {
+				size_t size = sizes[k];
+				struct kmem_cache *c;
+				HEXPECT_EQ(REPORTS_OF(c = kmem_cache_create("test-big", size, aligns[a],
+									    flag_sets[f], NULL)), 0);
+				HASSERT_TRUE(c != NULL);
+				HEXPECT_TRUE(c->order <= PMM_MAX_ORDER && c->per_slab >= 1);
+				HEXPECT_TRUE(c->objs_end <= (PAGE_SIZE << c->order));
+				if (c->stride > (PAGE_SIZE << SLAB_MAX_ORDER))
+					HEXPECT_EQ(c->per_slab, 1);
+				/* 16 MiB of objects, at least 3, at most 40. */
+				size_t n = 16 * MiB / size;
+				n = n < 3 ? 3 : n > 40 ? 40 : n;
+				uint8_t *objs[40];
+				for (size_t i = 0; i < n; i++) {
+					objs[i] = kmem_cache_alloc(c, 0);
+					HASSERT_TRUE(objs[i] != NULL);
+					HEXPECT_EQ((uintptr_t)objs[i] % (aligns[a] ? aligns[a] : KMALLOC_MIN_ALIGN), 0);
+					HEXPECT_TRUE(ksize(objs[i]) >= size);
+					HEXPECT_TRUE(kmem_object_base(objs[i] + size - 1) == objs[i]);
+					HEXPECT_TRUE(kmem_object_base(objs[i] + size / 2) == objs[i]);
+					fill(objs[i], size, i + 1);
+				}
+				slab_check();
+				for (size_t i = 0; i < n; i++)
+					HEXPECT_TRUE(filled(objs[i], size, i + 1));
+				HEXPECT_EQ(in_use(c), n);
+				for (size_t i = 0; i < n; i++)
+					HEXPECT_EQ(REPORTS_OF(kmem_cache_free(c, objs[i])), 0);
+				slab_check();
+				HEXPECT_EQ(in_use(c), 0);
+				HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(c)), 0);
+				slab_check();
+			}
+		}
+	}
+}
+
+/* What kmem_cache_create refuses it reports, naming the cache and the
+ * size or alignment, and the heap is as it was. */
+HTEST(created_caches_refuse_what_slab_h_rules_out)
+{
+	struct kmem_cache *c;
+	HEXPECT_EQ(REPORTS_OF(c = kmem_cache_create("test-huge", KMEM_CACHE_MAX_SIZE + 1, 0, 0, NULL)), 1);
+	HEXPECT_TRUE(c == NULL);
+	HEXPECT_CONTAINS(report, "BUG kmem_cache: kmem_cache_create of test-huge: size 4190209");
+	HEXPECT_EQ(REPORTS_OF(c = kmem_cache_create("test-empty", 0, 0, 0, NULL)), 1);
+	HEXPECT_TRUE(c == NULL);
+	HEXPECT_CONTAINS(report, "kmem_cache_create of test-empty: size 0");
+	HEXPECT_EQ(REPORTS_OF(c = kmem_cache_create("test-odd", 64, 24, 0, NULL)), 1);
+	HEXPECT_TRUE(c == NULL);
+	HEXPECT_CONTAINS(report, "kmem_cache_create of test-odd: alignment 24");
+	HEXPECT_EQ(REPORTS_OF(c = kmem_cache_create("test-wide", 64, 2 * PAGE_SIZE, 0, NULL)), 1);
+	HEXPECT_TRUE(c == NULL);
+	HEXPECT_CONTAINS(report, "alignment 8192");
 	slab_check();
 }
 

@@ -31,9 +31,9 @@ static void inner_passing(void)
 	KEXPECT_CONTAINS("haystack", "st");
 }
 
-static const struct ktest failing_expect = { "inner", "failing_expect", inner_failing_expect, NULL, __FILE__, __LINE__ };
-static const struct ktest failing_assert = { "inner", "failing_assert", inner_failing_assert, NULL, __FILE__, __LINE__ };
-static const struct ktest passing = { "inner", "passing", inner_passing, NULL, __FILE__, __LINE__ };
+static const struct ktest failing_expect = { "inner", "failing_expect", inner_failing_expect, NULL, __FILE__, __LINE__, NULL };
+static const struct ktest failing_assert = { "inner", "failing_assert", inner_failing_assert, NULL, __FILE__, __LINE__, NULL };
+static const struct ktest passing = { "inner", "passing", inner_passing, NULL, __FILE__, __LINE__, NULL };
 
 KTEST(ktest, failing_expect_is_reported_with_values)
 {
@@ -100,8 +100,8 @@ static void inner_leaves_a_catch(void)
 	trap_catch_disarm();
 }
 
-static const struct ktest leaves_a_hook = { "inner", "leaves_a_hook", inner_leaves_a_hook, NULL, __FILE__, __LINE__ };
-static const struct ktest leaves_a_catch = { "inner", "leaves_a_catch", inner_leaves_a_catch, NULL, __FILE__, __LINE__ };
+static const struct ktest leaves_a_hook = { "inner", "leaves_a_hook", inner_leaves_a_hook, NULL, __FILE__, __LINE__, NULL };
+static const struct ktest leaves_a_catch = { "inner", "leaves_a_catch", inner_leaves_a_catch, NULL, __FILE__, __LINE__, NULL };
 
 KTEST(ktest, a_test_leaving_a_timer_hook_fails_and_the_hook_goes)
 {

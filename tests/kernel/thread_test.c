@@ -356,13 +356,13 @@ struct churn {
 static void heap_churn(void *arg)
 {
 	struct churn *c = arg;
-	enum { SLOTS = 64 };
+	enum { SLOTS = 48 };
 	uint64_t *slot[SLOTS] = { 0 };
 	size_t size[SLOTS];
 	uint64_t x = c->seed;
 	for (unsigned i = 0; i < c->ops; i++) {
 		x = x * 6364136223846793005ull + 1442695040888963407ull;
-		unsigned k = (unsigned)(x >> 58);
+		unsigned k = (unsigned)((x >> 32) % SLOTS);
 		if (slot[k]) {
 			if (slot[k][0] != (uint64_t)slot[k] || slot[k][size[k] / 8 - 1] != c->seed)
 				c->bad++;
