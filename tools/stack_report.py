@@ -61,11 +61,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # Thread and test entry points, as full-match regexes on a function's name (a static
-# function's file prefix and nothing else stripped). kmain runs on the boot stack; the
-# ktest/kbench harnesses take ktest_fn_*/kbench_fn_* by address and call them, so each is
-# the top of a stack in its own right. A kthread_create target joins this list (or, for
-# one run, `make stack-report STACK_ENTRIES='name regex'`).
-DEFAULT_ENTRIES = ["kmain", r"ktest_fn_.*", r"kbench_fn_.*"]
+# function's file prefix and nothing else stripped). kmain runs on the boot stack, which
+# becomes the idle thread (sched_idle); every other thread starts in thread_start, which
+# calls its function through a pointer, so each function given to kthread_create is the
+# top of a stack too: the kernel's own are listed here (init_main), and the ktest/kbench
+# harnesses take ktest_fn_*/kbench_fn_* by address. A new kthread_create target joins
+# this list (or, for one run, `make stack-report STACK_ENTRIES='name regex'`).
+DEFAULT_ENTRIES = ["kmain", "sched_idle", "thread_start", "init_main", r"ktest_fn_.*",
+                   r"kbench_fn_.*"]
 
 # Every allocator whose callers make the heap list: name -> (size argument, unit).
 # The argument is 0-based in the SysV order; "order" sizes are 4 KiB << order;
