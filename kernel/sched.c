@@ -278,12 +278,11 @@ void sched_tick(void)
 
 /* ---- preemption ----------------------------------------------------------------- */
 
-void sched_preempt_point(struct trap_frame *f)
+/* Save the interrupted thread's frame in it, queued, and continue the next
+ * thread; return only when that is the same thread. */
+static void preempt(struct runq *rq, struct trap_frame *f, bool abandon)
 {
-	struct runq *rq = this_rq();
 	struct thread *prev = rq->current;
-	if (!rq->need_resched || prev->preempt_count)
-		return;
 	rq->need_resched = false;
 	reap(rq);
 	if (prev != rq->idle)
@@ -295,12 +294,28 @@ void sched_preempt_point(struct trap_frame *f)
 	}
 	if (prev == rq->idle)
 		prev->state = THREAD_RUNNABLE;
+	if (abandon)
+		trap_abandon();
 	prev->frame = *f;
 	prev->preempted = 1;
 	next->state = THREAD_RUNNING;
 	next->switches++;
 	rq->current = next;
 	thread_resume(next);
+}
+
+void sched_preempt_point(struct trap_frame *f)
+{
+	struct runq *rq = this_rq();
+	if (rq->need_resched && !rq->current->preempt_count)
+		preempt(rq, f, false);
+}
+
+void sched_switch_from_trap(struct trap_frame *f)
+{
+	struct runq *rq = this_rq();
+	ASSERT(trap_level() == 1 && !irq_enabled() && !rq->current->preempt_count);
+	preempt(rq, f, true);
 }
 
 _Noreturn void sched_kill_current(int code)

@@ -141,6 +141,13 @@ void sched_tick(void);
  * interrupted context is saved in the thread). Context: trap_dispatch. */
 void sched_preempt_point(struct trap_frame *f);
 
+/* From a trap handler that interrupted a thread (not nested in another
+ * handler): switch to the next runnable thread as a preemption would, the
+ * interrupted one continuing from f later (any restartable sequence in f
+ * already rewound by the caller). Returns only when no other thread is
+ * runnable. Tests use it to switch threads at chosen instructions. */
+void sched_switch_from_trap(struct trap_frame *f);
+
 /* Block the running thread (state already THREAD_BLOCKED, on some list)
  * until thread_wake. Interrupts off. */
 void sched_block(void);

@@ -13,6 +13,8 @@
 #include "kernel/ktest.h"
 #include "kernel/restart.h"
 #include "kernel/string.h"
+#include "kernel/sync.h"
+#include "kernel/thread.h"
 #include "kernel/trap.h"
 #include "kernel/x86.h"
 #include "mm/layout.h"
@@ -796,6 +798,12 @@ struct step_state {
 	unsigned npoints;
 	const struct restart_seq *seqs[STEP_MAX_POINTS];	/* distinct sequences */
 	unsigned nseqs;
+	/* Threaded: the act runs on another thread, switched to from the
+	 * trap as a preemption would (step_switch). */
+	bool threaded;
+	struct waitq wq;
+	volatile bool pending, stop;
+	struct thread *helper;
 };
 
 #define STEP_CTOR_SIZE	1000	/* few to a slab, so that frees find full slabs */
@@ -890,6 +898,34 @@ static void step_act(struct step_state *s)
 	}
 }
 
+/* The other thread of a threaded run: one act each time the stepped
+ * thread is switched away from. */
+static void step_helper(void *arg)
+{
+	struct step_state *s = arg;
+	for (;;) {
+		wait_event(&s->wq, s->pending || s->stop);
+		if (s->stop)
+			return;
+		step_act(s);
+		s->pending = false;
+	}
+}
+
+/* The act, in the trap: as an interrupt handler (step_act), or, threaded,
+ * on the helper thread, which runs while the stepped thread, its
+ * sequence rewound, waits as a preempted thread. */
+static void step_do(struct step_state *s, struct trap_frame *f)
+{
+	if (!s->threaded) {
+		step_act(s);
+		return;
+	}
+	s->pending = true;
+	waitq_wake_one(&s->wq);
+	sched_switch_from_trap(f);
+}
+
 static void step_hook(struct trap_frame *f, void *arg)
 {
 	struct step_state *s = arg;
@@ -910,7 +946,7 @@ static void step_hook(struct trap_frame *f, void *arg)
 			return;
 		s->after_acts++;
 		s->acted = true;
-		step_act(s);
+		step_do(s, f);
 		return;
 	}
 	s->in_seq = true;
@@ -922,7 +958,7 @@ static void step_hook(struct trap_frame *f, void *arg)
 	restart_seq_fixup(&f->rip);
 	s->pos = 0;
 	s->acted = true;	/* until the run, restarted, leaves the sequence */
-	step_act(s);
+	step_do(s, f);
 }
 
 /* No object twice among a[0..n) and b[0..m) (NULL entries aside). */
@@ -937,7 +973,10 @@ static bool all_distinct(uint64_t **a, unsigned n, uint64_t **b, unsigned m)
 	return true;
 }
 
-KTEST(slab, fast_path_sequences_restart_at_every_interrupted_instruction)
+/* Every pass of the single-step test: each instruction of every sequence
+ * interrupted in turn, the act done by a handler or, threaded, by another
+ * thread switched to there. */
+static void step_passes(bool threaded)
 {
 	static struct step_state s;
 	uint64_t reports = slab_report_count();
@@ -947,7 +986,9 @@ KTEST(slab, fast_path_sequences_restart_at_every_interrupted_instruction)
 	static uint64_t *mine[STEP_KINDS][STEP_OPS];
 	static unsigned nmine[STEP_KINDS];
 
-	s = (struct step_state){ 0 };
+	s = (struct step_state){ .threaded = threaded, .wq = WAITQ_INIT };
+	if (threaded)
+		KASSERT_NOT_NULL(s.helper = kthread_create(step_helper, &s, "stepper"));
 	s.cache = kmem_cache_create("test-restart", STEP_CTOR_SIZE, 0, 0, step_ctor);
 	s.small = kmem_cache_create("test-restart-small", STEP_SMALL_SIZE, 0, 0, step_ctor_small);
 	KASSERT_NOT_NULL(s.cache);
@@ -1041,6 +1082,26 @@ KTEST(slab, fast_path_sequences_restart_at_every_interrupted_instruction)
 	KEXPECT_TRUE(s.after_acts >= STEP_AFTER * STEP_KINDS);
 	KEXPECT_EQ(slab_report_count(), reports);
 	slab_check();
+	if (threaded) {
+		/* Each act ran on the helper, switched to from the trap. */
+		KEXPECT_GE(s.helper->switches, s.acts);
+		KEXPECT_GT(s.acts, 0);
+		s.stop = true;
+		waitq_wake_one(&s.wq);
+		kthread_join(s.helper);
+	}
+}
+
+KTEST(slab, fast_path_sequences_restart_at_every_interrupted_instruction)
+{
+	step_passes(false);
+}
+
+/* A thread preempted inside a heap fast path resumes correctly: the same
+ * passes, switching to another thread that uses the heap at each point. */
+KTEST(slab, fast_path_sequences_restart_when_preempted_at_every_instruction)
+{
+	step_passes(true);
 }
 
 /*
