@@ -9,7 +9,9 @@
  *     fw_cfg extra line that the test runner uses), then the boot report.
  *  4. Memory management: memory map, page allocator, the kernel's own page
  *     tables (mm/boot.c), then the heap (mm/slab.c).
- *  5. The timer (PIT, timer.hz=), programmed but with interrupts still off.
+ *  5. Time: the local APIC timer and the TSC, calibrated against the PIT;
+ *     clock_ns starts, and the tick (timer.hz=) is programmed, with
+ *     interrupts still off.
  *  6. Hand over to the test harness, which runs, lists or skips the tests
  *     and leaves QEMU (or halts on real hardware).
  */
