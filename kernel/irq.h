@@ -3,6 +3,7 @@
  *
  * Lines are the legacy 8259 PICs' IRQ 0-15, delivered at vectors
  * VEC_IRQ_BASE..VEC_IRQ_BASE+15 (irq_init remaps them there, all masked).
+ * The timer is the local APIC's (kernel/lapic.h), so no line is in use.
  * The kernel runs with interrupts disabled (IF=0); code that is written to be
  * interrupted enables them around itself and disables them before returning.
  */

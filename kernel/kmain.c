@@ -9,7 +9,9 @@
  *     fw_cfg extra line that the test runner uses), then the boot report.
  *  4. Memory management: memory map, page allocator, the kernel's own page
  *     tables (mm/boot.c), then the heap (mm/slab.c).
- *  5. The timer (timer.hz=), programmed but with interrupts still off.
+ *  5. Time: the local APIC timer and the TSC, calibrated against the PIT;
+ *     clock_ns starts, and the tick (timer.hz=) is programmed, with
+ *     interrupts still off.
  *  6. The scheduler: the boot context becomes this CPU's idle thread, and
  *     the init thread runs what the command line asks (kernel/init.c: the
  *     tests, the benchmarks), with interrupts on, as every thread runs.

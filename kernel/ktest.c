@@ -163,10 +163,11 @@ static struct ktest_outcome run_one(const struct ktest *t)
 	else
 		out.aborted = true;
 	/* Threads run with interrupts on, and between tests there is no
-	 * timer hook, no trap catch and no thread the test started; a test
-	 * that left any of them behind (a KASSERT ends a test before its
-	 * cleanup) would disturb every test after it: the hook writing into
-	 * the test's dead frame, the catch swallowing a later test's fault,
+	 * timer hook, no deadline armed, no trap catch and no thread the test
+	 * started; a test that left any of them behind (a KASSERT ends a test
+	 * before its cleanup) would disturb every test after it: the hook
+	 * writing into the test's dead frame, a deadline's event there being
+	 * overwritten while queued, the catch swallowing a later test's fault,
 	 * the thread running on. */
 	if (!irq_enabled()) {
 		irq_enable();
@@ -178,6 +179,10 @@ static struct ktest_outcome run_one(const struct ktest *t)
 	if (timer_handler_set()) {
 		timer_set_handler(NULL, NULL);
 		ktest_fail(t->file, t->line, "test left a timer hook set");
+	}
+	if (timer_armed_count()) {
+		timer_cancel_all();
+		ktest_fail(t->file, t->line, "test left a timer deadline armed");
 	}
 	if (trap_catch_armed()) {
 		trap_catch_disarm();

@@ -6,9 +6,11 @@
  *     resumes where the test said (an interrupt's, as a handled one: 3).
  *  2. A page fault inside a range with an owner (mm/vmm.c) goes to the
  *     owner's handler; if it handles it, the instruction is retried.
- *  3. Interrupts from the PICs go to their line's handler (kernel/irq.c);
- *     then a restartable sequence the interrupt landed in is sent back to
- *     its start (kernel/restart.h).
+ *  3. The local APIC timer's interrupt goes to timer_interrupt, then EOI
+ *     to the local APIC; its spurious vector is dropped (it takes no EOI);
+ *     interrupts from the legacy PICs go to their line's handler
+ *     (kernel/irq.c). Then a restartable sequence the interrupt landed in
+ *     is sent back to its start (kernel/restart.h).
  *  4. Last, once no handler is under way, an interrupt that came from a
  *     thread with interrupts on is a preemption point (kernel/sched.c):
  *     the scheduler may save the frame in the thread and run another.
@@ -26,11 +28,13 @@
 #include "kernel/trap.h"
 #include "kernel/console.h"
 #include "kernel/irq.h"
+#include "kernel/lapic.h"
 #include "kernel/panic.h"
 #include "kernel/qemu.h"
 #include "kernel/restart.h"
 #include "kernel/symbols.h"
 #include "kernel/thread.h"
+#include "kernel/timer.h"
 #include "kernel/x86.h"
 #include "mm/vmm.h"
 
@@ -190,8 +194,15 @@ static void dispatch(struct trap_frame *f)
 	}
 	if (f->vector == VEC_PF && vmm_handle_fault(read_cr2(), f->error))
 		return;
-	if (f->vector >= VEC_IRQ_BASE && f->vector < VEC_IRQ_BASE + IRQ_LINES &&
-	    irq_dispatch((unsigned)(f->vector - VEC_IRQ_BASE))) {
+	if (f->vector == VEC_LAPIC_TIMER) {
+		timer_interrupt();
+		lapic_eoi();
+		resume_interrupted(f);
+		return;
+	}
+	if (f->vector == VEC_LAPIC_SPURIOUS ||
+	    (f->vector >= VEC_IRQ_BASE && f->vector < VEC_IRQ_BASE + IRQ_LINES &&
+	     irq_dispatch((unsigned)(f->vector - VEC_IRQ_BASE)))) {
 		resume_interrupted(f);
 		return;
 	}

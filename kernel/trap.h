@@ -21,6 +21,11 @@ enum {
 	VEC_DE = 0, VEC_DB = 1, VEC_NMI = 2, VEC_BP = 3, VEC_UD = 6, VEC_NM = 7,
 	VEC_DF = 8, VEC_GP = 13, VEC_PF = 14, VEC_MC = 18,
 	VEC_IRQ_BASE = 32,	/* the legacy PICs are remapped here (kernel/irq.c) */
+	/* The local APIC's (kernel/lapic.c): in the top priority class, above
+	 * any device's; the spurious vector's low 4 bits are 1s, as older
+	 * APICs hard-wire them. */
+	VEC_LAPIC_TIMER = 0xf0,
+	VEC_LAPIC_SPURIOUS = 0xff,
 };
 
 void idt_init(void);

@@ -31,6 +31,11 @@ static inline uint64_t rdmsr(uint32_t msr)
 	return ((uint64_t)hi << 32) | lo;
 }
 
+static inline void wrmsr(uint32_t msr, uint64_t v)
+{
+	__asm__ volatile("wrmsr" :: "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)) : "memory");
+}
+
 static inline uint64_t rdtsc(void)
 {
 	uint32_t lo, hi;
@@ -75,6 +80,7 @@ static inline _Noreturn void halt_forever(void)
 }
 
 #define MSR_EFER	0xc0000080
+#define MSR_PAT		0x277
 #define EFER_NXE	(1u << 11)
 #define CR0_MP		(1u << 1)
 #define CR0_EM		(1u << 2)

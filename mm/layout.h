@@ -4,6 +4,7 @@
  *   0xffffffffc0000000  the top GiB: never mapped (the heap's free mark,
  *                       FREE_MARK in mm/slab_internal.h, points here)
  *   0xffffffff80000000  kernel image (linker.ld; loaded at physical 2 MiB), W^X
+ *   0xfffff00000000000  device registers (vmm_map_mmio: uncached, 4 KiB pages)
  *   0xffffe00000000000  scratch ranges (tests, temporary mappings), 4 KiB pages
  *   0xffffd00000000000  collector heap (4 KiB pages: dirty bits are its barrier)
  *   0xffffc00000000000  kernel-thread stacks, with guard gaps
@@ -25,6 +26,8 @@
 #define GC_HEAP_REGION_BASE	0xffffd00000000000
 #define SCRATCH_REGION_BASE	0xffffe00000000000
 #define KERNEL_REGION_SIZE	0x0000100000000000	/* 16 TiB each */
+#define MMIO_REGION_BASE	0xfffff00000000000
+#define MMIO_REGION_SIZE	0x0000000040000000	/* 1 GiB */
 
 #define PAGE_SHIFT		12
 #define PAGE_SIZE		(1ull << PAGE_SHIFT)

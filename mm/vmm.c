@@ -16,7 +16,9 @@
  *
  * vmm_map/unmap/protect work on 4 KiB pages outside the direct map and
  * invalidate the TLB entry they change (invlpg; one CPU so far, so no
- * shootdown). Locking: `vmm_lock` guards every page-table write; it ranks
+ * shootdown). vmm_map_mmio maps device registers for good: uncached
+ * (PCD|PWT, which select PAT entry 3, UC unless the firmware reprogrammed
+ * the PAT: checked), at addresses taken in order from MMIO_REGION_BASE. Locking: `vmm_lock` guards every page-table write; it ranks
  * below the page allocator's lock because mapping allocates table pages.
  * Faults: vmm_handle_fault() looks the address up in the owner table; the
  * table is written with interrupts off, and read from the #PF handler.
@@ -34,6 +36,8 @@
 
 #define PTE_P		(1ull << 0)
 #define PTE_W		(1ull << 1)
+#define PTE_PWT		(1ull << 3)
+#define PTE_PCD		(1ull << 4)
 #define PTE_A		(1ull << 5)
 #define PTE_D		(1ull << 6)
 #define PTE_PS		(1ull << 7)
@@ -45,10 +49,12 @@
 #define SIZE_1G		(1ull << 30)
 #define MAX_RAM_RANGES	128
 #define MAX_FAULT_OWNERS 32
+#define PAT_UC		0	/* memory type encoding in an IA32_PAT entry */
 
 static uint64_t *pml4;				/* vmm_lock */
 static struct spinlock vmm_lock = SPINLOCK_INIT("vmm", LOCK_RANK_VMM);
 static bool has_nx, has_1g;
+static uint64_t mmio_next = MMIO_REGION_BASE;	/* vmm_lock */
 
 static struct fault_owner {
 	uint64_t start, end;
@@ -248,6 +254,45 @@ int vmm_map(uint64_t va, uint64_t pa, unsigned prot)
 	return KERR_OK;
 }
 
+uint64_t vmm_map_mmio(uint64_t pa, uint64_t size)
+{
+	uint64_t start = pa & ~(SIZE_4K - 1);
+	uint64_t end = (pa + size + SIZE_4K - 1) & ~(SIZE_4K - 1);
+	uint64_t pat = rdmsr(MSR_PAT);
+
+	ASSERT(size && end > start);
+	if (((pat >> 24) & 7) != PAT_UC)
+		panic("vmm_map_mmio: PAT entry 3 is memory type %llu, not UC (the firmware "
+		      "reprogrammed the PAT: IA32_PAT 0x%llx)", (unsigned long long)((pat >> 24) & 7),
+		      (unsigned long long)pat);
+
+	uint64_t flags = spin_lock_irqsave(&vmm_lock);
+	uint64_t va = mmio_next;
+	if (end - start > MMIO_REGION_BASE + MMIO_REGION_SIZE - va) {
+		spin_unlock_irqrestore(&vmm_lock, flags);
+		return 0;
+	}
+	for (uint64_t off = 0; off < end - start; off += SIZE_4K) {
+		bool large;
+		uint64_t *e = walk_locked(va + off, 1, true, &large);
+		if (!e) {
+			/* Out of page-table pages: undo the pages mapped so far. */
+			for (uint64_t undo = 0; undo < off; undo += SIZE_4K) {
+				*walk_locked(va + undo, 1, false, &large) = 0;
+				invlpg(va + undo);
+			}
+			spin_unlock_irqrestore(&vmm_lock, flags);
+			return 0;
+		}
+		if (*e & PTE_P)
+			panic("vmm_map_mmio: remap of 0x%llx", (unsigned long long)(va + off));
+		*e = (start + off) | PTE_P | PTE_W | PTE_PCD | PTE_PWT | (has_nx ? PTE_NX : 0);
+	}
+	mmio_next = va + (end - start);
+	spin_unlock_irqrestore(&vmm_lock, flags);
+	return va + (pa - start);
+}
+
 /* The present 4 KiB PTE for va, or NULL. Must hold vmm_lock. */
 static uint64_t *pte_locked(uint64_t va)
 {
@@ -310,6 +355,7 @@ bool vmm_translate(uint64_t va, struct vmm_translation *out)
 		.prot = prot_of(e),
 		.accessed = e & PTE_A,
 		.dirty = e & PTE_D,
+		.uncached = (e & (PTE_PCD | PTE_PWT)) == (PTE_PCD | PTE_PWT),
 	};
 	return true;
 }

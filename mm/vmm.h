@@ -26,6 +26,14 @@ void vmm_init(void);
 /* Return: KERR_OK, or KERR_NOMEM when a page-table page cannot be had.
  * Mapping over an existing mapping is a bug and panics. */
 int vmm_map(uint64_t va, uint64_t pa, unsigned prot);
+/*
+ * Map the device registers at [pa, pa + size) uncached, RW+NX, in the MMIO
+ * region (mm/layout.h), for good: there is no unmap. pa need not be page
+ * aligned. Return: the virtual address of pa, or 0 when the region or the
+ * page-table pages ran out. Context: any (takes vmm_lock).
+ */
+uint64_t vmm_map_mmio(uint64_t pa, uint64_t size);
+
 /* Return: KERR_OK, or KERR_NOENT if nothing was mapped at va. */
 int vmm_unmap(uint64_t va, uint64_t *pa_out);
 int vmm_protect(uint64_t va, unsigned prot);
@@ -35,6 +43,7 @@ struct vmm_translation {
 	uint64_t page_size;	/* 4 KiB, 2 MiB or 1 GiB */
 	unsigned prot;
 	bool accessed, dirty;
+	bool uncached;		/* PCD|PWT: device memory (vmm_map_mmio) */
 };
 /* Return: true and *out filled when va is mapped. */
 bool vmm_translate(uint64_t va, struct vmm_translation *out);

@@ -5,6 +5,7 @@
  */
 #include "kernel/ktest.h"
 #include "kernel/string.h"
+#include "kernel/time.h"
 #include "kernel/timer.h"
 #include "kernel/trap.h"
 #include "kernel/irq.h"
@@ -76,9 +77,11 @@ KTEST(ktest, random_is_deterministic_per_test)
 }
 
 /* A test that ends (here by a failed KASSERT) before its cleanup leaves a
- * timer hook set, or a trap catch armed: the runner clears each and fails
- * the test, so that no later test runs with a hook writing into this one's
- * dead frame, or with its own faults swallowed by this one's catch. */
+ * timer hook set, a deadline armed, or a trap catch armed: the runner
+ * clears each and fails the test, so that no later test runs with a hook
+ * or a callback writing into this one's dead frame (a queued event there
+ * being overwritten, too), or with its own faults swallowed by this one's
+ * catch. */
 static void stale_hook(void *ctx)
 {
 	(*(volatile uint64_t *)ctx)++;
@@ -100,6 +103,21 @@ static void inner_leaves_a_catch(void)
 	trap_catch_disarm();
 }
 
+static void stale_deadline(void *ctx)
+{
+	(*(volatile uint64_t *)ctx)++;
+}
+
+static void inner_leaves_a_deadline(void)
+{
+	struct timer_event ev = { 0 };
+	volatile uint64_t local = 0;
+	timer_deadline_ns(&ev, clock_ns() + NSEC_PER_SEC, stale_deadline, (void *)&local);
+	KASSERT_TRUE(local == 1);	/* fails before the cancel below */
+	timer_cancel(&ev);
+}
+
+static const struct ktest leaves_a_deadline = { "inner", "leaves_a_deadline", inner_leaves_a_deadline, NULL, __FILE__, __LINE__, NULL };
 static const struct ktest leaves_a_hook = { "inner", "leaves_a_hook", inner_leaves_a_hook, NULL, __FILE__, __LINE__, NULL };
 static const struct ktest leaves_a_catch = { "inner", "leaves_a_catch", inner_leaves_a_catch, NULL, __FILE__, __LINE__, NULL };
 
@@ -111,6 +129,15 @@ KTEST(ktest, a_test_leaving_a_timer_hook_fails_and_the_hook_goes)
 	KEXPECT_CONTAINS(out, "test left a timer hook set");
 	KEXPECT_FALSE(timer_handler_set());
 	KEXPECT_TRUE(irq_enabled());
+}
+
+KTEST(ktest, a_test_leaving_a_deadline_armed_fails_and_the_deadline_goes)
+{
+	char out[512];
+	struct ktest_outcome r = ktest_run_captured(&leaves_a_deadline, out, sizeof(out));
+	KEXPECT_EQ(r.failures, 2);
+	KEXPECT_CONTAINS(out, "test left a timer deadline armed");
+	KEXPECT_EQ(timer_armed_count(), 0);
 }
 
 KTEST(ktest, a_test_leaving_a_trap_catch_fails_and_the_catch_goes)
