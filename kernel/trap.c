@@ -146,7 +146,7 @@ static void dispatch(struct trap_frame *f)
 			resume_interrupted(f);
 		return;
 	}
-	if (f->vector == VEC_PF && vmm_handle_fault(read_cr2(), f->error))
+	if (f->vector == VEC_PF && vmm_handle_fault(read_cr2(), f))
 		return;
 	if (f->vector >= VEC_IRQ_BASE && f->vector < VEC_IRQ_BASE + IRQ_LINES &&
 	    irq_dispatch((unsigned)(f->vector - VEC_IRQ_BASE))) {
