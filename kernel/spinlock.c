@@ -48,3 +48,8 @@ void spin_unlock_irqrestore(struct spinlock *l, uint64_t flags)
 	__atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);
 	irq_restore(flags);
 }
+
+unsigned spin_held_count(void)
+{
+	return cpu0_locks.depth;
+}
