@@ -8,7 +8,8 @@
  *  3. Boot information, then the command line (the loader's, plus QEMU's
  *     fw_cfg extra line that the test runner uses), then the boot report.
  *  4. Memory management: memory map, page allocator, the kernel's own page
- *     tables (mm/boot.c), then the heap (mm/slab.c).
+ *     tables (mm/boot.c), then the heap (mm/slab.c), then kernel stacks
+ *     (mm/kstack.c, whose slot bitmaps come from the heap).
  *  5. The timer (PIT, timer.hz=), programmed but with interrupts still off.
  *  6. Hand over to the test harness, which runs, lists or skips the tests
  *     and leaves QEMU (or halts on real hardware).
@@ -24,6 +25,7 @@
 #include "kernel/timer.h"
 #include "kernel/trap.h"
 #include "mm/boot.h"
+#include "mm/kstack.h"
 #include "mm/slab.h"
 
 #include <stdint.h>
@@ -63,6 +65,7 @@ _Noreturn void kmain(uint32_t magic, uint32_t info_phys)
 	cmdline_init(bootinfo.cmdline, qemu_line);
 	mm_init();
 	slab_init();
+	kstack_init();
 	timer_init();
 
 	ktest_main();
