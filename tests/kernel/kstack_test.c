@@ -644,11 +644,12 @@ static void release_all(struct hoard *h)
 }
 
 /* Growth with the page allocator, the cache and the reserve all empty is
- * real exhaustion: the hook hears of it, naming the shortage. */
+ * real exhaustion: the hook hears of it, naming the shortage. The largest
+ * limit outgrows the cache (at most 1024 pages) and the reserve together. */
 KTEST(kstack, exhaustion_calls_the_hook_naming_the_shortage)
 {
 	static char out[2048];
-	struct kstack *ks = kstack_create(4 << 20, "t-nomem");
+	struct kstack *ks = kstack_create(KSTACK_LIMIT_MAX, "t-nomem");
 	KASSERT_NOT_NULL(ks);
 	struct hoard h = { NULL, 0 };
 	hoard_all(&h);
