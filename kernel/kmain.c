@@ -8,7 +8,8 @@
  *  3. Boot information, then the command line (the loader's, plus QEMU's
  *     fw_cfg extra line that the test runner uses), then the boot report.
  *  4. Memory management: memory map, page allocator, the kernel's own page
- *     tables (mm/boot.c), then the heap (mm/slab.c).
+ *     tables (mm/boot.c), then the heap (mm/slab.c), then kernel stacks
+ *     (mm/kstack.c, whose slot bitmaps come from the heap).
  *  5. Time: the local APIC timer and the TSC, calibrated against the PIT;
  *     clock_ns starts, and the tick (timer.hz=) is programmed, with
  *     interrupts still off.
@@ -29,6 +30,7 @@
 #include "kernel/thread.h"
 #include "kernel/trap.h"
 #include "mm/boot.h"
+#include "mm/kstack.h"
 #include "mm/slab.h"
 
 #include <stdint.h>
@@ -83,6 +85,7 @@ _Noreturn void kmain(uint32_t magic, uint32_t info_phys)
 	mm_init();
 	gdt_guard_stacks();
 	slab_init();
+	kstack_init();
 	timer_init();
 
 	sched_init();

@@ -16,6 +16,9 @@
  *   3. LOCK_RANK_SLAB    one kmem_cache's slab lists (mm/slab.c); both are
  *                        reached from page allocation through kmem_reclaim
  *   4. LOCK_RANK_PMM     the buddy free lists (mm/pmm.c)
+ *   5. LOCK_RANK_KSTACK  stack slots and the stack-page cache (mm/kstack.c);
+ *                        taken last, so that any caller may hold another
+ *                        lock, and nothing is taken under it
  *
  * Debug builds (-DDEBUG) check the order at run time and panic on inversion;
  * release builds keep only the cheap recursion check.
@@ -32,6 +35,7 @@ enum lock_rank {
 	LOCK_RANK_SLAB_CACHES = 2,
 	LOCK_RANK_SLAB = 3,
 	LOCK_RANK_PMM = 4,
+	LOCK_RANK_KSTACK = 5,
 };
 
 struct spinlock {
@@ -60,14 +64,19 @@ static inline void spin_unlock_irqrestore(struct spinlock *l, uint64_t flags)
 #else
 uint64_t spin_lock_irqsave(struct spinlock *l);
 void spin_unlock_irqrestore(struct spinlock *l, uint64_t flags);
+/* Spinlocks this CPU holds now (a thread must hold none to block). A
+ * page-fault handler reads it to know whether the code it interrupted
+ * holds any (mm/kstack.c): the count is raised only once a lock is taken
+ * and lowered before it is released; spin_lock_irqsave's with interrupts
+ * off, spin_lock's with them on, but no lock spin_lock takes is one the
+ * page allocator takes. Context: any; interrupts off for the answer to
+ * stay true. */
+unsigned spin_held_count(void);
 #endif
 
 static inline bool spin_is_locked(const struct spinlock *l) { return l->locked != 0; }
 
 #ifndef HOST_TEST
-/* Spinlocks this CPU holds now (a thread must hold none to block). */
-unsigned spin_held_count(void);
-
 /* A lock for data that no interrupt handler touches: preemption is off
  * while it is held, interrupts stay as they are. Taking one in a handler
  * panics. Context: thread. */

@@ -192,7 +192,7 @@ static void dispatch(struct trap_frame *f)
 			resume_interrupted(f);
 		return;
 	}
-	if (f->vector == VEC_PF && vmm_handle_fault(read_cr2(), f->error))
+	if (f->vector == VEC_PF && vmm_handle_fault(read_cr2(), f))
 		return;
 	if (f->vector == VEC_LAPIC_TIMER) {
 		timer_interrupt();

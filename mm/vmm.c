@@ -22,6 +22,11 @@
  * below the page allocator's lock because mapping allocates table pages.
  * Faults: vmm_handle_fault() looks the address up in the owner table; the
  * table is written with interrupts off, and read from the #PF handler.
+ * Lock-free PTEs: vmm_prebuild builds the tables of a range under the lock;
+ * from then on its owner writes the leaves through vmm_pte alone (a stack's
+ * growth fault may land while vmm_lock is held by the code it interrupted).
+ * Walking without the lock is safe because a table, once linked, is never
+ * unlinked or freed; the leaves are each written by their owner only.
  */
 #include "mm/vmm.h"
 #include "kernel/bootinfo.h"
@@ -29,6 +34,7 @@
 #include "kernel/error.h"
 #include "kernel/panic.h"
 #include "kernel/string.h"
+#include "kernel/trap.h"
 #include "kernel/x86.h"
 #include "mm/early.h"
 #include "mm/layout.h"
@@ -457,10 +463,66 @@ void vmm_fault_unregister(uint64_t start)
 	irq_restore(flags);
 }
 
-bool vmm_handle_fault(uint64_t addr, uint64_t error)
+bool vmm_handle_fault(uint64_t addr, struct trap_frame *f)
 {
 	for (unsigned i = 0; i < MAX_FAULT_OWNERS; i++)
 		if (owners[i].fn && addr >= owners[i].start && addr < owners[i].end)
-			return owners[i].fn(owners[i].ctx, addr, error);
+			return owners[i].fn(owners[i].ctx, addr, f);
 	return false;
+}
+
+int vmm_prebuild(uint64_t start, uint64_t end)
+{
+	ASSERT(!(start & (SIZE_4K - 1)) && start < end);
+	uint64_t flags = spin_lock_irqsave(&vmm_lock);
+	int rc = KERR_OK;
+	/* One walk per page-table page: each holds the PTEs of 2 MiB. */
+	for (uint64_t va = start; va < end; va = (va | (SIZE_2M - 1)) + 1) {
+		bool large;
+		if (!walk_locked(va, 1, true, &large)) {
+			if (large)
+				panic("vmm_prebuild: 0x%llx lies inside a large page",
+				      (unsigned long long)va);
+			rc = KERR_NOMEM;
+			break;
+		}
+	}
+	spin_unlock_irqrestore(&vmm_lock, flags);
+	return rc;
+}
+
+uint64_t *vmm_pte(uint64_t va)
+{
+	const uint64_t *table = pml4;
+	for (int l = 4; l > 1; l--) {
+		uint64_t e = __atomic_load_n(&table[index_at(va, l)], __ATOMIC_ACQUIRE);
+		if (!(e & PTE_P) || (e & PTE_PS))
+			return NULL;
+		table = phys_to_virt(e & PTE_ADDR);
+	}
+	return (uint64_t *)&table[index_at(va, 1)];
+}
+
+bool vmm_pte_present(const uint64_t *pte)
+{
+	return __atomic_load_n(pte, __ATOMIC_RELAXED) & PTE_P;
+}
+
+void vmm_pte_map(uint64_t *pte, uint64_t pa, unsigned prot)
+{
+	ASSERT(!(pa & (SIZE_4K - 1)));
+	if (vmm_pte_present(pte))
+		panic("vmm_pte_map: PTE at %p is already present (0x%llx)", (void *)pte,
+		      (unsigned long long)*pte);
+	__atomic_store_n(pte, pa | leaf_flags(prot), __ATOMIC_RELEASE);
+}
+
+uint64_t vmm_pte_unmap(uint64_t *pte, uint64_t va)
+{
+	/* An exchange: the CPU may set A/D in the same word as we clear it. */
+	uint64_t old = __atomic_exchange_n(pte, 0, __ATOMIC_SEQ_CST);
+	if (!(old & PTE_P))
+		panic("vmm_pte_unmap: 0x%llx is not mapped", (unsigned long long)va);
+	invlpg(va);
+	return old & PTE_ADDR;
 }

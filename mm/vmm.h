@@ -79,13 +79,42 @@ void vm_arena_free(struct vm_arena *a, uint64_t start);
 
 /*
  * Page-fault owners. A fault inside [start, end) calls handler(ctx, addr,
- * error); when it returns true the faulting instruction is retried. Called
- * on the #PF IST stack with interrupts off: a handler may not sleep.
+ * frame); when it returns true the trapped context resumes from the frame
+ * (the faulting instruction is retried unless the handler changed it). The
+ * frame carries the error code, and RFLAGS and RSP as they were at the
+ * fault: whether the faulting context had interrupts on decides what a
+ * handler may call (mm/kstack.c). Called on the #PF IST stack with
+ * interrupts off: a handler may not sleep.
  */
-typedef bool (*vmm_fault_fn)(void *ctx, uint64_t addr, uint64_t error);
+struct trap_frame;
+typedef bool (*vmm_fault_fn)(void *ctx, uint64_t addr, struct trap_frame *f);
 int vmm_fault_register(uint64_t start, uint64_t end, const char *name, vmm_fault_fn fn, void *ctx);
 void vmm_fault_unregister(uint64_t start);
 /* From the trap path. Return: true when an owner handled the fault. */
-bool vmm_handle_fault(uint64_t addr, uint64_t error);
+bool vmm_handle_fault(uint64_t addr, struct trap_frame *f);
+
+/*
+ * Page-table entries written without vmm_lock, for a range whose owner is
+ * the only writer of its PTEs (kernel stacks: mm/kstack.c). vmm_prebuild
+ * creates every table above the 4 KiB PTEs of [start, end) once; tables are
+ * never freed, so vmm_pte's pointer stays valid for good, and a fault
+ * handler can map a page without a lock it might be interrupting.
+ */
+/* Return: KERR_OK, or KERR_NOMEM when a page-table page cannot be had (the
+ * tables built so far stay). A large page in the range panics.
+ * Context: takes vmm_lock; allocates page-table pages. */
+int vmm_prebuild(uint64_t start, uint64_t end);
+/* The 4 KiB PTE of va, in tables vmm_prebuild built; NULL when there is no
+ * page table for va (or a large page maps it). Context: any, no lock. */
+uint64_t *vmm_pte(uint64_t va);
+bool vmm_pte_present(const uint64_t *pte);
+/* Not present -> present. No TLB flush: the TLB never holds a not-present
+ * translation. A present entry is a bug and panics. Context: the range's
+ * owner. */
+void vmm_pte_map(uint64_t *pte, uint64_t pa, unsigned prot);
+/* Present -> not present, with invlpg(va), which is required: the TLB may
+ * still hold the old translation. Return: the physical address that was
+ * mapped; a not-present entry is a bug and panics. Context: the range's owner. */
+uint64_t vmm_pte_unmap(uint64_t *pte, uint64_t va);
 
 #endif

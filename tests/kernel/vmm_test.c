@@ -218,10 +218,10 @@ struct demand {
 };
 
 /* Owner handler: map a page on first touch, as stack growth will. */
-static bool demand_fault(void *ctx, uint64_t addr, uint64_t error)
+static bool demand_fault(void *ctx, uint64_t addr, struct trap_frame *f)
 {
 	struct demand *d = ctx;
-	(void)error;
+	(void)f;
 	d->faults++;
 	return vmm_map(addr & ~(PAGE_SIZE - 1), virt_to_phys(d->page), VMM_WRITE) == KERR_OK;
 }
