@@ -88,6 +88,7 @@ _Noreturn void kmain(uint32_t magic, uint32_t info_phys)
 	kstack_init();
 	timer_init();
 
+	thread_init();
 	sched_init();
 	init_start();
 	sched_idle();

@@ -15,8 +15,13 @@
  * Every thread but the idle ones is on the list of threads from create to
  * join (thread_for_each: the collector's roots, the harness's leak check).
  *
- * Stacks are 16 KiB blocks from the page allocator (STACK_ORDER); the
- * stack_* helpers are the one place that knows.
+ * Stacks are mm/kstack's: a reservation of the thread's limit with a guard
+ * below, only its top page mapped at first, grown by page faults. A fault
+ * that cannot be served (the guard hit, or memory truly gone) calls
+ * thread_stack_fault, which kills the thread when that is safe: it holds
+ * no spinlock (kstack checks), no mutex, has interrupts and preemption
+ * on, and the stack is its own. Otherwise kstack panics with the same
+ * report.
  *
  * Locking: the list of threads and a thread's state change with
  * interrupts off (one CPU; kernel/sched.c).
@@ -29,10 +34,8 @@
 #include "kernel/printf.h"
 #include "kernel/string.h"
 #include "kernel/x86.h"
-#include "mm/pmm.h"
+#include "mm/kstack.h"
 #include "mm/slab.h"
-
-#define STACK_ORDER	2
 
 static struct kmem_cache *thread_cache;
 static struct thread *all_threads;	/* interrupts off */
@@ -45,19 +48,38 @@ void thread_entry(void);		/* kernel/switch.S */
 
 static bool stack_alloc(struct thread *t, size_t limit)
 {
-	(void)limit;
-	void *base = page_alloc(STACK_ORDER, 0);
-	if (!base)
+	struct kstack_stats st;
+	t->stack = kstack_create(limit, t->name);
+	if (!t->stack)
 		return false;
-	t->stack_lo = (uint64_t)base;
-	t->stack_hi = t->stack_lo + (PAGE_SIZE << STACK_ORDER);
+	kstack_stats(t->stack, &st);
+	t->stack_lo = st.lo;
+	t->stack_hi = kstack_top(t->stack);
 	return true;
 }
 
 static void stack_free(struct thread *t)
 {
-	page_free((void *)t->stack_lo, STACK_ORDER);
+	kstack_destroy(t->stack);
+	t->stack = NULL;
 	t->stack_lo = t->stack_hi = 0;
+}
+
+/* kstack's fault hook: an overflow or a shortage in the running thread's
+ * own stack kills it, when nothing it holds would be left behind. */
+static bool thread_stack_fault(const struct kstack_fault *f, struct trap_frame *frame)
+{
+	(void)frame;
+	struct thread *t = current();
+	if (f->ks != t->stack || t->mutexes_held || t->preempt_count)
+		return false;
+	kprintf("thread %s (%llu) killed\n", t->name, (unsigned long long)t->id);
+	sched_kill_current(KERR_KILLED);
+}
+
+void thread_init(void)
+{
+	kstack_set_fault_hook(thread_stack_fault);
 }
 
 /* ---- the list of threads ---- */
@@ -178,7 +200,7 @@ _Noreturn void thread_exit(void)
 
 void thread_reap(struct thread *t)
 {
-	if (t->stack_lo)
+	if (t->stack)
 		stack_free(t);
 }
 

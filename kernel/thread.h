@@ -127,6 +127,10 @@ void thread_for_each(void (*fn)(struct thread *t, void *ctx), void *ctx);
 
 /* ---- for the scheduler's own callers (kernel/) ---- */
 
+/* Set the threads' stack-fault policy up (mm/kstack's hook). Context:
+ * once, from kmain, after kstack_init. */
+void thread_init(void);
+
 /* Make the boot context thread 0 of this CPU and start the scheduler; the
  * caller carries on as the idle thread: call sched_idle() when done. */
 void sched_init(void);
