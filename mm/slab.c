@@ -10,9 +10,10 @@
  *   struct kmem_cache  one per object type (or kmalloc size class): object
  *                      geometry; per CPU, a free list to allocate from and
  *                      a buffer of objects freed into other CPUs' slabs
- *                      (struct kmem_cpu); per owning CPU, its slabs' lists
- *                      (full, partial, empty) and a remote list of its
- *                      objects other CPUs freed (struct kmem_node); one lock.
+ *                      (struct kmem_cpu_objs); per owning CPU, its slabs'
+ *                      lists (full, partial, empty) and a remote list of
+ *                      its objects other CPUs freed (struct
+ *                      kmem_cpu_slabs); one lock.
  *   slab               a buddy block of 2^order pages cut into `per_slab`
  *                      objects `stride` bytes apart, starting at the block's
  *                      first byte (so power-of-two sizes are naturally
@@ -79,7 +80,7 @@
  * heap_room, at twice the time per pair).
  *
  * Invariants (slab_check, in mm/slab_check.c, asserts them): every slab is
- * on the list its `slab_list` names, of its owner's node, and the counts
+ * on the list its `slab_list` names, of its owner's slabs (owned[]), and the counts
  * match; a slab's owner byte carries OWNER_FULL exactly on the full list;
  * free list length + count in use = per_slab, the count biased exactly on
  * the full list; a partial or empty slab's list is the one list_for gives; every
@@ -89,9 +90,9 @@
  * objects POISON_FREE, and (F) each object's padding and each slab's tail
  * PAD_BYTE.
  *
- * Locking: a CPU's part of a cache (its free list and buffer, its node's
- * lists, and its slabs' heads) is changed only by that CPU: the fast paths
- * in restartable sequences, the slow paths with interrupts off. So an
+ * Locking: a CPU's part of a cache (its free list and buffer, the lists
+ * of the slabs it owns, and their heads) is changed only by that CPU: the
+ * fast paths in restartable sequences, the slow paths with interrupts off. So an
  * interrupt handler that allocates or frees finds them consistent, and
  * neither path takes a lock. Each cache's lock (LOCK_RANK_SLAB) guards the
  * remote lists and a debug cache's slabs. slab_caches_lock
@@ -197,55 +198,55 @@ void slab_cache_link(struct kmem_cache *c)
 
 /* ---- slabs --------------------------------------------------------------- */
 
-/* The node of the CPU that owns a slab; a debug cache's slabs are all in
- * node 0. */
-static struct kmem_node *node_of(struct kmem_cache *c, const struct page *head)
+/* The slabs of the CPU that owns a slab; a debug cache's are all in
+ * owned[0]. */
+static struct kmem_cpu_slabs *owner_slabs(struct kmem_cache *c, const struct page *head)
 {
 	uint8_t owner = owner_of(head);
-	return &c->node[owner == OWNER_NONE ? 0 : owner & ~OWNER_META];
+	return &c->owned[owner == OWNER_NONE ? 0 : owner & ~OWNER_META];
 }
 
-void slab_list_del(struct kmem_node *n, struct page *head)
+void slab_list_del(struct kmem_cpu_slabs *own, struct page *head)
 {
 	DEBUG_ASSERT(head->slab_list > LIST_NONE && head->slab_list < NR_LISTS);
-	DEBUG_ASSERT(node_of(head->slab_cache, head) == n);
-	DEBUG_ASSERT(n->nr_slabs[head->slab_list] > 0);
-	DEBUG_ASSERT(head->prev ? head->prev->next == head : n->lists[head->slab_list] == head);
+	DEBUG_ASSERT(owner_slabs(head->slab_cache, head) == own);
+	DEBUG_ASSERT(own->nr_slabs[head->slab_list] > 0);
+	DEBUG_ASSERT(head->prev ? head->prev->next == head : own->lists[head->slab_list] == head);
 	DEBUG_ASSERT(!head->next || head->next->prev == head);
 	DEBUG_ASSERT(((head->slab_owner & OWNER_FULL) != 0) == (head->slab_list == LIST_FULL));
 	if (head->slab_list == LIST_EMPTY)
-		heap_count_empty(head->slab_cache, (unsigned)(n - head->slab_cache->node), -1);
+		heap_count_empty(head->slab_cache, (unsigned)(own - head->slab_cache->owned), -1);
 	if (head->prev)
 		head->prev->next = head->next;
 	else
-		n->lists[head->slab_list] = head->next;
+		own->lists[head->slab_list] = head->next;
 	if (head->next)
 		head->next->prev = head->prev;
-	n->nr_slabs[head->slab_list]--;
+	own->nr_slabs[head->slab_list]--;
 	head->slab_list = LIST_NONE;
 	head->slab_owner = owner_of(head);
 }
 
 /* Put a slab on no list onto `list`. A slab going on the full list carries
  * OWNER_FULL in its owner byte until list_del takes it off. */
-static void list_add(struct kmem_node *n, struct page *head, unsigned list)
+static void list_add(struct kmem_cpu_slabs *own, struct page *head, unsigned list)
 {
 	DEBUG_ASSERT(list > LIST_NONE && list < NR_LISTS);
 	DEBUG_ASSERT(head->slab_list == LIST_NONE);
 	DEBUG_ASSERT(head->slab_head_off == 0);
 	DEBUG_ASSERT(!(head->slab_owner & OWNER_FULL));
-	DEBUG_ASSERT(node_of(head->slab_cache, head) == n);
+	DEBUG_ASSERT(owner_slabs(head->slab_cache, head) == own);
 	if (list == LIST_EMPTY)
-		heap_count_empty(head->slab_cache, (unsigned)(n - head->slab_cache->node), 1);
+		heap_count_empty(head->slab_cache, (unsigned)(own - head->slab_cache->owned), 1);
 	head->slab_list = (uint8_t)list;
 	if (list == LIST_FULL)
 		head->slab_owner |= OWNER_FULL;
 	head->prev = NULL;
-	head->next = n->lists[list];
+	head->next = own->lists[list];
 	if (head->next)
 		head->next->prev = head;
-	n->lists[list] = head;
-	n->nr_slabs[list]++;
+	own->lists[list] = head;
+	own->nr_slabs[list]++;
 }
 
 /* Link every object of the slab at base into a free list, in address
@@ -264,8 +265,8 @@ static void *link_all(struct kmem_cache *c, uint8_t *base, void *tail)
 }
 
 /*
- * A new slab from the page allocator, owned by `owner` and counted in its
- * node, on no list: every object free and prepared (constructed, poisoned,
+ * A new slab from the page allocator, owned by `owner` and counted among its
+ * slabs, on no list: every object free and prepared (constructed, poisoned,
  * red-zoned as its cache asks) but not yet linked, its free list empty. The
  * caller links them: take_empty onto a CPU's free list, or link_all for a
  * debug slab. Called without the cache lock (the page allocator may call
@@ -305,23 +306,23 @@ static struct page *slab_new(struct kmem_cache *c, uint8_t owner)
 	head->slab_list = LIST_NONE;
 	head->slab_owner = owner;
 	head->next = head->prev = NULL;
-	struct kmem_node *n = node_of(c, head);
-	/* An add, not a store: a debug cache's node 0 is every CPU's, and
+	struct kmem_cpu_slabs *own = owner_slabs(c, head);
+	/* An add, not a store: a debug cache's owned[0] is every CPU's, and
 	 * its slow paths make and release slabs outside its lock (read by
 	 * kmem_cache_bytes). */
-	__atomic_fetch_add(&n->slabs, 1, __ATOMIC_RELAXED);
-	heap_count(c, (unsigned)(n - c->node), 1);
+	__atomic_fetch_add(&own->slabs, 1, __ATOMIC_RELAXED);
+	heap_count(c, (unsigned)(own - c->owned), 1);
 	return head;
 }
 
 /* Give a slab's block back (on no list, every object free); clear what
- * marks its pages as a slab's, and uncount it from its node. */
+ * marks its pages as a slab's, and uncount it from its owner's slabs. */
 void slab_release(struct kmem_cache *c, struct page *head)
 {
 	void *base = head->slab_base;
-	struct kmem_node *n = node_of(c, head);
-	__atomic_fetch_sub(&n->slabs, 1, __ATOMIC_RELAXED);	/* as slab_new */
-	heap_count(c, (unsigned)(n - c->node), -1);
+	struct kmem_cpu_slabs *own = owner_slabs(c, head);
+	__atomic_fetch_sub(&own->slabs, 1, __ATOMIC_RELAXED);	/* as slab_new */
+	heap_count(c, (unsigned)(own - c->owned), -1);
 	for (unsigned i = 0; i < (1u << c->order); i++) {
 		head[i].slab_cache = NULL;
 		head[i].slab_base = NULL;
@@ -339,20 +340,20 @@ void slab_release(struct kmem_cache *c, struct page *head)
 /* A slab that has just become empty and is on no list: keep it on the
  * empty list while the idle bounds allow (heap_keeps_empty), or give it
  * back. */
-static void slab_emptied(struct kmem_cache *c, struct kmem_node *n, struct page *head)
+static void slab_emptied(struct kmem_cache *c, struct kmem_cpu_slabs *own, struct page *head)
 {
-	if (heap_keeps_empty(c, (unsigned)(n - c->node)))
-		list_add(n, head, LIST_EMPTY);
+	if (heap_keeps_empty(c, (unsigned)(own - c->owned)))
+		list_add(own, head, LIST_EMPTY);
 	else
 		slab_release(c, head);
 }
 
-/* Release the empty slabs of node n. */
-void slab_release_empty(struct kmem_cache *c, struct kmem_node *n)
+/* Release the empty slabs in own. */
+void slab_release_empty(struct kmem_cache *c, struct kmem_cpu_slabs *own)
 {
 	struct page *head;
-	while ((head = n->lists[LIST_EMPTY]) != NULL) {
-		slab_list_del(n, head);
+	while ((head = own->lists[LIST_EMPTY]) != NULL) {
+		slab_list_del(own, head);
 		slab_release(c, head);
 	}
 }
@@ -367,12 +368,12 @@ void slab_release_empty(struct kmem_cache *c, struct kmem_node *n)
  * (an interrupt handler settled the slab first, or took its free list
  * again, making it full once more) changes nothing.
  */
-static void settle_irqoff(struct kmem_cache *c, struct kmem_node *n, struct page *head)
+static void settle_irqoff(struct kmem_cache *c, struct kmem_cpu_slabs *own, struct page *head)
 {
 	DEBUG_ASSERT(head->slab_head_off == 0);
 	DEBUG_ASSERT(head->slab_cache == c);
 	DEBUG_ASSERT(!c->flags);
-	DEBUG_ASSERT(node_of(c, head) == n);
+	DEBUG_ASSERT(owner_slabs(c, head) == own);
 	DEBUG_ASSERT(head->slab_list != LIST_NONE);
 	DEBUG_ASSERT(count_of(head) <= c->per_slab);
 	DEBUG_ASSERT((head->slab_inuse < 0) == (head->slab_list == LIST_FULL));
@@ -386,11 +387,11 @@ static void settle_irqoff(struct kmem_cache *c, struct kmem_node *n, struct page
 	ASSERT(want != LIST_FULL);
 	if (head->slab_inuse < 0)
 		head->slab_inuse += FULL_BIAS;
-	slab_list_del(n, head);
+	slab_list_del(own, head);
 	if (want == LIST_EMPTY)
-		slab_emptied(c, n, head);
+		slab_emptied(c, own, head);
 	else
-		list_add(n, head, want);
+		list_add(own, head, want);
 }
 
 /*
@@ -408,28 +409,28 @@ void slab_settle(struct page *head)
 	 * so act only on the head page of a slab this CPU owns, by its state
 	 * now. */
 	if (c && !c->flags && !head->slab_head_off && owner_of(head) == owner_tag(c, cpu))
-		settle_irqoff(c, &c->node[cpu], head);
+		settle_irqoff(c, &c->owned[cpu], head);
 	irq_restore(irq);
 }
 
 /* Free obj (marked) onto its slab `head`, which this CPU owns. */
-static void slab_put(struct kmem_cache *c, struct kmem_node *n, void *obj, struct page *head)
+static void slab_put(struct kmem_cache *c, struct kmem_cpu_slabs *own, void *obj, struct page *head)
 {
 	meta_of(c, obj)[0] = (uint64_t)head->slab_freelist;
 	head->slab_freelist = obj;
 	if (--head->slab_inuse <= 0)
-		settle_irqoff(c, n, head);
+		settle_irqoff(c, own, head);
 }
 
 /* Send cpu's buffer of objects freed into other CPUs' slabs to their
  * owners' remote lists, in one hold of the lock. */
 static void remote_flush(struct kmem_cache *c, unsigned cpu)
 {
-	struct kmem_cpu *k = &c->cpu[cpu];
+	struct kmem_cpu_objs *k = &c->cpu[cpu];
 	uint64_t f = spin_lock_irqsave(&c->lock);
 	for (unsigned i = 0; i < k->nout; i++) {
 		void *obj = k->out[i];
-		struct kmem_node *owner = node_of(c, slab_head_of(obj));
+		struct kmem_cpu_slabs *owner = owner_slabs(c, slab_head_of(obj));
 		meta_of(c, obj)[0] = (uint64_t)owner->remote;
 		owner->remote = obj;
 		__atomic_store_n(&owner->nremote, owner->nremote + 1, __ATOMIC_RELAXED);
@@ -441,22 +442,22 @@ static void remote_flush(struct kmem_cache *c, unsigned cpu)
 /* Take back the objects other CPUs freed into cpu's slabs (collect_remote). */
 static __attribute__((noinline)) void collect_remote_slow(struct kmem_cache *c, unsigned cpu)
 {
-	struct kmem_node *n = &c->node[cpu];
+	struct kmem_cpu_slabs *own = &c->owned[cpu];
 	uint64_t f = spin_lock_irqsave(&c->lock);
-	void *obj = n->remote;
-	n->remote = NULL;
-	__atomic_store_n(&n->nremote, 0, __ATOMIC_RELAXED);
+	void *obj = own->remote;
+	own->remote = NULL;
+	__atomic_store_n(&own->nremote, 0, __ATOMIC_RELAXED);
 	spin_unlock_irqrestore(&c->lock, f);
 	while (obj) {
 		void *next = (void *)meta_of(c, obj)[0];
-		slab_put(c, n, obj, slab_head_of(obj));
+		slab_put(c, own, obj, slab_head_of(obj));
 		obj = next;
 	}
 }
 
 static inline void collect_remote(struct kmem_cache *c, unsigned cpu)
 {
-	if (__atomic_load_n(&c->node[cpu].nremote, __ATOMIC_RELAXED))
+	if (__atomic_load_n(&c->owned[cpu].nremote, __ATOMIC_RELAXED))
 		collect_remote_slow(c, cpu);
 }
 
@@ -466,10 +467,10 @@ static void object_home(struct kmem_cache *c, unsigned cpu, void *obj)
 {
 	struct page *head = slab_head_of(obj);
 	if (owner_of(head) == owner_tag(c, cpu)) {
-		slab_put(c, &c->node[cpu], obj, head);
+		slab_put(c, &c->owned[cpu], obj, head);
 		return;
 	}
-	struct kmem_cpu *k = &c->cpu[cpu];
+	struct kmem_cpu_objs *k = &c->cpu[cpu];
 	k->out[k->nout++] = obj;
 	if (k->nout == REMOTE_MAX)
 		remote_flush(c, cpu);
@@ -480,10 +481,10 @@ static void object_home(struct kmem_cache *c, unsigned cpu, void *obj)
  * (see refill). Return: how many. */
 static unsigned take_empty(struct kmem_cache *c, unsigned cpu, struct page *head)
 {
-	struct kmem_cpu *k = &c->cpu[cpu];
+	struct kmem_cpu_objs *k = &c->cpu[cpu];
 	head->slab_freelist = NULL;
 	head->slab_inuse = (int32_t)c->per_slab - FULL_BIAS;
-	list_add(&c->node[cpu], head, LIST_FULL);
+	list_add(&c->owned[cpu], head, LIST_FULL);
 	k->freelist = link_all(c, head->slab_base, k->freelist);
 	return c->per_slab;
 }
@@ -504,16 +505,16 @@ static unsigned take_empty(struct kmem_cache *c, unsigned cpu, struct page *head
  */
 static bool refill(struct kmem_cache *c, unsigned cpu)
 {
-	struct kmem_cpu *k = &c->cpu[cpu];
-	struct kmem_node *n = &c->node[cpu];
+	struct kmem_cpu_objs *k = &c->cpu[cpu];
+	struct kmem_cpu_slabs *own = &c->owned[cpu];
 	unsigned got = 0;
 
 	collect_remote(c, cpu);
 	while (got < c->batch) {
-		struct page *head = n->lists[LIST_PARTIAL];
-		if (!head && !(head = n->lists[LIST_EMPTY]))
+		struct page *head = own->lists[LIST_PARTIAL];
+		if (!head && !(head = own->lists[LIST_EMPTY]))
 			break;
-		slab_list_del(n, head);
+		slab_list_del(own, head);
 		if (head->slab_inuse == 0) {
 			got += take_empty(c, cpu, head);
 			continue;
@@ -526,7 +527,7 @@ static bool refill(struct kmem_cache *c, unsigned cpu)
 			len++;
 		head->slab_freelist = NULL;
 		head->slab_inuse += (int32_t)len - FULL_BIAS;
-		list_add(n, head, LIST_FULL);
+		list_add(own, head, LIST_FULL);
 		meta_of(c, last)[0] = (uint64_t)k->freelist;
 		k->freelist = first;
 		got += len;
@@ -537,7 +538,7 @@ static bool refill(struct kmem_cache *c, unsigned cpu)
 /* Every object on cpu's free list of c back to its slab. */
 static void cpu_list_home(struct kmem_cache *c, unsigned cpu)
 {
-	struct kmem_cpu *k = &c->cpu[cpu];
+	struct kmem_cpu_objs *k = &c->cpu[cpu];
 	while (k->freelist) {
 		void *obj = k->freelist;
 		k->freelist = (void *)meta_of(c, obj)[0];
@@ -545,15 +546,15 @@ static void cpu_list_home(struct kmem_cache *c, unsigned cpu)
 	}
 }
 
-/* ---- debug caches (under the cache lock, counted exactly, node 0) --------- */
+/* ---- debug caches (under the cache lock, counted exactly, owned[0]) ------ */
 
 static void relist_locked(struct kmem_cache *c, struct page *head)
 {
-	struct kmem_node *n = &c->node[0];
+	struct kmem_cpu_slabs *own = &c->owned[0];
 	unsigned want = list_for(c, (unsigned)head->slab_inuse);
 	if (head->slab_list != want) {
-		slab_list_del(n, head);
-		list_add(n, head, want);
+		slab_list_del(own, head);
+		list_add(own, head, want);
 	}
 }
 
@@ -571,13 +572,13 @@ static void *debug_take_locked(struct kmem_cache *c, struct page *head)
  * released (an empty slab beyond keep_empty), else NULL. Must hold c->lock. */
 static struct page *debug_put_locked(struct kmem_cache *c, void *obj, struct page *head)
 {
-	struct kmem_node *n = &c->node[0];
+	struct kmem_cpu_slabs *own = &c->owned[0];
 	meta_of(c, obj)[0] = (uint64_t)head->slab_freelist;
 	head->slab_freelist = obj;
 	head->slab_inuse--;
 	relist_locked(c, head);
-	if (head->slab_list == LIST_EMPTY && n->nr_slabs[LIST_EMPTY] > c->keep_empty) {
-		slab_list_del(n, head);
+	if (head->slab_list == LIST_EMPTY && own->nr_slabs[LIST_EMPTY] > c->keep_empty) {
+		slab_list_del(own, head);
 		return head;
 	}
 	return NULL;
@@ -592,7 +593,7 @@ void *slab_alloc_slow(struct kmem_cache *c, unsigned flags)
 	if (!c->flags) {
 		uint64_t irq = irq_save();
 		unsigned cpu = cpu_id();
-		struct kmem_cpu *k = &c->cpu[cpu];
+		struct kmem_cpu_objs *k = &c->cpu[cpu];
 		for (;;) {
 			/* An interrupt may have refilled the list before irq_save. */
 			if (k->freelist) {
@@ -626,12 +627,12 @@ void *slab_alloc_slow(struct kmem_cache *c, unsigned flags)
 	} else {
 		/* Debug: straight from the slabs under the lock, checked. */
 		uint64_t f = spin_lock_irqsave(&c->lock);
-		struct kmem_node *n = &c->node[0];
+		struct kmem_cpu_slabs *own = &c->owned[0];
 		struct page *head;
 		for (;;) {
-			head = n->lists[LIST_PARTIAL];
+			head = own->lists[LIST_PARTIAL];
 			if (!head)
-				head = n->lists[LIST_EMPTY];
+				head = own->lists[LIST_EMPTY];
 			if (!head) {
 				spin_unlock_irqrestore(&c->lock, f);
 				head = slab_new(c, OWNER_NONE);
@@ -639,7 +640,7 @@ void *slab_alloc_slow(struct kmem_cache *c, unsigned flags)
 					return NULL;
 				head->slab_freelist = link_all(c, head->slab_base, NULL);
 				f = spin_lock_irqsave(&c->lock);
-				list_add(n, head, LIST_EMPTY);
+				list_add(own, head, LIST_EMPTY);
 			}
 			/* F: the entry the pop hands out and the one it leaves
 			 * as the head, so that the list always starts sound. A
@@ -685,9 +686,9 @@ static bool on_free_list_locked(struct kmem_cache *c, void *obj, struct page *he
 	if (slab_on_list(c, head->slab_freelist, obj, c->per_slab))
 		return true;
 	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
-		struct kmem_cpu *k = &c->cpu[cpu];
+		struct kmem_cpu_objs *k = &c->cpu[cpu];
 		if (slab_on_list(c, k->freelist, obj, slab_cpu_list_max(c, cpu)) ||
-		    slab_on_list(c, c->node[cpu].remote, obj, ~0ull))
+		    slab_on_list(c, c->owned[cpu].remote, obj, ~0ull))
 			return true;
 		for (unsigned i = 0; i < k->nout && i < REMOTE_MAX; i++)
 			if (k->out[i] == obj)
@@ -807,7 +808,7 @@ static void cache_shrink(struct kmem_cache *c)
 {
 	if (c->flags) {
 		uint64_t f = spin_lock_irqsave(&c->lock);
-		slab_release_empty(c, &c->node[0]);
+		slab_release_empty(c, &c->owned[0]);
 		spin_unlock_irqrestore(&c->lock, f);
 		return;
 	}
@@ -817,7 +818,7 @@ static void cache_shrink(struct kmem_cache *c)
 	if (c->cpu[cpu].nout)
 		remote_flush(c, cpu);
 	collect_remote(c, cpu);
-	slab_release_empty(c, &c->node[cpu]);
+	slab_release_empty(c, &c->owned[cpu]);
 	irq_restore(irq);
 }
 
@@ -825,17 +826,17 @@ uint64_t slab_in_use_locked(struct kmem_cache *c)
 {
 	uint64_t inuse = 0;
 	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
-		struct kmem_node *n = &c->node[cpu];
-		struct kmem_cpu *k = &c->cpu[cpu];
-		inuse += (uint64_t)n->nr_slabs[LIST_FULL] * c->per_slab;
-		for (struct page *h = n->lists[LIST_FULL]; h; h = h->next)
+		struct kmem_cpu_slabs *own = &c->owned[cpu];
+		struct kmem_cpu_objs *k = &c->cpu[cpu];
+		inuse += (uint64_t)own->nr_slabs[LIST_FULL] * c->per_slab;
+		for (struct page *h = own->lists[LIST_FULL]; h; h = h->next)
 			inuse -= c->per_slab - count_of(h);	/* frees whose decrement is pending */
-		for (struct page *h = n->lists[LIST_PARTIAL]; h; h = h->next)
+		for (struct page *h = own->lists[LIST_PARTIAL]; h; h = h->next)
 			inuse += count_of(h);
 		uint64_t max = slab_cpu_list_max(c, cpu);
 		for (void *o = k->freelist; o && max && walkable(c, o); o = (void *)meta_of(c, o)[0], max--)
 			inuse--;
-		inuse -= k->nout + n->nremote;
+		inuse -= k->nout + own->nremote;
 	}
 	return inuse;
 }
@@ -886,7 +887,7 @@ void kmem_cache_destroy(struct kmem_cache *c)
 				remote_flush(c, cpu);
 		for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
 			collect_remote(c, cpu);
-			slab_release_empty(c, &c->node[cpu]);
+			slab_release_empty(c, &c->owned[cpu]);
 		}
 	}
 	irq_restore(irq);

@@ -17,7 +17,7 @@ uint64_t kmem_cache_bytes(struct kmem_cache *c)
 {
 	uint64_t slabs = 0;
 	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
-		slabs += __atomic_load_n(&c->node[cpu].slabs, __ATOMIC_RELAXED);
+		slabs += __atomic_load_n(&c->owned[cpu].slabs, __ATOMIC_RELAXED);
 	return slabs * (PAGE_SIZE << c->order);
 }
 
@@ -27,7 +27,7 @@ void kmem_cache_stats(struct kmem_cache *c, struct kmem_cache_stats *out)
 	uint64_t f = spin_lock_irqsave(&c->lock);
 	uint64_t slabs = 0;
 	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
-		slabs += c->node[cpu].slabs;
+		slabs += c->owned[cpu].slabs;
 	*out = (struct kmem_cache_stats){
 		.name = c->name, .object_size = c->size, .stride = c->stride,
 		.objects_in_use = slab_in_use_locked(c),
@@ -47,7 +47,7 @@ static void idle_of_cache(struct kmem_cache *c)
 		for (void *o = c->cpu[cpu].freelist; o && objs < max; o = (void *)meta_of(c, o)[0])
 			objs++;
 		uint64_t list = objs * c->stride;
-		uint64_t empty = (uint64_t)c->node[cpu].nr_slabs[LIST_EMPTY] * (PAGE_SIZE << c->order);
+		uint64_t empty = (uint64_t)c->owned[cpu].nr_slabs[LIST_EMPTY] * (PAGE_SIZE << c->order);
 		idle.cpu_lists += list;
 		idle.empty_slabs += empty;
 		if (list + empty > idle.cache_max) {
@@ -155,18 +155,18 @@ static void check_cache(struct kmem_cache *c)
 	uint64_t irq = irq_save();
 	uint64_t f = spin_lock_irqsave(&c->lock);
 	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
-		struct kmem_node *n = &c->node[cpu];
-		struct kmem_cpu *k = &c->cpu[cpu];
+		struct kmem_cpu_slabs *own = &c->owned[cpu];
+		struct kmem_cpu_objs *k = &c->cpu[cpu];
 		uint8_t owner = c->flags ? OWNER_NONE : owner_tag(c, cpu);
 		uint64_t slabs = 0;
 		for (unsigned list = LIST_FULL; list < NR_LISTS; list++) {
 			uint64_t nr = 0;
-			for (struct page *h = n->lists[list]; h; h = h->next, nr++)
+			for (struct page *h = own->lists[list]; h; h = h->next, nr++)
 				check_slab(c, h, list, owner);
-			ASSERT(nr == n->nr_slabs[list]);
+			ASSERT(nr == own->nr_slabs[list]);
 			slabs += nr;
 		}
-		ASSERT(slabs == n->slabs);
+		ASSERT(slabs == own->slabs);
 		/* Free objects held outside their slabs: each once. */
 		if (c->flags)
 			ASSERT(!k->freelist);
@@ -182,9 +182,9 @@ static void check_cache(struct kmem_cache *c)
 				ASSERT(k->out[j] != k->out[i]);
 		}
 		uint64_t nr = 0;
-		for (void *o = n->remote; o; o = (void *)meta_of(c, o)[0], nr++)
+		for (void *o = own->remote; o; o = (void *)meta_of(c, o)[0], nr++)
 			ASSERT(owner_of(check_held(c, o)) == owner);
-		ASSERT(nr == n->nremote);
+		ASSERT(nr == own->nremote);
 	}
 	spin_unlock_irqrestore(&c->lock, f);
 	irq_restore(irq);

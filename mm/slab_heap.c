@@ -122,7 +122,7 @@ void heap_count_empty(const struct kmem_cache *c, unsigned cpu, int slabs)
 
 bool heap_keeps_empty(const struct kmem_cache *c, unsigned cpu)
 {
-	return c->node[cpu].nr_slabs[LIST_EMPTY] < c->keep_empty &&
+	return c->owned[cpu].nr_slabs[LIST_EMPTY] < c->keep_empty &&
 	       cpu_heap[cpu].empty + slab_bytes(c) <= bounds.empty_pool;
 }
 
@@ -163,9 +163,9 @@ void heap_reset(unsigned cpu)
  */
 static unsigned cache_trim(struct kmem_cache *c, unsigned cpu, unsigned budget)
 {
-	struct kmem_cpu *k = &c->cpu[cpu];
-	struct kmem_node *n = &c->node[cpu];
-	slab_release_empty(c, n);
+	struct kmem_cpu_objs *k = &c->cpu[cpu];
+	struct kmem_cpu_slabs *own = &c->owned[cpu];
+	slab_release_empty(c, own);
 	unsigned walked = 0;
 	for (void *o = k->freelist; o && walked < budget; o = (void *)meta_of(c, o)[0], walked++)
 		slab_head_of(o)->slab_inuse--;
@@ -176,7 +176,7 @@ static unsigned cache_trim(struct kmem_cache *c, unsigned cpu, unsigned budget)
 		struct page *head = slab_head_of(o);
 		if (count_of(head) == 0) {
 			if (head->slab_list != LIST_NONE) {
-				slab_list_del(n, head);
+				slab_list_del(own, head);
 				head->next = unused;
 				unused = head;
 			}
@@ -234,7 +234,7 @@ void heap_room(struct kmem_cache *c, unsigned cpu)
 			h->credit -= TRIM_VISIT;
 			/* Less credit than a slab's objects releases little:
 			 * save it up for a later call. */
-			if (!x->node[cpu].slabs || h->credit < x->per_slab)
+			if (!x->owned[cpu].slabs || h->credit < x->per_slab)
 				continue;
 			unsigned walked = cache_trim(x, cpu, h->credit);
 			if (walked == h->credit)

@@ -22,7 +22,7 @@
 
 /* Objects freed on one CPU into slabs another CPU owns wait in the freeing
  * CPU's buffer of this many, then go to their owners' remote lists in one
- * hold of the cache lock. 14: struct kmem_cpu is then 128 bytes, so that
+ * hold of the cache lock. 14: struct kmem_cpu_objs is then 128 bytes, so that
  * finding a CPU's part of a cache is a shift. */
 #define REMOTE_MAX	14
 /* A cache with at least this many objects to a slab is one of small
@@ -105,9 +105,10 @@
  * (Sorting by fullness saved 0.004 of make bench's peak ratio.) */
 enum { LIST_NONE, LIST_FULL, LIST_PARTIAL, LIST_EMPTY, NR_LISTS };
 
-/* One CPU's part of a cache. Only that CPU changes it: the fast paths in
- * restartable sequences, the slow paths with interrupts off. */
-struct kmem_cpu {
+/* The free objects one CPU holds of a cache, outside their slabs: its free
+ * list and its buffer toward other CPUs. Only that CPU changes them: the
+ * fast paths in restartable sequences, the slow paths with interrupts off. */
+struct kmem_cpu_objs {
 	void *freelist;			/* free objects, taken from its slabs, to hand out */
 	unsigned nkept;			/* objects kept on it since it was last empty
 					   (cache_free_fast); after a refill, 0, or 1
@@ -115,11 +116,12 @@ struct kmem_cpu {
 	unsigned nout;
 	void *out[REMOTE_MAX];		/* freed here into other CPUs' slabs */
 } __attribute__((aligned(64)));	/* away from the other CPUs' lines */
-_Static_assert(sizeof(struct kmem_cpu) == 128, "a CPU's part of a cache: a shift away");
+_Static_assert(sizeof(struct kmem_cpu_objs) == 128, "a CPU's part of a cache: a shift away");
 
-/* The slabs one CPU owns. Only their owner changes them (with interrupts
- * off), except `remote`, which the cache lock guards. */
-struct kmem_node {
+/* The slabs one CPU owns of a cache (per CPU, not per NUMA node). Only
+ * their owner changes them (with interrupts off), except `remote`, which
+ * the cache lock guards. */
+struct kmem_cpu_slabs {
 	struct page *lists[NR_LISTS];	/* slab heads by LIST_*; [LIST_NONE] unused */
 	uint32_t nr_slabs[NR_LISTS];
 	uint64_t slabs;			/* every slab it owns */
@@ -130,7 +132,7 @@ struct kmem_node {
 struct kmem_cache {
 	/* First, so that CPU 0's free list is at the cache's own address and
 	 * the fast paths need no add to find it. */
-	struct kmem_cpu cpu[MAX_CPUS];
+	struct kmem_cpu_objs cpu[MAX_CPUS];
 
 	const char *name;
 	size_t size;			/* as asked */
@@ -152,10 +154,10 @@ struct kmem_cache {
 					   refill's objects (large objects) */
 	void (*ctor)(void *);
 
-	/* Guards the nodes' remote lists, and a debug cache's slabs (all in
-	 * node[0], owned by OWNER_NONE, counted exactly). */
+	/* Guards the remote lists, and a debug cache's slabs (all in
+	 * owned[0], owned by OWNER_NONE, counted exactly). */
 	struct spinlock lock;
-	struct kmem_node node[MAX_CPUS];	/* by owner */
+	struct kmem_cpu_slabs owned[MAX_CPUS];	/* by owner CPU */
 
 	struct kmem_cache *next;	/* caches_lock */
 };
@@ -207,7 +209,7 @@ static inline unsigned count_of(const struct page *head)
  * that a bug made circular) stops there. */
 static inline uint64_t slab_cpu_list_max(const struct kmem_cache *c, unsigned cpu)
 {
-	return c->node[cpu].slabs * c->per_slab;
+	return c->owned[cpu].slabs * c->per_slab;
 }
 
 
@@ -298,9 +300,9 @@ static inline struct page *slab_head_of(void *obj)
 
 extern struct spinlock slab_caches_lock;
 extern struct kmem_cache *slab_caches;		/* slab_caches_lock */
-void slab_list_del(struct kmem_node *n, struct page *head);
+void slab_list_del(struct kmem_cpu_slabs *own, struct page *head);
 void slab_release(struct kmem_cache *c, struct page *head);
-void slab_release_empty(struct kmem_cache *c, struct kmem_node *n);
+void slab_release_empty(struct kmem_cache *c, struct kmem_cpu_slabs *own);
 
 /* ---- mm/slab_heap.c, for mm/slab.c ---- */
 
@@ -343,7 +345,7 @@ __attribute__((noinline)) void kfree_slow(void *p);
 
 /* ---- the fast paths ----
  *
- * Each CPU allocates from its free list of a cache (struct kmem_cpu), made
+ * Each CPU allocates from its free list of a cache (struct kmem_cpu_objs), made
  * of whole free lists it took from its slabs, and frees every object of a
  * slab it owns straight onto that slab's own free list (no magazine between
  * CPU and slab, so a freed object makes no extra trip) - unless the slab is
@@ -393,7 +395,7 @@ static inline __attribute__((always_inline)) void *cache_alloc(struct kmem_cache
 {
 	/* The CPU is read outside the sequence: right while it cannot change
 	 * under it (one CPU, no preemption: kernel/percpu.h). */
-	struct kmem_cpu *k = &c->cpu[cpu_id()];
+	struct kmem_cpu_objs *k = &c->cpu[cpu_id()];
 	void *obj, *next;
 
 	if (__builtin_constant_p(meta) && meta == 0)
@@ -514,7 +516,7 @@ cache_free_fast(void *obj, struct page *head, size_t meta, unsigned tag, unsigne
 		if (*(volatile uint8_t *)&head->slab_owner != (tag | OWNER_FULL))
 			return FREE_SLOW;
 		struct kmem_cache *c = head->slab_cache;
-		struct kmem_cpu *k = &c->cpu[cpu];
+		struct kmem_cpu_objs *k = &c->cpu[cpu];
 		/* Not a refill's objects (0 kept, small objects), nor
 		 * keep_below + 1 kept. */
 		if (!k->freelist || k->nkept - 1 < c->keep_below) {

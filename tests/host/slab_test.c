@@ -536,8 +536,8 @@ HTEST(heap_room_looks_at_a_bounded_number_of_objects)
  * its CPU list is empty, so that its next allocation makes a slab. */
 static void drain_cache(struct kmem_cache *c, void **held)
 {
-	struct kmem_node *n = &c->node[cpu_id()];
-	while (c->cpu[cpu_id()].freelist || n->nr_slabs[LIST_PARTIAL] || n->nr_slabs[LIST_EMPTY]) {
+	struct kmem_cpu_slabs *own = &c->owned[cpu_id()];
+	while (c->cpu[cpu_id()].freelist || own->nr_slabs[LIST_PARTIAL] || own->nr_slabs[LIST_EMPTY]) {
 		void **p = kmem_cache_alloc(c, 0);
 		*p = *held;
 		*held = p;
@@ -1176,9 +1176,9 @@ HTEST(power_of_two_classes_align_under_every_debug_letter)
 			for (unsigned i = 0; i < n; i++)
 				kmem_cache_free(&c, objs[i]);
 			uint64_t f = spin_lock_irqsave(&c.lock);
-			slab_release_empty(&c, &c.node[0]);	/* a debug cache's slabs are node 0's */
+			slab_release_empty(&c, &c.owned[0]);	/* a debug cache's slabs are owned[0]'s */
 			spin_unlock_irqrestore(&c.lock, f);
-			HEXPECT_EQ(c.node[0].slabs, 0);
+			HEXPECT_EQ(c.owned[0].slabs, 0);
 		}
 	}
 	HEXPECT_EQ(slab_report_count(), reports);
@@ -1805,7 +1805,7 @@ HTEST(two_cpus_allocate_and_free_each_others_objects)
 	       (unsigned long long)w[0].taken, (unsigned long long)w[1].taken);
 }
 
-/* A debug cache's slabs are all in node 0, which every CPU shares; its
+/* A debug cache's slabs are all in owned[0], which every CPU shares; its
  * slow paths make and release slabs outside its lock, so its count of
  * slabs must move by atomic adds (it drifted, and slab_check panicked). */
 static struct kmem_cache *debug_shared;
@@ -1843,7 +1843,7 @@ HTEST(a_debug_cache_on_two_cpus_counts_its_slabs)
 	uint64_t pages = 0;
 	for (uint64_t i = 0; i < kernel_pmm.npages; i++)
 		pages += kernel_pmm.db[i].slab_cache == debug_shared;
-	HEXPECT_EQ(debug_shared->node[0].slabs << debug_shared->order, pages);
+	HEXPECT_EQ(debug_shared->owned[0].slabs << debug_shared->order, pages);
 	slab_check();
 	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(debug_shared)), 0);
 	HEXPECT_EQ(slab_report_count(), reports);
