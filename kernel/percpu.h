@@ -6,7 +6,7 @@
  * multi-threaded host tests and benchmarks), so per-CPU caches become
  * per-thread there and the same code runs safely on two host threads.
  * Call with interrupts off (or a lock held) so the answer stays true - or,
- * as the heap's fast paths do (mm/slab_internal.h), rely on it not changing
+ * as the heap's fast paths do (mm/slab_fast.c), rely on it not changing
  * at all: one CPU and no preemption. SMP bring-up must move their read into
  * their restartable sequences (a %gs-relative address: kernel/restart.h).
  */

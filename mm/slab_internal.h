@@ -3,16 +3,15 @@
  * size classes on top), mm/slab_fast.c (the entry points' fast paths),
  * mm/slab_check.c (statistics, the verifier), mm/slab_debug.c (misuse
  * reports, slab_debug=) and mm/slab_heap.c (how far each CPU's heap grows)
- * share: the cache structure, object geometry, and
- * the per-CPU fast paths, inline so that kmalloc and kfree pay no call for
- * them. Users include mm/slab.h instead; only white-box tests include this.
+ * share: the cache structure and object geometry (the fast paths
+ * themselves are in mm/slab_fast.c). Users include mm/slab.h instead; only
+ * white-box tests include this.
  */
 #ifndef MM_SLAB_INTERNAL_H
 #define MM_SLAB_INTERNAL_H
 
 #include "mm/slab.h"
 #include "kernel/percpu.h"
-#include "kernel/restart.h"
 #include "kernel/spinlock.h"
 #include "kernel/string.h"
 #include "mm/layout.h"
@@ -71,7 +70,8 @@
 #define OWNER_NONE	0xbf
 /* ORed into a slab's owner byte while the slab is on the full list, so that
  * the free fast path's one owner test also sends frees into full slabs
- * aside, to be kept on the CPU's free list (cache_free_fast). */
+ * aside, to be kept on the CPU's free list (mm/slab_fast.c:
+ * cache_free_fast). */
 #define OWNER_FULL	0x40
 /* What a slab's count in use (struct page slab_inuse) is lowered by while
  * the slab is full (on its owner's full list), so that the free fast path's
@@ -343,81 +343,6 @@ void kfree_large(struct page *pg, void *p);
 __attribute__((noinline)) void kfree_unowned(void *p);
 __attribute__((noinline)) void kfree_slow(void *p);
 
-/* ---- the fast paths ----
- *
- * Each CPU allocates from its free list of a cache (struct kmem_cpu_objs), made
- * of whole free lists it took from its slabs, and frees every object of a
- * slab it owns straight onto that slab's own free list (no magazine between
- * CPU and slab, so a freed object makes no extra trip) - unless the slab is
- * full: then the object is kept on the CPU's free list, to be handed out
- * again first (cache_free_fast). Each is a restartable sequence
- * (kernel/restart.h): the store of the list head commits, and an interrupt
- * that lands before the commit sends the sequence back to its start. So
- * they need no lock, no atomic instruction and no interrupt masking, and an
- * interrupt handler may allocate and free in the middle of one.
- *
- * A free also lowers the slab's count in use, after the commit: a handler
- * that runs between the two sees the count one too high, which can only
- * keep a slab it would otherwise release. Every other change of the count
- * is an add, never a store, so the pending decrement always lands on the
- * count it was meant for. (A keep's count of kept objects goes up after
- * its commit too: see cache_free_fast.) The decrement takes the slow path
- * (slab_settle) when the count reaches 0 (the slab is empty) or is negative
- * (the slab was full, and its count carries FULL_BIAS), the two cases in
- * which the slab changes list.
- *
- * The slow paths: objects of a slab another CPU owns, debug caches (their
- * slabs are owned by OWNER_NONE and their CPU free lists stay empty), and
- * a set free mark. A failed fast path ends in a tail call, so kmalloc and
- * kfree stay leaf functions without a frame of their own.
- */
-
-/* The free pointer's load from an object, with the metadata offset as a
- * constant when the caller knows it (kmalloc: 0). */
-#define CACHE_POP_ASM(load)						\
-	"1:\n\t"							\
-	"movq %[head], %[obj]\n\t"					\
-	"testq %[obj], %[obj]\n\t"					\
-	"jz %l[slow]\n\t"						\
-	load "\n\t"							\
-	"movq %[next], %[head]\n"	/* commit */			\
-	"2:\n\t"							\
-	RESTART_SEQ("1b", "2b")
-
-/*
- * Pop an object off this CPU's free list of c and clear its free mark, or
- * take the slow path. meta: c->meta, passed as a constant by callers that
- * know it (kmalloc's caches keep metadata at 0 unless debugging, and debug
- * caches never get past the pop).
- */
-static inline __attribute__((always_inline)) void *cache_alloc(struct kmem_cache *c,
-							       unsigned flags, size_t meta)
-{
-	/* The CPU is read outside the sequence: right while it cannot change
-	 * under it (one CPU, no preemption: kernel/percpu.h). */
-	struct kmem_cpu_objs *k = &c->cpu[cpu_id()];
-	void *obj, *next;
-
-	if (__builtin_constant_p(meta) && meta == 0)
-		__asm__ volatile goto(CACHE_POP_ASM("movq (%[obj]), %[next]")
-				      : [obj] "=&r"(obj), [next] "=&r"(next), [head] "+m"(k->freelist)
-				      :
-				      : "cc", "memory"
-				      : slow);
-	else
-		__asm__ volatile goto(CACHE_POP_ASM("movq (%[obj], %[meta]), %[next]")
-				      : [obj] "=&r"(obj), [next] "=&r"(next), [head] "+m"(k->freelist)
-				      : [meta] "r"(meta)
-				      : "cc", "memory"
-				      : slow);
-	((uint64_t *)((uint8_t *)obj + meta))[1] = 0;
-	if (flags & KM_ZERO)
-		return memset(obj, 0, c->obj_size);
-	return obj;
-slow:
-	return slab_alloc_slow(c, flags);
-}
-
 /* Is obj the start of an object in slab page pg? False on every page that
  * is no slab's (their slab_objs_end is 0), and for large kmalloc blocks. */
 static inline __attribute__((always_inline)) bool slab_obj_start(const struct page *pg,
@@ -444,120 +369,6 @@ static inline uint8_t owner_tag(const struct kmem_cache *c, unsigned cpu)
 static inline uint8_t owner_of(const struct page *head)
 {
 	return (uint8_t)(head->slab_owner & ~OWNER_FULL);
-}
-
-enum free_fast { FREED, FREE_SLOW, FREE_SETTLE };
-
-/* Push obj onto the list whose head is %[fl] and set its free mark; the
- * store of the head commits. The mark is tested inside, so that a handler
- * freeing obj too, before the commit, sends this free to the slow path
- * (which reports the double free) rather than pushing obj twice. `prep`
- * runs with the old head in %[t]. */
-#define CACHE_PUSH_SEQ(obj_next, obj_mark, prep)			\
-	"1:\n\t"							\
-	"cmpq %[markv], " obj_mark "\n\t"				\
-	"je %l[slow]\n\t"						\
-	"movq %[fl], %[t]\n\t"						\
-	prep								\
-	"movq %[t], " obj_next "\n\t"					\
-	"movq %[markv], " obj_mark "\n\t"				\
-	"movq %[obj], %[fl]\n"		/* commit */			\
-	"2:\n\t"							\
-	RESTART_SEQ("1b", "2b")
-/* Onto a slab's list, then lower its count (see above). */
-#define CACHE_PUSH_ASM(obj_next, obj_mark)				\
-	CACHE_PUSH_SEQ(obj_next, obj_mark, "")				\
-	"subl $1, %[inuse]\n\t"					\
-	"jle %l[settle]"
-/* Onto this CPU's list, kept (cache_free_fast): a push onto an empty list
- * starts the count of kept objects again, a store inside the sequence that
- * nobody reads while the list is empty (and storing 0 twice is harmless);
- * the count goes up after the commit. */
-#define CACHE_KEEP_ASM(obj_next, obj_mark)				\
-	CACHE_PUSH_SEQ(obj_next, obj_mark,				\
-		       "testq %[t], %[t]\n\t"				\
-		       "jnz 3f\n\t"					\
-		       "movl $0, %[nkept]\n"				\
-		       "3:\n\t")					\
-	"addl $1, %[nkept]"
-
-/*
- * Free obj, an object start (checked) in the slab whose head is `head`, if
- * this CPU (`cpu`) owns the slab (its owner byte is `tag`: owner_tag) and
- * obj is not marked free already: onto that slab's free list, setting its
- * free mark.
- *
- * But if the slab is full (the owner byte carries OWNER_FULL), the object
- * goes onto this CPU's free list instead and the slab stays full: making it
- * partial for one object, which the next refill would take straight back,
- * would cost two list moves. Kept while at most keep_below were kept
- * since the list was last empty; in a cache of small objects, only when
- * the list is empty or holds nothing but kept objects (not when it holds a
- * refill's objects: the CPU is then working through a slab, whose frees
- * should stay on it; a refill sets the count to 0 there, to 1 in a cache
- * of large objects, whose slabs hold few objects each). The count of kept objects goes up after the push's
- * commit: a handler that runs between the two sees it one short, and may
- * keep one object more; a look-up that must see the whole list (a double
- * free's) walks it to its end.
- *
- * Return: FREED; FREE_SETTLE when the slab's count says it must change list
- * (the caller then calls slab_settle); FREE_SLOW when nothing was done and
- * the slow path must (another CPU's slab, a debug cache, a likely double
- * free).
- */
-static inline __attribute__((always_inline)) enum free_fast
-cache_free_fast(void *obj, struct page *head, size_t meta, unsigned tag, unsigned cpu)
-{
-	uint64_t t;
-
-	if (__builtin_expect(head->slab_owner != tag, 0)) {
-		/* Read again, so that the fast path's test stays one compare
-		 * with memory rather than a load into a register. */
-		if (*(volatile uint8_t *)&head->slab_owner != (tag | OWNER_FULL))
-			return FREE_SLOW;
-		struct kmem_cache *c = head->slab_cache;
-		struct kmem_cpu_objs *k = &c->cpu[cpu];
-		/* Not a refill's objects (0 kept, small objects), nor
-		 * keep_below + 1 kept. */
-		if (!k->freelist || k->nkept - 1 < c->keep_below) {
-			if (__builtin_constant_p(meta) && meta == 0)
-				__asm__ volatile goto(CACHE_KEEP_ASM("(%[obj])", "8(%[obj])")
-						      : [t] "=&r"(t), [fl] "+m"(k->freelist),
-							[nkept] "+m"(k->nkept)
-						      : [obj] "r"(obj), [markv] "e"(FREE_MARK)
-						      : "cc", "memory"
-						      : slow);
-			else
-				__asm__ volatile goto(CACHE_KEEP_ASM("(%[obj], %[meta])",
-								     "8(%[obj], %[meta])")
-						      : [t] "=&r"(t), [fl] "+m"(k->freelist),
-							[nkept] "+m"(k->nkept)
-						      : [obj] "r"(obj), [meta] "r"(meta),
-							[markv] "e"(FREE_MARK)
-						      : "cc", "memory"
-						      : slow);
-			return FREED;
-		}
-	}
-	if (__builtin_constant_p(meta) && meta == 0)
-		__asm__ volatile goto(CACHE_PUSH_ASM("(%[obj])", "8(%[obj])")
-				      : [t] "=&r"(t), [fl] "+m"(head->slab_freelist),
-					[inuse] "+m"(head->slab_inuse)
-				      : [obj] "r"(obj), [markv] "e"(FREE_MARK)
-				      : "cc", "memory"
-				      : slow, settle);
-	else
-		__asm__ volatile goto(CACHE_PUSH_ASM("(%[obj], %[meta])", "8(%[obj], %[meta])")
-				      : [t] "=&r"(t), [fl] "+m"(head->slab_freelist),
-					[inuse] "+m"(head->slab_inuse)
-				      : [obj] "r"(obj), [meta] "r"(meta), [markv] "e"(FREE_MARK)
-				      : "cc", "memory"
-				      : slow, settle);
-	return FREED;
-settle:
-	return FREE_SETTLE;
-slow:
-	return FREE_SLOW;
 }
 
 #endif
