@@ -17,7 +17,7 @@
 
 /* CPUs that run kernel code: one until SMP bring-up, which must make this
  * the count it brought up (per-CPU shares of a bound divide by it:
- * mm/slab_heap.c). Host builds count one too: their threads are CPUs only
+ * mm/slab_footprint.c). Host builds count one too: their threads are CPUs only
  * to the tests that exercise the per-CPU paths. */
 static inline unsigned cpus_online(void) { return 1; }
 

@@ -2,9 +2,10 @@
  * mm/slab.c - the heap: object caches over buddy blocks, each CPU owning
  * the slabs it made (mm/kmalloc.c puts the size classes on top; the entry
  * points' fast paths are in mm/slab_fast.c, statistics and the verifier in
- * mm/slab_check.c, misuse reports and slab_debug= in mm/slab_debug.c, how
- * far each CPU's heap grows (heap_room) in mm/slab_heap.c; this file holds
- * the rest).
+ * mm/slab_check.c, misuse reports and slab_debug= in mm/slab_debug.c, the
+ * footprint policy - how far each CPU's slabs grow, what they keep idle -
+ * in mm/slab_footprint.c; this file holds the rest: caches, slabs, their
+ * lists and the slow paths).
  *
  * Data structures:
  *   struct kmem_cache  one per object type (or kmalloc size class): object
@@ -42,7 +43,7 @@
  *      takes the slow path (below). No slab to take from: a block from the
  *      page allocator, taken whole; but if that would take this CPU's
  *      slabs past the most they have held, other caches first give back
- *      the slabs that only their CPU lists hold (heap_room).
+ *      the slabs that only their CPU lists hold (footprint_make_room).
  *   3. Debug caches have no CPU lists and do everything under the lock,
  *      counting exactly, so every check sees exact state.
  * Free (kmem_cache_free, kfree):
@@ -56,8 +57,8 @@
  *      the mark, in one restartable sequence, then lower the slab's count.
  *      The count says when the slab changes list (slab_settle): full to
  *      partial, and partial to empty (kept, within the idle bounds of
- *      mm/slab_heap.c, or back to the page allocator). But a slab on the
- *      full list carries OWNER_FULL in its owner byte, so the owner test
+ *      mm/slab_footprint.c, or back to the page allocator). But a slab on
+ *      the full list carries OWNER_FULL in its owner byte, so the owner test
  *      sends its frees aside: up to keep_below + 1 of them (the cache's
  *      share of the idle bounds) since the CPU list was last empty (in a
  *      cache of small objects, only while it holds no refill's objects)
@@ -73,28 +74,38 @@
  * objects, which keeps most calls on the fast paths, because they cost the
  * heap's peak nothing: before a CPU's slabs grow past the most they have
  * held, every slab of its that only its CPU lists hold goes back to the
- * page allocator for the cache that needs one (heap_room). On make bench's
- * random-size workload, peak heap bytes per live byte are 1.24 (it was
- * 1.33 with magazines in front of sorted slabs, then 1.245 with size
- * classes cut to the slabs, 1.23 with a CPU list bound of 32 KiB and no
- * heap_room, at twice the time per pair).
+ * page allocator for the cache that needs one (footprint_make_room). On
+ * make bench's random-size workload, peak heap bytes per live byte are 1.24
+ * (it was 1.33 with magazines in front of sorted slabs, then 1.245 with
+ * size classes cut to the slabs, 1.23 with a CPU list bound of 32 KiB and
+ * no footprint_make_room, at twice the time per pair).
+ *   The policy is mm/slab_footprint.c's; this file is its mechanism. It
+ *   tells the policy of every slab made or released (footprint_count), put
+ *   on or taken off an empty list (footprint_count_empty), of each slab a
+ *   CPU makes (footprint_grown) and of kmem_reclaim (footprint_reset); asks
+ *   it whether to keep an emptied slab (footprint_keeps_empty) and, before
+ *   a new slab, to make room (footprint_make_room); and has it set every
+ *   cache's bounds when the list of caches changes
+ *   (footprint_set_bounds_locked). The policy calls back slab_trim_cpu, to
+ *   release the slabs only a CPU's free list holds, and
+ *   slab_cache_move_last_locked, to reorder the list of caches it walks.
  *
  * Invariants (slab_check, in mm/slab_check.c, asserts them): every slab is
- * on the list its `slab_list` names, of its owner's slabs (owned[]), and the counts
- * match; a slab's owner byte carries OWNER_FULL exactly on the full list;
- * free list length + count in use = per_slab, the count biased exactly on
- * the full list; a partial or empty slab's list is the one list_for gives; every
- * free object is an object start inside its slab, carries its free mark,
- * and is in one place only (its slab's list, a CPU list, a buffer or a
- * remote list); with debugging, red zones hold REDZONE_BYTE, free
- * objects POISON_FREE, and (F) each object's padding and each slab's tail
- * PAD_BYTE.
+ * on the list its `slab_list` names, of its owner's slabs (owned[]), and
+ * the counts match; a slab's owner byte carries OWNER_FULL exactly on the
+ * full list; free list length + count in use = per_slab, the count biased
+ * exactly on the full list; a partial or empty slab's list is the one
+ * list_for gives; every free object is an object start inside its slab,
+ * carries its free mark, and is in one place only (its slab's list, a CPU
+ * list, a buffer or a remote list); with debugging, red zones hold
+ * REDZONE_BYTE, free objects POISON_FREE, and (F) each object's padding
+ * and each slab's tail PAD_BYTE.
  *
  * Locking: a CPU's part of a cache (its free list and buffer, the lists
  * of the slabs it owns, and their heads) is changed only by that CPU: the
- * fast paths in restartable sequences, the slow paths with interrupts off. So an
- * interrupt handler that allocates or frees finds them consistent, and
- * neither path takes a lock. Each cache's lock (LOCK_RANK_SLAB) guards the
+ * fast paths in restartable sequences, the slow paths with interrupts off.
+ * So an interrupt handler that allocates or frees finds them consistent,
+ * and neither path takes a lock. Each cache's lock (LOCK_RANK_SLAB) guards the
  * remote lists and a debug cache's slabs. slab_caches_lock
  * (LOCK_RANK_SLAB_CACHES) guards the list of caches. The page allocator is
  * never called with a cache lock held: kmem_reclaim, which it may call,
@@ -106,8 +117,14 @@
  * slab_debug=U), counted, and leaves the heap as it was.
  */
 #include "mm/slab_internal.h"
+#include "mm/slab_footprint.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
+
+/* A refill takes whole free lists of slabs until it has this many bytes of
+ * objects (at least one object): few trips for small objects, little memory
+ * held away from the slabs for large ones. */
+#define REFILL_BYTES	(2 * 1024)
 
 struct spinlock slab_caches_lock = SPINLOCK_INIT("slab-caches", LOCK_RANK_SLAB_CACHES);
 struct kmem_cache *slab_caches;		/* slab_caches_lock */
@@ -192,8 +209,22 @@ void slab_cache_link(struct kmem_cache *c)
 	uint64_t f = spin_lock_irqsave(&slab_caches_lock);
 	c->next = slab_caches;
 	slab_caches = c;
-	heap_set_bounds_locked();
+	footprint_set_bounds_locked();
 	spin_unlock_irqrestore(&slab_caches_lock, f);
+}
+
+void slab_cache_move_last_locked(struct kmem_cache *c)
+{
+	if (!c->next)
+		return;
+	struct kmem_cache **pp = &slab_caches;
+	while (*pp != c)
+		pp = &(*pp)->next;
+	*pp = c->next;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = c;
+	c->next = NULL;
 }
 
 /* ---- slabs --------------------------------------------------------------- */
@@ -206,7 +237,7 @@ static struct kmem_cpu_slabs *owner_slabs(struct kmem_cache *c, const struct pag
 	return &c->owned[owner == OWNER_NONE ? 0 : owner & ~OWNER_META];
 }
 
-void slab_list_del(struct kmem_cpu_slabs *own, struct page *head)
+static void list_del(struct kmem_cpu_slabs *own, struct page *head)
 {
 	DEBUG_ASSERT(head->slab_list > LIST_NONE && head->slab_list < NR_LISTS);
 	DEBUG_ASSERT(owner_slabs(head->slab_cache, head) == own);
@@ -215,7 +246,7 @@ void slab_list_del(struct kmem_cpu_slabs *own, struct page *head)
 	DEBUG_ASSERT(!head->next || head->next->prev == head);
 	DEBUG_ASSERT(((head->slab_owner & OWNER_FULL) != 0) == (head->slab_list == LIST_FULL));
 	if (head->slab_list == LIST_EMPTY)
-		heap_count_empty(head->slab_cache, (unsigned)(own - head->slab_cache->owned), -1);
+		footprint_count_empty(head->slab_cache, (unsigned)(own - head->slab_cache->owned), -1);
 	if (head->prev)
 		head->prev->next = head->next;
 	else
@@ -237,7 +268,7 @@ static void list_add(struct kmem_cpu_slabs *own, struct page *head, unsigned lis
 	DEBUG_ASSERT(!(head->slab_owner & OWNER_FULL));
 	DEBUG_ASSERT(owner_slabs(head->slab_cache, head) == own);
 	if (list == LIST_EMPTY)
-		heap_count_empty(head->slab_cache, (unsigned)(own - head->slab_cache->owned), 1);
+		footprint_count_empty(head->slab_cache, (unsigned)(own - head->slab_cache->owned), 1);
 	head->slab_list = (uint8_t)list;
 	if (list == LIST_FULL)
 		head->slab_owner |= OWNER_FULL;
@@ -311,18 +342,18 @@ static struct page *slab_new(struct kmem_cache *c, uint8_t owner)
 	 * its slow paths make and release slabs outside its lock (read by
 	 * kmem_cache_bytes). */
 	__atomic_fetch_add(&own->slabs, 1, __ATOMIC_RELAXED);
-	heap_count(c, (unsigned)(own - c->owned), 1);
+	footprint_count(c, (unsigned)(own - c->owned), 1);
 	return head;
 }
 
 /* Give a slab's block back (on no list, every object free); clear what
  * marks its pages as a slab's, and uncount it from its owner's slabs. */
-void slab_release(struct kmem_cache *c, struct page *head)
+static void slab_release(struct kmem_cache *c, struct page *head)
 {
 	void *base = head->slab_base;
 	struct kmem_cpu_slabs *own = owner_slabs(c, head);
 	__atomic_fetch_sub(&own->slabs, 1, __ATOMIC_RELAXED);	/* as slab_new */
-	heap_count(c, (unsigned)(own - c->owned), -1);
+	footprint_count(c, (unsigned)(own - c->owned), -1);
 	for (unsigned i = 0; i < (1u << c->order); i++) {
 		head[i].slab_cache = NULL;
 		head[i].slab_base = NULL;
@@ -338,11 +369,11 @@ void slab_release(struct kmem_cache *c, struct page *head)
 }
 
 /* A slab that has just become empty and is on no list: keep it on the
- * empty list while the idle bounds allow (heap_keeps_empty), or give it
+ * empty list while the idle bounds allow (footprint_keeps_empty), or give it
  * back. */
 static void slab_emptied(struct kmem_cache *c, struct kmem_cpu_slabs *own, struct page *head)
 {
-	if (heap_keeps_empty(c, (unsigned)(own - c->owned)))
+	if (footprint_keeps_empty(c, (unsigned)(own - c->owned)))
 		list_add(own, head, LIST_EMPTY);
 	else
 		slab_release(c, head);
@@ -353,7 +384,7 @@ void slab_release_empty(struct kmem_cache *c, struct kmem_cpu_slabs *own)
 {
 	struct page *head;
 	while ((head = own->lists[LIST_EMPTY]) != NULL) {
-		slab_list_del(own, head);
+		list_del(own, head);
 		slab_release(c, head);
 	}
 }
@@ -387,7 +418,7 @@ static void settle_irqoff(struct kmem_cache *c, struct kmem_cpu_slabs *own, stru
 	ASSERT(want != LIST_FULL);
 	if (head->slab_inuse < 0)
 		head->slab_inuse += FULL_BIAS;
-	slab_list_del(own, head);
+	list_del(own, head);
 	if (want == LIST_EMPTY)
 		slab_emptied(c, own, head);
 	else
@@ -514,7 +545,7 @@ static bool refill(struct kmem_cache *c, unsigned cpu)
 		struct page *head = own->lists[LIST_PARTIAL];
 		if (!head && !(head = own->lists[LIST_EMPTY]))
 			break;
-		slab_list_del(own, head);
+		list_del(own, head);
 		if (head->slab_inuse == 0) {
 			got += take_empty(c, cpu, head);
 			continue;
@@ -546,6 +577,57 @@ static void cpu_list_home(struct kmem_cache *c, unsigned cpu)
 	}
 }
 
+/*
+ * Release c's slabs on cpu that no one uses: its empty slabs, and the slabs
+ * every object of which not on the slab's own free list is among the first
+ * `budget` objects of cpu's free list. The others' objects stay on that
+ * list, in order. Return: the objects looked at.
+ *
+ * Two walks of that part of the list. The first counts each object off its
+ * slab's count in use, so that a slab whose count reaches 0 has no object
+ * out but these (the count includes FULL_BIAS on the full list: count_of).
+ * The second takes the objects of such slabs off the list and puts the
+ * count back for the rest. An object past the part walked keeps its slab's
+ * count above 0, and so does a free whose decrement is pending (this runs
+ * in an interrupt handler that came between a free's push and its
+ * decrement): such a slab is kept, never released too early.
+ *
+ * Context: on cpu, interrupts off (footprint_make_room, for the policy).
+ */
+unsigned slab_trim_cpu(struct kmem_cache *c, unsigned cpu, unsigned budget)
+{
+	struct kmem_cpu_objs *k = &c->cpu[cpu];
+	struct kmem_cpu_slabs *own = &c->owned[cpu];
+	slab_release_empty(c, own);
+	unsigned walked = 0;
+	for (void *o = k->freelist; o && walked < budget; o = (void *)meta_of(c, o)[0], walked++)
+		slab_head_of(o)->slab_inuse--;
+	struct page *unused = NULL;		/* off their lists, through ->next */
+	void **pp = &k->freelist;
+	for (unsigned i = 0; i < walked; i++) {
+		void *o = *pp;
+		struct page *head = slab_head_of(o);
+		if (count_of(head) == 0) {
+			if (head->slab_list != LIST_NONE) {
+				list_del(own, head);
+				head->next = unused;
+				unused = head;
+			}
+			*pp = (void *)meta_of(c, o)[0];
+		} else {
+			head->slab_inuse++;
+			pp = (void **)meta_of(c, o);
+		}
+	}
+	while (unused) {
+		struct page *head = unused;
+		unused = head->next;
+		slab_release(c, head);
+	}
+	return walked;
+}
+
+
 /* ---- debug caches (under the cache lock, counted exactly, owned[0]) ------ */
 
 static void relist_locked(struct kmem_cache *c, struct page *head)
@@ -553,7 +635,7 @@ static void relist_locked(struct kmem_cache *c, struct page *head)
 	struct kmem_cpu_slabs *own = &c->owned[0];
 	unsigned want = list_for(c, (unsigned)head->slab_inuse);
 	if (head->slab_list != want) {
-		slab_list_del(own, head);
+		list_del(own, head);
 		list_add(own, head, want);
 	}
 }
@@ -578,7 +660,7 @@ static struct page *debug_put_locked(struct kmem_cache *c, void *obj, struct pag
 	head->slab_inuse--;
 	relist_locked(c, head);
 	if (head->slab_list == LIST_EMPTY && own->nr_slabs[LIST_EMPTY] > c->keep_empty) {
-		slab_list_del(own, head);
+		list_del(own, head);
 		return head;
 	}
 	return NULL;
@@ -607,10 +689,10 @@ void *slab_alloc_slow(struct kmem_cache *c, unsigned flags)
 			/* No slab has a free object: carve one, and take all of
 			 * it. The page allocator may reclaim, which changes this
 			 * CPU's part of c: so look again from the top. */
-			heap_room(c, cpu);
+			footprint_make_room(c, cpu);
 			struct page *head = slab_new(c, owner_tag(c, cpu));
 			if (head)
-				heap_grown(cpu);
+				footprint_grown(cpu);
 			if (!head) {
 				/* Its reclaim may have taken back objects other
 				 * CPUs freed into this CPU's slabs. */
@@ -854,7 +936,7 @@ static bool cache_unlink(struct kmem_cache *c)
 		}
 	}
 	if (found)
-		heap_set_bounds_locked();
+		footprint_set_bounds_locked();
 	spin_unlock_irqrestore(&slab_caches_lock, f);
 	return found;
 }
@@ -915,10 +997,10 @@ void slab_for_each_cache(void (*fn)(struct kmem_cache *c))
 void kmem_reclaim(void)
 {
 	slab_for_each_cache(cache_shrink);
-	/* What this CPU's caches held was too much: heap_room counts from
-	 * what they hold now. */
+	/* What this CPU's caches held was too much: footprint_make_room
+	 * counts from what they hold now. */
 	uint64_t irq = irq_save();
-	heap_reset(cpu_id());
+	footprint_reset(cpu_id());
 	irq_restore(irq);
 }
 
@@ -934,7 +1016,7 @@ static void slab_describe_block(const struct page *head, char *buf, size_t n)
 void slab_init(void)
 {
 	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
-		heap_reset(cpu);
+		footprint_reset(cpu);
 	debug_flags = slab_debug_parse();
 	slab_cache_setup(&cache_cache, "kmem_cache", sizeof(struct kmem_cache),
 			 _Alignof(struct kmem_cache), debug_flags, NULL);

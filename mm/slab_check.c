@@ -10,6 +10,7 @@
  * lock. Other CPUs' private parts are read as they are: exact on one CPU.
  */
 #include "mm/slab_internal.h"
+#include "mm/slab_footprint.h"
 #include "kernel/console.h"
 #include "kernel/panic.h"
 
@@ -83,12 +84,12 @@ static void dump_cache(struct kmem_cache *c)
 
 void kmem_dump(void)
 {
-	struct heap_bounds b;
+	struct footprint_bounds b;
 	struct kmem_idle i;
 	kprintf("%-18s %8s %8s %10s %8s %10s\n", "# name", "objsize", "stride", "active",
 		"slabs", "KiB");
 	slab_for_each_cache(dump_cache);
-	heap_bounds(&b);
+	footprint_bounds(&b);
 	kmem_idle(&i);
 	kprintf("# idle: %llu KiB (CPU lists %llu, empty slabs %llu, cached pages %llu); bounds a CPU: "
 		"%llu KiB a cache, %llu KiB in all (refill room %llu, empty slabs %llu, kept %llu KiB "

@@ -2,7 +2,7 @@
  * mm/slab_internal.h - what mm/slab.c (object caches), mm/kmalloc.c (the
  * size classes on top), mm/slab_fast.c (the entry points' fast paths),
  * mm/slab_check.c (statistics, the verifier), mm/slab_debug.c (misuse
- * reports, slab_debug=) and mm/slab_heap.c (how far each CPU's heap grows)
+ * reports, slab_debug=) and mm/slab_footprint.c (how far each CPU's slabs grow)
  * share: the cache structure and object geometry (the fast paths
  * themselves are in mm/slab_fast.c). Users include mm/slab.h instead; only
  * white-box tests include this.
@@ -27,39 +27,6 @@
 /* A cache with at least this many objects to a slab is one of small
  * objects; with fewer, one of large objects. */
 #define SMALL_SLAB_OBJS	16
-/* Empty slabs a CPU keeps, rather than giving them back to the page
- * allocator at once (hysteresis: a cache at a slab boundary does not
- * allocate and free a block on every other call, a cache that works in
- * batches does not cut up its slabs again for each, and a recent double
- * free is still found on its slab's free list). A cache of small objects
- * keeps some, up to KEEP_EMPTY_BYTES and the idle bounds (mm/slab_heap.c);
- * a debug cache keeps SLAB_KEEP_EMPTY; a cache of large objects none: its
- * empty slab is memory every other class lacks at its peak.
- * kmem_reclaim gives them all back when the page allocator runs short. */
-#define SLAB_KEEP_EMPTY	1
-#define KEEP_EMPTY_BYTES	(2 * 1024 * 1024)
-/* A refill takes whole free lists of slabs until it has this many bytes of
- * objects (at least one object): few trips for small objects, little memory
- * held away from the slabs for large ones. */
-#define REFILL_BYTES	(2 * 1024)
-/* A CPU keeps objects freed into full slabs on its own free list (counted
- * since the list was last empty) rather than moving the slab to the partial
- * list (cache_free_fast): objects of full slabs are the best to hand out
- * again, and a free or allocation that stays on the CPU list costs no list
- * move. A cache of large objects (fewer than SMALL_SLAB_OBJS to a slab)
- * keeps them even while the list holds a refill's objects. How many: the
- * cache's share of the idle bounds (mm/slab_heap.c), and at most this
- * many bytes; more buys little speed and raises the heap's peak, since a
- * kept object's slab stays out of every other cache's reach until
- * heap_room (mm/slab_heap.c) trims it. */
-#define KEEP_FREED_BYTES	(256 * 1024)
-/* What heap_room (mm/slab_heap.c) may spend in one call, in CPU-list objects
- * looked at; what each new slab adds to a CPU's credit; and what looking
- * at a cache costs. Make bench's random-size workload looks at 550 objects
- * a call on average, and makes 37 slabs between calls. */
-#define TRIM_BUDGET	4096
-#define TRIM_CREDIT	64
-#define TRIM_VISIT	1
 #define SLAB_MAX_ORDER	3		/* 32 KiB, unless one object needs more */
 #define TRACK_DEPTH	6		/* frames kept per allocation/free (U) */
 
@@ -145,11 +112,13 @@ struct kmem_cache {
 	uint32_t objs_end;		/* per_slab * stride: where a slab's tail starts */
 	uint64_t div_magic;		/* ceil(2^64 / stride): offset -> index (obj_index) */
 	unsigned keep_empty;		/* empty slabs a CPU keeps, at most
-					   (slab_caches_lock: heap_set_bounds_locked) */
+					   (slab_caches_lock: set by
+					   footprint_set_bounds_locked) */
 	unsigned batch;			/* objects a refill takes at least, if it can */
 	unsigned keep_below;		/* a CPU list keeps freed objects while fewer
 					   than 1 + this were kept (cache_free_fast;
-					   slab_caches_lock: heap_set_bounds_locked) */
+					   slab_caches_lock: set by
+					   footprint_set_bounds_locked) */
 	bool keep_on_refill;		/* keeps also while the CPU list holds a
 					   refill's objects (large objects) */
 	void (*ctor)(void *);
@@ -296,40 +265,19 @@ static inline struct page *slab_head_of(void *obj)
 	return head_of(pmm_virt_to_page(&kernel_pmm, obj));
 }
 
-/* ---- mm/slab.c, for mm/slab_heap.c ---- */
+/* ---- mm/slab.c, for mm/slab_footprint.c ---- */
 
 extern struct spinlock slab_caches_lock;
 extern struct kmem_cache *slab_caches;		/* slab_caches_lock */
-void slab_list_del(struct kmem_cpu_slabs *own, struct page *head);
-void slab_release(struct kmem_cache *c, struct page *head);
+/* Release the empty slabs in own (a debug cache's: owned[0]). Must be its
+ * owner CPU with interrupts off, or hold c->lock for a debug cache. */
 void slab_release_empty(struct kmem_cache *c, struct kmem_cpu_slabs *own);
-
-/* ---- mm/slab_heap.c, for mm/slab.c ---- */
-
-/* cpu's slabs of c grew (slabs > 0) or shrank by `slabs` slabs. */
-void heap_count(const struct kmem_cache *c, unsigned cpu, int slabs);
-/* cpu's empty slabs of c (on its empty list) grew or shrank by `slabs`. */
-void heap_count_empty(const struct kmem_cache *c, unsigned cpu, int slabs);
-/* May cpu keep one more empty slab of c? */
-bool heap_keeps_empty(const struct kmem_cache *c, unsigned cpu);
-/* Set every cache's keep_below and keep_empty from the idle bounds, for
- * the caches on the list now. Must hold slab_caches_lock. */
-void heap_set_bounds_locked(void);
-/* The idle bounds in force, per CPU (kmem_dump and tests). */
-struct heap_bounds {
-	uint64_t per_cache;	/* one cache, all it keeps */
-	uint64_t total;		/* every cache and the page allocator's CPU cache */
-	uint64_t empty_pool;	/* of total: the empty slabs of every cache */
-	uint64_t kept_share;	/* of total: each cache's kept objects, at most this */
-	uint64_t kept_objs;	/* plus this many objects */
-	uint64_t room;		/* of total: what refills may leave, and the page cache */
-};
-void heap_bounds(struct heap_bounds *out);
-/* cpu made a slab: its peak and heap_room's credit follow. */
-void heap_grown(unsigned cpu);
-/* kmem_reclaim ran on cpu (and set-up): the peak is what its slabs hold. */
-void heap_reset(unsigned cpu);
-void heap_room(struct kmem_cache *c, unsigned cpu);
+/* Release c's slabs on cpu that only its free list holds, looking at up to
+ * `budget` objects of it. Must be cpu, interrupts off. Return: the objects
+ * looked at. */
+unsigned slab_trim_cpu(struct kmem_cache *c, unsigned cpu, unsigned budget);
+/* Move c to the end of the list of caches. Must hold slab_caches_lock. */
+void slab_cache_move_last_locked(struct kmem_cache *c);
 
 /* ---- mm/kmalloc.c, for mm/slab.c and mm/slab_fast.c ---- */
 
