@@ -28,7 +28,8 @@
  *  - kfree(p): p's struct page names its cache; anything else is reported.
  * The class caches live in .bss and are set up by slab_init.
  */
-#include "mm/slab_internal.h"
+#include "mm/kmalloc.h"
+#include "mm/slab_debug.h"
 #include "kernel/printf.h"
 
 static const uint16_t class_sizes[] = {

@@ -117,7 +117,9 @@
  * slab_debug=U), counted, and leaves the heap as it was.
  */
 #include "mm/slab_internal.h"
+#include "mm/slab_debug.h"
 #include "mm/slab_footprint.h"
+#include "mm/kmalloc.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
 

@@ -10,6 +10,7 @@
  * lock. Other CPUs' private parts are read as they are: exact on one CPU.
  */
 #include "mm/slab_internal.h"
+#include "mm/slab_debug.h"
 #include "mm/slab_footprint.h"
 #include "kernel/console.h"
 #include "kernel/panic.h"

@@ -28,7 +28,8 @@
  * slab_check still passes. Called from mm/slab.c with the cache lock held
  * or without; these functions take no lock of their own.
  */
-#include "mm/slab_internal.h"
+#include "mm/slab_debug.h"
+#include "mm/kmalloc.h"
 #include "kernel/console.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"

@@ -48,6 +48,7 @@
  * exception or NMI handlers, which do not rewind the sequences.
  */
 #include "mm/slab_internal.h"
+#include "mm/kmalloc.h"
 #include "kernel/restart.h"
 
 /* The free pointer's load from an object, with the metadata offset as a

@@ -1,11 +1,18 @@
 /*
- * mm/slab_internal.h - what mm/slab.c (object caches), mm/kmalloc.c (the
- * size classes on top), mm/slab_fast.c (the entry points' fast paths),
- * mm/slab_check.c (statistics, the verifier), mm/slab_debug.c (misuse
- * reports, slab_debug=) and mm/slab_footprint.c (how far each CPU's slabs grow)
- * share: the cache structure and object geometry (the fast paths
- * themselves are in mm/slab_fast.c). Users include mm/slab.h instead; only
- * white-box tests include this.
+ * mm/slab_internal.h - the heap's private header: the structures its files
+ * share, their invariants, object geometry, and the functions of its core,
+ * mm/slab.c, that the other files call. The heap's files:
+ *   mm/slab.c            caches, slabs and their lists, the slow paths
+ *   mm/slab_fast.c       the fast paths: kmalloc, kfree, kmem_cache_alloc
+ *                        and kmem_cache_free
+ *   mm/kmalloc.c         size classes and large blocks (mm/kmalloc.h)
+ *   mm/slab_footprint.c  how far each CPU's slabs grow, what they keep idle
+ *                        (mm/slab_footprint.h)
+ *   mm/slab_debug.c      misuse reports, slab_debug= (mm/slab_debug.h)
+ *   mm/slab_check.c      statistics, kmem_dump, the verifier
+ * Each of the others' interface to the rest is the header next to it.
+ * Users include mm/slab.h instead; only the heap's files and white-box
+ * tests include this.
  */
 #ifndef MM_SLAB_INTERNAL_H
 #define MM_SLAB_INTERNAL_H
@@ -21,8 +28,8 @@
 
 /* Objects freed on one CPU into slabs another CPU owns wait in the freeing
  * CPU's buffer of this many, then go to their owners' remote lists in one
- * hold of the cache lock. 14: struct kmem_cpu_objs is then 128 bytes, so that
- * finding a CPU's part of a cache is a shift. */
+ * hold of the cache lock. 14: struct kmem_cpu_objs is then 128 bytes, so
+ * that finding a CPU's part of a cache is a shift. */
 #define REMOTE_MAX	14
 /* A cache with at least this many objects to a slab is one of small
  * objects; with fewer, one of large objects. */
@@ -40,6 +47,12 @@
  * aside, to be kept on the CPU's free list (mm/slab_fast.c:
  * cache_free_fast). */
 #define OWNER_FULL	0x40
+/* ORed into the owner byte of the slabs of caches whose metadata is not at
+ * offset 0 (constructed caches), so that kfree's fast path, which assumes
+ * 0, sends them to the slow path. */
+#define OWNER_META	0x80
+/* Below the flags, and never CPU 63, whose tag OWNER_NONE is. */
+_Static_assert(MAX_CPUS < OWNER_FULL, "a CPU number must fit below the owner byte's flags");
 /* What a slab's count in use (struct page slab_inuse) is lowered by while
  * the slab is full (on its owner's full list), so that the free fast path's
  * decrement leaves it negative and takes the slow path, which moves the
@@ -106,7 +119,8 @@ struct kmem_cache {
 	size_t obj_size;		/* size rounded to the alignment */
 	size_t stride;			/* object + red zone + metadata + tracks */
 	size_t meta;			/* offset of the free pointer and mark */
-	unsigned flags;			/* SLAB_* debug letters */
+	unsigned flags;			/* SLAB_* debug letters; kmalloc_large's
+					   SLAB_LARGE */
 	unsigned order;			/* slab block order */
 	unsigned per_slab;
 	uint32_t objs_end;		/* per_slab * stride: where a slab's tail starts */
@@ -128,7 +142,7 @@ struct kmem_cache {
 	struct spinlock lock;
 	struct kmem_cpu_slabs owned[MAX_CPUS];	/* by owner CPU */
 
-	struct kmem_cache *next;	/* caches_lock */
+	struct kmem_cache *next;	/* slab_caches_lock */
 };
 
 struct track {
@@ -136,12 +150,7 @@ struct track {
 	unsigned n;
 };
 
-/* Marks the pages of a kmalloc too large for the classes (mm/kmalloc.c). Its
- * flags are non-zero so that kfree's fast path sends it to the slow path. */
-#define SLAB_LARGE	(1u << 31)
-extern struct kmem_cache kmalloc_large;
-
-/* ---- geometry ---- */
+/* ---- geometry -------------------------------------------------------- */
 
 static inline uint8_t *slab_base_of(const struct page *pg) { return pg->slab_base; }
 
@@ -180,7 +189,6 @@ static inline uint64_t slab_cpu_list_max(const struct kmem_cache *c, unsigned cp
 {
 	return c->owned[cpu].slabs * c->per_slab;
 }
-
 
 static inline uint64_t *meta_of(const struct kmem_cache *c, void *obj)
 {
@@ -221,76 +229,6 @@ static inline bool is_free_marked(const struct kmem_cache *c, void *obj)
 	return meta_of(c, obj)[1] == (FREE_MARK);
 }
 
-/* ---- mm/slab_debug.c, for mm/slab.c ---- */
-
-void slab_report(const struct kmem_cache *c, void *obj, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-bool slab_redzone_intact(const struct kmem_cache *c, void *obj);
-long slab_first_unpoisoned(const struct kmem_cache *c, void *obj);	/* or -1 */
-void slab_record(const struct kmem_cache *c, void *obj, int which);	/* 0 alloc, 1 free */
-void slab_debug_on_alloc(struct kmem_cache *c, void *obj);
-void slab_pad_fill(const struct kmem_cache *c, uint8_t *base);
-long slab_first_unpadded(const uint8_t *p, size_t n);	/* or -1 */
-void slab_pad_check(const struct kmem_cache *c, void *obj);
-void slab_tail_check(const struct kmem_cache *c, uint8_t *base);
-bool slab_freelist_check_locked(struct kmem_cache *c, struct page *head, unsigned steps);
-unsigned slab_debug_parse(void);
-
-/* ---- mm/slab.c, for mm/slab_check.c ---- */
-
-/* Call fn on every cache, holding the list of caches' lock. */
-void slab_for_each_cache(void (*fn)(struct kmem_cache *c));
-/* Objects out of c's slabs and not free anywhere: what its users hold.
- * Must hold c->lock; exact while no other CPU uses c. */
-uint64_t slab_in_use_locked(struct kmem_cache *c);
-/* Is obj on the free list of c starting at f? (At most `max` steps, each
- * onto an object of c.) */
-bool slab_on_list(struct kmem_cache *c, void *f, void *obj, uint64_t max);
-
-/* ---- mm/slab.c, for mm/kmalloc.c ---- */
-
-void slab_cache_setup(struct kmem_cache *c, const char *name, size_t size, size_t align,
-		      unsigned flags, void (*ctor)(void *));
-void slab_cache_link(struct kmem_cache *c);
-__attribute__((noinline)) void *slab_alloc_slow(struct kmem_cache *c, unsigned flags);
-__attribute__((noinline)) void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg);
-__attribute__((noinline)) void slab_settle(struct page *head);
-
-__attribute__((noinline)) void kmem_cache_free_foreign(struct kmem_cache *c, void *p,
-							struct page *pg);
-
-/* The head page of obj's slab (obj known to be in one). */
-static inline struct page *slab_head_of(void *obj)
-{
-	return head_of(pmm_virt_to_page(&kernel_pmm, obj));
-}
-
-/* ---- mm/slab.c, for mm/slab_footprint.c ---- */
-
-extern struct spinlock slab_caches_lock;
-extern struct kmem_cache *slab_caches;		/* slab_caches_lock */
-/* Release the empty slabs in own (a debug cache's: owned[0]). Must be its
- * owner CPU with interrupts off, or hold c->lock for a debug cache. */
-void slab_release_empty(struct kmem_cache *c, struct kmem_cpu_slabs *own);
-/* Release c's slabs on cpu that only its free list holds, looking at up to
- * `budget` objects of it. Must be cpu, interrupts off. Return: the objects
- * looked at. */
-unsigned slab_trim_cpu(struct kmem_cache *c, unsigned cpu, unsigned budget);
-/* Move c to the end of the list of caches. Must hold slab_caches_lock. */
-void slab_cache_move_last_locked(struct kmem_cache *c);
-
-/* ---- mm/kmalloc.c, for mm/slab.c and mm/slab_fast.c ---- */
-
-extern struct kmem_cache *kmalloc_class[KMALLOC_MAX_CACHE / 16 + 1];	/* by 16 B steps */
-
-void kmalloc_init(unsigned debug_flags);
-/* Set c up as the kmalloc class of `size` bytes (tests build private ones). */
-void kmalloc_class_setup(struct kmem_cache *c, const char *name, size_t size, unsigned debug_flags);
-__attribute__((noinline)) void *kmalloc_large_alloc(size_t n, unsigned flags);
-void kfree_large(struct page *pg, void *p);
-__attribute__((noinline)) void kfree_unowned(void *p);
-__attribute__((noinline)) void kfree_slow(void *p);
-
 /* Is obj the start of an object in slab page pg? False on every page that
  * is no slab's (their slab_objs_end is 0), and for large kmalloc blocks. */
 static inline __attribute__((always_inline)) bool slab_obj_start(const struct page *pg,
@@ -302,12 +240,7 @@ static inline __attribute__((always_inline)) bool slab_obj_start(const struct pa
 	return (uint32_t)off < pg->slab_objs_end && off * pg->slab_div_magic < pg->slab_div_magic;
 }
 
-/* A slab's owner byte for CPU cpu: OWNER_META marks the slabs of caches
- * whose metadata is not at offset 0 (constructed caches), so that kfree's
- * fast path, which assumes 0, sends them to the slow path. */
-#define OWNER_META	0x80
-/* Below the flags, and never CPU 63, whose tag OWNER_NONE is. */
-_Static_assert(MAX_CPUS < OWNER_FULL, "a CPU number must fit below the owner byte's flags");
+/* The owner byte of cpu's slabs of c. */
 static inline uint8_t owner_tag(const struct kmem_cache *c, unsigned cpu)
 {
 	return (uint8_t)(cpu | (c->meta ? OWNER_META : 0));
@@ -318,5 +251,54 @@ static inline uint8_t owner_of(const struct page *head)
 {
 	return (uint8_t)(head->slab_owner & ~OWNER_FULL);
 }
+
+/* The head page of obj's slab (obj known to be in one). */
+static inline struct page *slab_head_of(void *obj)
+{
+	return head_of(pmm_virt_to_page(&kernel_pmm, obj));
+}
+
+/* ---- the core's functions (mm/slab.c) ----------------------------------
+ *
+ * For the heap's other files: the fast paths' slow ends, kmalloc's cache
+ * set-up, the list of caches, and what the footprint policy asks of the
+ * slabs (mm/slab_footprint.h says what it calls back).
+ */
+
+/* The list of caches, newest first but for slab_cache_move_last_locked. */
+extern struct spinlock slab_caches_lock;
+extern struct kmem_cache *slab_caches;		/* slab_caches_lock */
+/* Call fn on every cache, holding the list of caches' lock. */
+void slab_for_each_cache(void (*fn)(struct kmem_cache *c));
+/* Move c to the end of the list of caches. Must hold slab_caches_lock. */
+void slab_cache_move_last_locked(struct kmem_cache *c);
+
+/* Set c up (kmem_cache_create's geometry and bounds) without listing it;
+ * then slab_cache_link puts it on the list of caches. */
+void slab_cache_setup(struct kmem_cache *c, const char *name, size_t size, size_t align,
+		      unsigned flags, void (*ctor)(void *));
+void slab_cache_link(struct kmem_cache *c);
+
+/* The slow paths the fast paths (mm/slab_fast.c) end in. */
+__attribute__((noinline)) void *slab_alloc_slow(struct kmem_cache *c, unsigned flags);
+__attribute__((noinline)) void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg);
+__attribute__((noinline)) void slab_settle(struct page *head);
+__attribute__((noinline)) void kmem_cache_free_foreign(struct kmem_cache *c, void *p,
+							struct page *pg);
+
+/* Release the empty slabs in own (a debug cache's: owned[0]). Must be its
+ * owner CPU with interrupts off, or hold c->lock for a debug cache. */
+void slab_release_empty(struct kmem_cache *c, struct kmem_cpu_slabs *own);
+/* Release c's slabs on cpu that only its free list holds, looking at up to
+ * `budget` objects of it. Must be cpu, interrupts off. Return: the objects
+ * looked at. */
+unsigned slab_trim_cpu(struct kmem_cache *c, unsigned cpu, unsigned budget);
+
+/* Objects out of c's slabs and not free anywhere: what its users hold.
+ * Must hold c->lock; exact while no other CPU uses c. */
+uint64_t slab_in_use_locked(struct kmem_cache *c);
+/* Is obj on the free list of c starting at f? (At most `max` steps, each
+ * onto an object of c.) */
+bool slab_on_list(struct kmem_cache *c, void *f, void *obj, uint64_t max);
 
 #endif

@@ -17,6 +17,7 @@
 #include "mm/slab.h"
 #include "mm/slab_internal.h"
 #include "mm/slab_footprint.h"
+#include "mm/kmalloc.h"
 #include "tests/host/htest.h"
 
 #include <pthread.h>
