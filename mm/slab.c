@@ -135,8 +135,6 @@ static unsigned debug_flags;			/* slab_debug=, for every cache */
 /* The cache of caches lives in .bss. */
 static struct kmem_cache cache_cache;
 
-static bool debug_cache(const struct kmem_cache *c) { return c->flags & SLAB_DEBUG_MASK; }
-
 /* Pick the smallest slab order (up to SLAB_MAX_ORDER) that wastes at most
  * 1/8 of the block, or failing that the least wasteful one. A stride too
  * big for that (only kmem_cache_create's) gets the smallest block that
@@ -189,7 +187,7 @@ void slab_cache_setup(struct kmem_cache *c, const char *name, size_t size, size_
 		c->stride = c->obj_size;
 	} else {
 		c->meta = c->obj_size + (flags & SLAB_RED_ZONE ? REDZONE_BYTES : 0);
-		c->stride = c->meta + 16 + (flags & SLAB_STORE_USER ? 2 * sizeof(struct track) : 0);
+		c->stride = c->meta + 16 + (flags & SLAB_STORE_USER ? NR_TRACKS * sizeof(struct track) : 0);
 		c->stride = (c->stride + align - 1) & ~(align - 1);
 	}
 	c->order = pick_order(c->stride);
@@ -319,7 +317,7 @@ static struct page *slab_new(struct kmem_cache *c, uint8_t owner)
 		head[i].slab_div_magic = c->div_magic;
 		head[i].slab_head_off = (uint16_t)(i * sizeof(struct page));
 	}
-	if (c->ctor || c->flags) {
+	if (c->ctor || debug_cache(c)) {
 		for (unsigned i = 0; i < c->per_slab; i++) {
 			uint8_t *obj = base + (uint64_t)i * c->stride;
 			if (c->ctor)
@@ -329,7 +327,7 @@ static struct page *slab_new(struct kmem_cache *c, uint8_t owner)
 			if (c->flags & SLAB_RED_ZONE)
 				memset(obj + c->obj_size, REDZONE_BYTE, REDZONE_BYTES);
 			if (c->flags & SLAB_STORE_USER)
-				memset(tracks_of(c, obj), 0, 2 * sizeof(struct track));
+				memset(tracks_of(c, obj), 0, NR_TRACKS * sizeof(struct track));
 		}
 		if (c->flags & SLAB_CONSISTENCY)
 			slab_pad_fill(c, base);
@@ -405,7 +403,7 @@ static void settle_irqoff(struct kmem_cache *c, struct kmem_cpu_slabs *own, stru
 {
 	DEBUG_ASSERT(head->slab_head_off == 0);
 	DEBUG_ASSERT(head->slab_cache == c);
-	DEBUG_ASSERT(!c->flags);
+	DEBUG_ASSERT(!debug_cache(c));
 	DEBUG_ASSERT(owner_slabs(c, head) == own);
 	DEBUG_ASSERT(head->slab_list != LIST_NONE);
 	DEBUG_ASSERT(count_of(head) <= c->per_slab);
@@ -438,9 +436,10 @@ void slab_settle(struct page *head)
 	struct kmem_cache *c = head->slab_cache;
 	/* Between the fast path's decrement and irq_save an interrupt handler
 	 * may have settled the slab, released it, and even reused its block
-	 * (for another slab, or a large kmalloc block, whose cache has flags);
-	 * so act only on the head page of a slab this CPU owns, by its state
-	 * now. */
+	 * (for another slab, or a large kmalloc block); so act only on the
+	 * head page of a slab this CPU owns, by its state now. Flags 0, not
+	 * !debug_cache(c): kmalloc_large's SLAB_LARGE must fail the test too,
+	 * in one compare. */
 	if (c && !c->flags && !head->slab_head_off && owner_of(head) == owner_tag(c, cpu))
 		settle_irqoff(c, &c->owned[cpu], head);
 	irq_restore(irq);
@@ -674,7 +673,7 @@ void *slab_alloc_slow(struct kmem_cache *c, unsigned flags)
 {
 	void *obj = NULL;
 
-	if (!c->flags) {
+	if (!debug_cache(c)) {
 		uint64_t irq = irq_save();
 		unsigned cpu = cpu_id();
 		struct kmem_cpu_objs *k = &c->cpu[cpu];
@@ -803,7 +802,7 @@ void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg)
 	}
 
 	struct page *head = head_of(pg);
-	if (!c->flags) {
+	if (!debug_cache(c)) {
 		/* Another CPU's slab, kfree of a constructed cache's object, or a
 		 * set mark. Only a set mark needs the lock: every free object
 		 * carries it, so without it obj is not free. */
@@ -848,7 +847,7 @@ void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg)
 	if (c->flags & SLAB_POISON)
 		memset(obj, POISON_FREE, c->obj_size);
 	if (c->flags & SLAB_STORE_USER)
-		slab_record(c, obj, 1);
+		slab_record(c, obj, TRACK_FREE);
 	meta_of(c, obj)[1] = FREE_MARK;
 	struct page *release = debug_put_locked(c, obj, head);
 	spin_unlock_irqrestore(&c->lock, f);
@@ -890,7 +889,7 @@ void kmem_cache_free_foreign(struct kmem_cache *c, void *p, struct page *pg)
  * slabs (a debug cache: all its empty slabs). */
 static void cache_shrink(struct kmem_cache *c)
 {
-	if (c->flags) {
+	if (debug_cache(c)) {
 		uint64_t f = spin_lock_irqsave(&c->lock);
 		slab_release_empty(c, &c->owned[0]);
 		spin_unlock_irqrestore(&c->lock, f);
@@ -963,7 +962,7 @@ void kmem_cache_destroy(struct kmem_cache *c)
 	 * list goes home as that CPU's would, then every buffer, then every
 	 * owner takes back its remote objects. */
 	uint64_t irq = irq_save();
-	if (!c->flags) {
+	if (!debug_cache(c)) {
 		for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
 			cpu_list_home(c, cpu);
 		for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)

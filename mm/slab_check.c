@@ -33,7 +33,7 @@ void kmem_cache_stats(struct kmem_cache *c, struct kmem_cache_stats *out)
 	*out = (struct kmem_cache_stats){
 		.name = c->name, .object_size = c->size, .stride = c->stride,
 		.objects_in_use = slab_in_use_locked(c),
-		.slabs = slabs, .bytes = slabs * (PAGE_SIZE << c->order), .fast_paths = !c->flags,
+		.slabs = slabs, .bytes = slabs * (PAGE_SIZE << c->order), .fast_paths = !debug_cache(c),
 	};
 	spin_unlock_irqrestore(&c->lock, f);
 	irq_restore(irq);
@@ -138,7 +138,7 @@ static void check_slab(struct kmem_cache *c, struct page *head, unsigned list, u
 	 * until they settle it), and only a full slab's count is biased (a
 	 * debug cache's counts are exact, never biased). */
 	ASSERT(nfree + count_of(head) == c->per_slab);
-	ASSERT(c->flags ? head->slab_inuse >= 0 : (head->slab_inuse < 0) == (list == LIST_FULL));
+	ASSERT(debug_cache(c) ? head->slab_inuse >= 0 : (head->slab_inuse < 0) == (list == LIST_FULL));
 	if (list != LIST_FULL)
 		ASSERT(list_for(c, count_of(head)) == list);
 	if (c->flags & SLAB_RED_ZONE)
@@ -159,7 +159,7 @@ static void check_cache(struct kmem_cache *c)
 	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
 		struct kmem_cpu_slabs *own = &c->owned[cpu];
 		struct kmem_cpu_objs *k = &c->cpu[cpu];
-		uint8_t owner = c->flags ? OWNER_NONE : owner_tag(c, cpu);
+		uint8_t owner = debug_cache(c) ? OWNER_NONE : owner_tag(c, cpu);
 		uint64_t slabs = 0;
 		for (unsigned list = LIST_FULL; list < NR_LISTS; list++) {
 			uint64_t nr = 0;
@@ -170,7 +170,7 @@ static void check_cache(struct kmem_cache *c)
 		}
 		ASSERT(slabs == own->slabs);
 		/* Free objects held outside their slabs: each once. */
-		if (c->flags)
+		if (debug_cache(c))
 			ASSERT(!k->freelist);
 		uint64_t nk = 0;
 		for (void *o = k->freelist; o; o = (void *)meta_of(c, o)[0]) {

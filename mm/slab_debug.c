@@ -74,8 +74,8 @@ void slab_report(const struct kmem_cache *c, void *obj, const char *fmt, ...)
 			c->size, c->stride);
 	backtrace_print(fp[1] - 1, fp[0]);
 	if (obj && c && (c->flags & SLAB_STORE_USER)) {
-		print_track("last allocated at", &tracks_of(c, obj)[0]);
-		print_track("last freed at", &tracks_of(c, obj)[1]);
+		print_track("last allocated at", &tracks_of(c, obj)[TRACK_ALLOC]);
+		print_track("last freed at", &tracks_of(c, obj)[TRACK_FREE]);
 	}
 	__atomic_add_fetch(&reports, 1, __ATOMIC_RELAXED);
 }
@@ -105,9 +105,9 @@ long slab_first_unpoisoned(const struct kmem_cache *c, void *obj)
 	return -1;
 }
 
-void slab_record(const struct kmem_cache *c, void *obj, int which)
+void slab_record(const struct kmem_cache *c, void *obj, enum track_kind kind)
 {
-	struct track *t = &tracks_of(c, obj)[which];
+	struct track *t = &tracks_of(c, obj)[kind];
 	t->n = backtrace_save(t->pcs, TRACK_DEPTH);
 }
 
@@ -127,7 +127,7 @@ void slab_debug_on_alloc(struct kmem_cache *c, void *obj)
 	if (c->flags & SLAB_CONSISTENCY)
 		slab_pad_check(c, obj);
 	if (c->flags & SLAB_STORE_USER)
-		slab_record(c, obj, 0);
+		slab_record(c, obj, TRACK_ALLOC);
 }
 
 /* ---- consistency (F) ------------------------------------------------------------ */

@@ -21,7 +21,7 @@ bool slab_redzone_intact(const struct kmem_cache *c, void *obj);
 /* P: the offset of obj's first byte that is not POISON_FREE, or -1. */
 long slab_first_unpoisoned(const struct kmem_cache *c, void *obj);
 /* U: record the caller's backtrace as obj's last allocation or free. */
-void slab_record(const struct kmem_cache *c, void *obj, int which);	/* 0 alloc, 1 free */
+void slab_record(const struct kmem_cache *c, void *obj, enum track_kind kind);
 /* A debug cache's checks of an object it hands out (P, Z, F, U). */
 void slab_debug_on_alloc(struct kmem_cache *c, void *obj);
 

@@ -105,7 +105,7 @@ void footprint_set_bounds_locked(void)
 	unsigned n = 0;
 	uint64_t strides = 0;
 	for (struct kmem_cache *x = slab_caches; x; x = x->next) {
-		if (x->flags) {
+		if (debug_cache(x)) {
 			b.room += SLAB_KEEP_EMPTY * slab_bytes(x);
 		} else {
 			b.room += refill_room(x);
@@ -119,7 +119,7 @@ void footprint_set_bounds_locked(void)
 	b.kept_share = n ? kept_all / 2 / n : 0;
 	b.kept_objs = strides ? (kept_all - kept_all / 2) / strides : 0;
 	for (struct kmem_cache *x = slab_caches; x; x = x->next) {
-		if (x->flags)
+		if (debug_cache(x))
 			continue;
 		uint64_t empties = 0;
 		if (x->per_slab >= SMALL_SLAB_OBJS)
@@ -145,7 +145,7 @@ void footprint_bounds(struct footprint_bounds *out)
 
 void footprint_count_empty(const struct kmem_cache *c, unsigned cpu, int slabs)
 {
-	if (!c->flags)
+	if (!debug_cache(c))
 		__atomic_fetch_add(&footprint[cpu].empty, (uint64_t)(int64_t)slabs * slab_bytes(c),
 				   __ATOMIC_RELAXED);
 }
@@ -158,7 +158,7 @@ bool footprint_keeps_empty(const struct kmem_cache *c, unsigned cpu)
 
 void footprint_count(const struct kmem_cache *c, unsigned cpu, int slabs)
 {
-	if (!c->flags)
+	if (!debug_cache(c))
 		__atomic_fetch_add(&footprint[cpu].bytes, (uint64_t)(int64_t)slabs * (PAGE_SIZE << c->order),
 				   __ATOMIC_RELAXED);
 }
@@ -209,7 +209,7 @@ void footprint_make_room(struct kmem_cache *c, unsigned cpu)
 	 * kmalloc classes smallest first, but for the moves below.) */
 	for (int large = 1; large >= 0; large--) {
 		for (struct kmem_cache *x = slab_caches; x; x = x->next) {
-			if (x == c || x->flags || (x->per_slab < SMALL_SLAB_OBJS) != large)
+			if (x == c || debug_cache(x) || (x->per_slab < SMALL_SLAB_OBJS) != large)
 				continue;
 			if (h->credit < TRIM_VISIT)
 				goto done;

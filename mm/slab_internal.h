@@ -145,6 +145,17 @@ struct kmem_cache {
 	struct kmem_cache *next;	/* slab_caches_lock */
 };
 
+/* A debug cache (slab_debug letters): it keeps no CPU lists, its slabs are
+ * nobody's (OWNER_NONE), in owned[0], and its paths do everything under its
+ * lock, counting exactly. */
+static inline bool debug_cache(const struct kmem_cache *c)
+{
+	return c->flags & SLAB_DEBUG_MASK;
+}
+
+/* What U records of an object, after its metadata: the backtraces of its
+ * last allocation and its last free, in that order. */
+enum track_kind { TRACK_ALLOC, TRACK_FREE, NR_TRACKS };
 struct track {
 	uint64_t pcs[TRACK_DEPTH];
 	unsigned n;
@@ -204,7 +215,7 @@ static inline struct track *tracks_of(const struct kmem_cache *c, void *obj)
  * runs to the stride (what the alignment adds), and holds PAD_BYTE with F. */
 static inline size_t pad_of(const struct kmem_cache *c)
 {
-	return c->meta + 16 + (c->flags & SLAB_STORE_USER ? 2 * sizeof(struct track) : 0);
+	return c->meta + 16 + (c->flags & SLAB_STORE_USER ? NR_TRACKS * sizeof(struct track) : 0);
 }
 
 /*
