@@ -74,11 +74,10 @@
  * objects, which keeps most calls on the fast paths, because they cost the
  * heap's peak nothing: before a CPU's slabs grow past the most they have
  * held, every slab of its that only its CPU lists hold goes back to the
- * page allocator for the cache that needs one (footprint_make_room). On
- * make bench's random-size workload, peak heap bytes per live byte are 1.24
- * (it was 1.33 with magazines in front of sorted slabs, then 1.245 with
- * size classes cut to the slabs, 1.23 with a CPU list bound of 32 KiB and
- * no footprint_make_room, at twice the time per pair).
+ * page allocator for the cache that needs one (footprint_make_room).
+ * Magazines in front of sorted slabs held more at the peak; a small fixed
+ * bound on the CPU lists instead of footprint_make_room holds about as
+ * little, but costs far more time per allocation and free.
  *   The policy is mm/slab_footprint.c's; this file is its mechanism. It
  *   tells the policy of every slab made or released (footprint_count), put
  *   on or taken off an empty list (footprint_count_empty), of each slab a
@@ -533,7 +532,7 @@ static unsigned take_empty(struct kmem_cache *c, unsigned cpu, struct page *head
  * a pending decrement would keep it above), so take_empty links its
  * objects again, in order, rather than walk them: frees left them in any
  * order, and a walk of that order is a chain of cache misses, one an
- * object (make bench (c), 14 -> 10 ns per pair).
+ * object.
  */
 static bool refill(struct kmem_cache *c, unsigned cpu)
 {

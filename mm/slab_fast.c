@@ -146,10 +146,10 @@ enum free_fast { FREED, FREE_SLOW, FREE_SETTLE };
  * the list is empty or holds nothing but kept objects (not when it holds a
  * refill's objects: the CPU is then working through a slab, whose frees
  * should stay on it; a refill sets the count to 0 there, to 1 in a cache
- * of large objects, whose slabs hold few objects each). The count of kept objects goes up after the push's
- * commit: a handler that runs between the two sees it one short, and may
- * keep one object more; a look-up that must see the whole list (a double
- * free's) walks it to its end.
+ * of large objects, whose slabs hold few objects each). The count of kept
+ * objects goes up after the push's commit: a handler that runs between the
+ * two sees it one short, and may keep one object more; a look-up that must
+ * see the whole list (a double free's) walks it to its end.
  *
  * Return: FREED; FREE_SETTLE when the slab's count says it must change list
  * (the caller then calls slab_settle); FREE_SLOW when nothing was done and
@@ -215,8 +215,8 @@ slow:
 void *kmalloc(size_t n, unsigned flags)
 {
 	/* kmalloc_cache's lookup, written out: going through its NULL result
-	 * costs the fast path 3 more instructions (make bench). Metadata is
-	 * at 0 in every kmalloc cache that has fast paths. */
+	 * would add instructions to the fast path. Metadata is at 0 in every
+	 * kmalloc cache that has fast paths. */
 	if (__builtin_expect(n <= KMALLOC_MAX_CACHE, 1))
 		return cache_alloc(kmalloc_class[(n + 15) >> 4], flags, 0);
 	return kmalloc_large_alloc(n, flags);
@@ -231,7 +231,7 @@ void kfree(void *p)
 {
 	/* pmm_virt_to_page, written out so that NULL and foreign pointers
 	 * share one branch; then slab_obj_start and head_of, interleaved so
-	 * that no register is copied (make bench: kmalloc64.pair). */
+	 * that no register is copied. */
 	uint64_t i = ((uintptr_t)p - kernel_pmm.va_start) >> PAGE_SHIFT;
 	if (__builtin_expect(i < kernel_pmm.npages, 1)) {
 		struct page *pg = &kernel_pmm.db[i];

@@ -65,10 +65,9 @@
  * stays out of every other cache's reach until footprint_make_room trims
  * it. */
 #define KEEP_FREED_BYTES	(256 * 1024)
-/* What each new slab adds to a CPU's credit (footprint_make_room spends at
- * most TRIM_BUDGET of it a call), and what looking at a cache costs. Make
- * bench's random-size workload looks at 550 objects a call on average, and
- * makes 37 slabs between calls. */
+/* What each new slab adds to a CPU's credit, up to TRIM_BUDGET, and what
+ * looking at a cache costs it: footprint_make_room says why its walks are
+ * paid for by the slabs made. */
 #define TRIM_CREDIT	64
 #define TRIM_VISIT	1
 
