@@ -190,7 +190,7 @@ void slab_cache_setup(struct kmem_cache *c, const char *name, size_t size, size_
 		c->stride = (c->stride + align - 1) & ~(align - 1);
 	}
 	c->order = pick_order(c->stride);
-	c->per_slab = (unsigned)((PAGE_SIZE << c->order) / c->stride);
+	c->per_slab = (unsigned)(slab_bytes(c) / c->stride);
 	ASSERT(c->order <= PMM_MAX_ORDER && c->per_slab >= 1);
 	c->objs_end = (uint32_t)(c->per_slab * c->stride);
 	c->div_magic = ~0ull / c->stride + 1;

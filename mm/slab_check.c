@@ -20,7 +20,7 @@ uint64_t kmem_cache_bytes(struct kmem_cache *c)
 	uint64_t slabs = 0;
 	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
 		slabs += __atomic_load_n(&c->owned[cpu].slabs, __ATOMIC_RELAXED);
-	return slabs * (PAGE_SIZE << c->order);
+	return slabs * slab_bytes(c);
 }
 
 void kmem_cache_stats(struct kmem_cache *c, struct kmem_cache_stats *out)
@@ -33,7 +33,7 @@ void kmem_cache_stats(struct kmem_cache *c, struct kmem_cache_stats *out)
 	*out = (struct kmem_cache_stats){
 		.name = c->name, .object_size = c->size, .stride = c->stride,
 		.objects_in_use = slab_in_use_locked(c),
-		.slabs = slabs, .bytes = slabs * (PAGE_SIZE << c->order), .fast_paths = !debug_cache(c),
+		.slabs = slabs, .bytes = slabs * slab_bytes(c), .fast_paths = !debug_cache(c),
 	};
 	spin_unlock_irqrestore(&c->lock, f);
 	irq_restore(irq);
@@ -49,7 +49,7 @@ static void idle_of_cache(struct kmem_cache *c)
 		for (void *o = c->cpu[cpu].freelist; o && objs < max; o = (void *)meta_of(c, o)[0])
 			objs++;
 		uint64_t list = objs * c->stride;
-		uint64_t empty = (uint64_t)c->owned[cpu].nr_slabs[LIST_EMPTY] * (PAGE_SIZE << c->order);
+		uint64_t empty = (uint64_t)c->owned[cpu].nr_slabs[LIST_EMPTY] * slab_bytes(c);
 		idle.cpu_lists += list;
 		idle.empty_slabs += empty;
 		if (list + empty > idle.cache_max) {
@@ -148,7 +148,7 @@ static void check_slab(struct kmem_cache *c, struct page *head, unsigned list, u
 		for (unsigned i = 0; i < c->per_slab; i++)
 			ASSERT(slab_first_unpadded(base + (uint64_t)i * c->stride + pad_of(c),
 						   c->stride - pad_of(c)) < 0);
-		ASSERT(slab_first_unpadded(base + c->objs_end, (PAGE_SIZE << c->order) - c->objs_end) < 0);
+		ASSERT(slab_first_unpadded(base + c->objs_end, slab_bytes(c) - c->objs_end) < 0);
 	}
 }
 

@@ -25,8 +25,9 @@
  * cache) are in the allocator's paths; they report through slab_report.
  * What a detector finds it reports and repairs (red zone and padding bytes
  * refilled, a free list rebuilt), so that one overwrite is one report and
- * slab_check still passes. Called from mm/slab.c with the cache lock held
- * or without; these functions take no lock of their own.
+ * slab_check still passes. Called by the heap's files (mm/slab_debug.h),
+ * with the cache lock held or without; these functions take no lock of
+ * their own.
  */
 #include "mm/slab_debug.h"
 #include "mm/kmalloc.h"
@@ -131,8 +132,6 @@ void slab_debug_on_alloc(struct kmem_cache *c, void *obj)
 }
 
 /* ---- consistency (F) ------------------------------------------------------------ */
-
-static size_t slab_bytes(const struct kmem_cache *c) { return PAGE_SIZE << c->order; }
 
 /* Fill the padding of every object of the new slab at base, and its tail. */
 void slab_pad_fill(const struct kmem_cache *c, uint8_t *base)

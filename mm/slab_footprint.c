@@ -40,7 +40,9 @@
  *
  * Context: the owner CPU with interrupts off (slab_alloc_slow,
  * kmem_reclaim), but for footprint_count and footprint_count_empty, which
- * kmem_cache_destroy calls for every CPU's slabs.
+ * kmem_cache_destroy calls for every CPU's slabs (atomic adds), and
+ * footprint_set_bounds_locked and footprint_bounds, under or taking
+ * slab_caches_lock.
  */
 #include "mm/slab_footprint.h"
 
@@ -83,8 +85,6 @@ static struct cpu_footprint {
 } footprint[MAX_CPUS];
 
 static struct footprint_bounds bounds;	/* slab_caches_lock */
-
-static uint64_t slab_bytes(const struct kmem_cache *c) { return PAGE_SIZE << c->order; }
 
 /* The most a refill of c leaves on a CPU list, and the one object a keep
  * into an empty list adds (bytes). */
@@ -158,7 +158,7 @@ bool footprint_keeps_empty(const struct kmem_cache *c, unsigned cpu)
 void footprint_count(const struct kmem_cache *c, unsigned cpu, int slabs)
 {
 	if (!debug_cache(c))
-		__atomic_fetch_add(&footprint[cpu].bytes, (uint64_t)(int64_t)slabs * (PAGE_SIZE << c->order),
+		__atomic_fetch_add(&footprint[cpu].bytes, (uint64_t)(int64_t)slabs * slab_bytes(c),
 				   __ATOMIC_RELAXED);
 }
 
@@ -198,7 +198,7 @@ void footprint_reset(unsigned cpu)
 void footprint_make_room(struct kmem_cache *c, unsigned cpu)
 {
 	struct cpu_footprint *h = &footprint[cpu];
-	uint64_t need = PAGE_SIZE << c->order;
+	uint64_t need = slab_bytes(c);
 	if (h->bytes + need <= h->peak || spin_is_locked(&slab_caches_lock))
 		return;
 	uint64_t f = spin_lock_irqsave(&slab_caches_lock);

@@ -181,6 +181,12 @@ static inline struct page *head_of(struct page *pg)
 	return (struct page *)((uintptr_t)pg - pg->slab_head_off);
 }
 
+/* The bytes of each of c's slabs. */
+static inline uint64_t slab_bytes(const struct kmem_cache *c)
+{
+	return PAGE_SIZE << c->order;
+}
+
 /* Which list a slab with `inuse` objects out belongs on. */
 static inline unsigned list_for(const struct kmem_cache *c, unsigned inuse)
 {
