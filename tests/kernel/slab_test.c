@@ -19,6 +19,7 @@
 #include "mm/pmm.h"
 #include "mm/slab.h"
 #include "mm/slab_internal.h"
+#include "mm/slab_footprint.h"
 #include "tests/kernel/irq_stress.h"
 
 static const size_t classes[] = {
@@ -295,8 +296,8 @@ KTEST(slab, exhaustion_returns_null_and_recovers)
 /*
  * Objects freed into full slabs stay on the CPU list; when another cache
  * then needs a slab at the heap's peak, the slabs only those lists hold go
- * back first (heap_room). kmalloc-4096 holds one object to a slab, and
- * keeps every free.
+ * back first (footprint_make_room). kmalloc-4096 holds one object to a slab,
+ * and keeps every free.
  */
 KTEST(slab, a_new_slab_takes_the_pages_cpu_lists_hold_before_the_heap_grows)
 {
@@ -1156,8 +1157,8 @@ KTEST(slab, random_interrupts_anywhere_in_the_fast_paths)
 /*
  * The random-interrupt test again, but each "interrupt" also makes a new
  * slab of a cache of one page to a slab at the heap's peak, so that
- * heap_room (cache_trim) runs inside the handler, over the very caches the
- * interrupted fast path is in. (From a review.)
+ * footprint_make_room (slab_trim_cpu) runs inside the handler, over the very
+ * caches the interrupted fast path is in. (From a review.)
  */
 #define GROW_MAX	192
 
