@@ -6,7 +6,7 @@
  * multi-threaded host tests and benchmarks), so per-CPU caches become
  * per-thread there and the same code runs safely on two host threads.
  * Call with interrupts off (or a lock held) so the answer stays true - or,
- * as the heap's fast paths do (mm/slab_internal.h), rely on it not changing
+ * as the heap's fast paths do (mm/slab_fast.c), rely on it not changing
  * at all: one CPU and no preemption. SMP bring-up must move their read into
  * their restartable sequences (a %gs-relative address: kernel/restart.h).
  */
@@ -17,7 +17,7 @@
 
 /* CPUs that run kernel code: one until SMP bring-up, which must make this
  * the count it brought up (per-CPU shares of a bound divide by it:
- * mm/slab_heap.c). Host builds count one too: their threads are CPUs only
+ * mm/slab_footprint.c). Host builds count one too: their threads are CPUs only
  * to the tests that exercise the per-CPU paths. */
 static inline unsigned cpus_online(void) { return 1; }
 

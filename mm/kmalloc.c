@@ -16,19 +16,20 @@
  *    to 8 KiB), 3264 (5 to 16 KiB) and 4096. None puts more than 5 objects
  *    of over 1 KiB in a slab; the price is steps of up to a third (a
  *    quarter of an object wasted at worst). (896 B would hold 4 to a slab,
- *    as 1024 does, so it would cost as much.) On make bench's random-size
- *    workload, these classes took the peak ratio over seeds 1..4 from
- *    1.250-1.259 to 1.228-1.239 against the multiples of 128 B that held
- *    as many objects (1280, 1536, 2688, 3200; 320, 384, 640, 768, 896).
- *  - kmalloc(n): n -> class through a table of 16 B steps (one load), then the cache's
- *    fast path (a pop of this CPU's free list); kmalloc and kfree themselves are in
- *    mm/slab_fast.c, this file holds everything around them.
+ *    as 1024 does, so it would cost as much.) At the heap's peak they hold
+ *    less than the multiples of 128 B that put as many objects in a slab
+ *    (1280, 1536, 2688, 3200; 320, 384, 640, 768, 896).
+ *  - kmalloc(n): n -> class through a table of 16 B steps (one load), then
+ *    the cache's fast path (a pop of this CPU's free list); kmalloc and
+ *    kfree themselves are in mm/slab_fast.c, this file holds everything
+ *    around them.
  *  - Above 8 KiB: a page block, marked as kmalloc_large in its struct pages
  *    so that kfree, ksize and kmem_object_base still know it.
  *  - kfree(p): p's struct page names its cache; anything else is reported.
  * The class caches live in .bss and are set up by slab_init.
  */
-#include "mm/slab_internal.h"
+#include "mm/kmalloc.h"
+#include "mm/slab_debug.h"
 #include "kernel/printf.h"
 
 static const uint16_t class_sizes[] = {
@@ -41,9 +42,9 @@ static struct kmem_cache kmalloc_caches[NR_CLASSES];
 static char kmalloc_names[NR_CLASSES][16];
 /* Size -> cache (for kmalloc in mm/slab_fast.c), by 16 B steps up to 8 KiB:
  * one shift and one load for every size, with no branch between small and
- * large sizes, which a mix of them would mispredict (make bench (b): 0.3 a
- * pair with a table of 16 B steps to 1 KiB and one of 128 B steps above).
- * Pointers, not indexes: the fast path is one load away from its cache. */
+ * large sizes, which a mix of them would mispredict (as a table of 16 B
+ * steps to 1 KiB and one of 128 B steps above did). Pointers, not indexes:
+ * the fast path is one load away from its cache. */
 struct kmem_cache *kmalloc_class[KMALLOC_MAX_CACHE / 16 + 1];
 struct kmem_cache kmalloc_large = { .name = "kmalloc-large", .flags = SLAB_LARGE };
 

@@ -2,17 +2,19 @@
  * mm/slab.c - the heap: object caches over buddy blocks, each CPU owning
  * the slabs it made (mm/kmalloc.c puts the size classes on top; the entry
  * points' fast paths are in mm/slab_fast.c, statistics and the verifier in
- * mm/slab_check.c, misuse reports and slab_debug= in mm/slab_debug.c, how
- * far each CPU's heap grows (heap_room) in mm/slab_heap.c; this file holds
- * the rest).
+ * mm/slab_check.c, misuse reports and slab_debug= in mm/slab_debug.c, the
+ * footprint policy - how far each CPU's slabs grow, what they keep idle -
+ * in mm/slab_footprint.c; this file holds the rest: caches, slabs, their
+ * lists and the slow paths).
  *
  * Data structures:
  *   struct kmem_cache  one per object type (or kmalloc size class): object
  *                      geometry; per CPU, a free list to allocate from and
  *                      a buffer of objects freed into other CPUs' slabs
- *                      (struct kmem_cpu); per owning CPU, its slabs' lists
- *                      (full, partial, empty) and a remote list of its
- *                      objects other CPUs freed (struct kmem_node); one lock.
+ *                      (struct kmem_cpu_objs); per owning CPU, its slabs'
+ *                      lists (full, partial, empty) and a remote list of
+ *                      its objects other CPUs freed (struct
+ *                      kmem_cpu_slabs); one lock.
  *   slab               a buddy block of 2^order pages cut into `per_slab`
  *                      objects `stride` bytes apart, starting at the block's
  *                      first byte (so power-of-two sizes are naturally
@@ -41,7 +43,7 @@
  *      takes the slow path (below). No slab to take from: a block from the
  *      page allocator, taken whole; but if that would take this CPU's
  *      slabs past the most they have held, other caches first give back
- *      the slabs that only their CPU lists hold (heap_room).
+ *      the slabs that only their CPU lists hold (footprint_make_room).
  *   3. Debug caches have no CPU lists and do everything under the lock,
  *      counting exactly, so every check sees exact state.
  * Free (kmem_cache_free, kfree):
@@ -55,8 +57,8 @@
  *      the mark, in one restartable sequence, then lower the slab's count.
  *      The count says when the slab changes list (slab_settle): full to
  *      partial, and partial to empty (kept, within the idle bounds of
- *      mm/slab_heap.c, or back to the page allocator). But a slab on the
- *      full list carries OWNER_FULL in its owner byte, so the owner test
+ *      mm/slab_footprint.c, or back to the page allocator). But a slab on
+ *      the full list carries OWNER_FULL in its owner byte, so the owner test
  *      sends its frees aside: up to keep_below + 1 of them (the cache's
  *      share of the idle bounds) since the CPU list was last empty (in a
  *      cache of small objects, only while it holds no refill's objects)
@@ -72,28 +74,37 @@
  * objects, which keeps most calls on the fast paths, because they cost the
  * heap's peak nothing: before a CPU's slabs grow past the most they have
  * held, every slab of its that only its CPU lists hold goes back to the
- * page allocator for the cache that needs one (heap_room). On make bench's
- * random-size workload, peak heap bytes per live byte are 1.24 (it was
- * 1.33 with magazines in front of sorted slabs, then 1.245 with size
- * classes cut to the slabs, 1.23 with a CPU list bound of 32 KiB and no
- * heap_room, at twice the time per pair).
+ * page allocator for the cache that needs one (footprint_make_room).
+ * Magazines in front of sorted slabs held more at the peak; a small fixed
+ * bound on the CPU lists instead of footprint_make_room holds about as
+ * little, but costs far more time per allocation and free.
+ *   The policy is mm/slab_footprint.c's; this file is its mechanism. It
+ *   tells the policy of every slab made or released (footprint_count), put
+ *   on or taken off an empty list (footprint_count_empty), of each slab a
+ *   CPU makes (footprint_grown) and of kmem_reclaim (footprint_reset); asks
+ *   it whether to keep an emptied slab (footprint_keeps_empty) and, before
+ *   a new slab, to make room (footprint_make_room); and has it set every
+ *   cache's bounds when the list of caches changes
+ *   (footprint_set_bounds_locked). The policy calls back slab_trim_cpu, to
+ *   release the slabs only a CPU's free list holds, and
+ *   slab_cache_move_last_locked, to reorder the list of caches it walks.
  *
  * Invariants (slab_check, in mm/slab_check.c, asserts them): every slab is
- * on the list its `slab_list` names, of its owner's node, and the counts
- * match; a slab's owner byte carries OWNER_FULL exactly on the full list;
- * free list length + count in use = per_slab, the count biased exactly on
- * the full list; a partial or empty slab's list is the one list_for gives; every
- * free object is an object start inside its slab, carries its free mark,
- * and is in one place only (its slab's list, a CPU list, a buffer or a
- * remote list); with debugging, red zones hold REDZONE_BYTE, free
- * objects POISON_FREE, and (F) each object's padding and each slab's tail
- * PAD_BYTE.
+ * on the list its `slab_list` names, of its owner's slabs (owned[]), and
+ * the counts match; a slab's owner byte carries OWNER_FULL exactly on the
+ * full list; free list length + count in use = per_slab, the count biased
+ * exactly on the full list; a partial or empty slab's list is the one
+ * list_for gives; every free object is an object start inside its slab,
+ * carries its free mark, and is in one place only (its slab's list, a CPU
+ * list, a buffer or a remote list); with debugging, red zones hold
+ * REDZONE_BYTE, free objects POISON_FREE, and (F) each object's padding
+ * and each slab's tail PAD_BYTE.
  *
- * Locking: a CPU's part of a cache (its free list and buffer, its node's
- * lists, and its slabs' heads) is changed only by that CPU: the fast paths
- * in restartable sequences, the slow paths with interrupts off. So an
- * interrupt handler that allocates or frees finds them consistent, and
- * neither path takes a lock. Each cache's lock (LOCK_RANK_SLAB) guards the
+ * Locking: a CPU's part of a cache (its free list and buffer, the lists
+ * of the slabs it owns, and their heads) is changed only by that CPU: the
+ * fast paths in restartable sequences, the slow paths with interrupts off.
+ * So an interrupt handler that allocates or frees finds them consistent,
+ * and neither path takes a lock. Each cache's lock (LOCK_RANK_SLAB) guards the
  * remote lists and a debug cache's slabs. slab_caches_lock
  * (LOCK_RANK_SLAB_CACHES) guards the list of caches. The page allocator is
  * never called with a cache lock held: kmem_reclaim, which it may call,
@@ -105,8 +116,16 @@
  * slab_debug=U), counted, and leaves the heap as it was.
  */
 #include "mm/slab_internal.h"
+#include "mm/slab_debug.h"
+#include "mm/slab_footprint.h"
+#include "mm/kmalloc.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
+
+/* A refill takes whole free lists of slabs until it has this many bytes of
+ * objects (at least one object): few trips for small objects, little memory
+ * held away from the slabs for large ones. */
+#define REFILL_BYTES	(2 * 1024)
 
 struct spinlock slab_caches_lock = SPINLOCK_INIT("slab-caches", LOCK_RANK_SLAB_CACHES);
 struct kmem_cache *slab_caches;		/* slab_caches_lock */
@@ -114,8 +133,6 @@ static unsigned debug_flags;			/* slab_debug=, for every cache */
 
 /* The cache of caches lives in .bss. */
 static struct kmem_cache cache_cache;
-
-static bool debug_cache(const struct kmem_cache *c) { return c->flags & SLAB_DEBUG_MASK; }
 
 /* Pick the smallest slab order (up to SLAB_MAX_ORDER) that wastes at most
  * 1/8 of the block, or failing that the least wasteful one. A stride too
@@ -173,11 +190,11 @@ void slab_cache_setup(struct kmem_cache *c, const char *name, size_t size, size_
 		c->stride = c->obj_size;
 	} else {
 		c->meta = c->obj_size + (flags & SLAB_RED_ZONE ? REDZONE_BYTES : 0);
-		c->stride = c->meta + 16 + (flags & SLAB_STORE_USER ? 2 * sizeof(struct track) : 0);
+		c->stride = c->meta + 16 + (flags & SLAB_STORE_USER ? NR_TRACKS * sizeof(struct track) : 0);
 		c->stride = (c->stride + align - 1) & ~(align - 1);
 	}
 	c->order = pick_order(c->stride);
-	c->per_slab = (unsigned)((PAGE_SIZE << c->order) / c->stride);
+	c->per_slab = (unsigned)(slab_bytes(c) / c->stride);
 	ASSERT(c->order <= PMM_MAX_ORDER && c->per_slab >= 1);
 	c->objs_end = (uint32_t)(c->per_slab * c->stride);
 	c->div_magic = ~0ull / c->stride + 1;
@@ -195,61 +212,75 @@ void slab_cache_link(struct kmem_cache *c)
 	uint64_t f = spin_lock_irqsave(&slab_caches_lock);
 	c->next = slab_caches;
 	slab_caches = c;
-	heap_set_bounds_locked();
+	footprint_set_bounds_locked();
 	spin_unlock_irqrestore(&slab_caches_lock, f);
+}
+
+void slab_cache_move_last_locked(struct kmem_cache *c)
+{
+	if (!c->next)
+		return;
+	struct kmem_cache **pp = &slab_caches;
+	while (*pp != c)
+		pp = &(*pp)->next;
+	*pp = c->next;
+	while (*pp)
+		pp = &(*pp)->next;
+	*pp = c;
+	c->next = NULL;
 }
 
 /* ---- slabs --------------------------------------------------------------- */
 
-/* The node of the CPU that owns a slab; a debug cache's slabs are all in
- * node 0. */
-static struct kmem_node *node_of(struct kmem_cache *c, const struct page *head)
+/* The slabs of the CPU that owns a slab; a debug cache's are all in
+ * owned[0]. */
+static struct kmem_cpu_slabs *owner_slabs(struct kmem_cache *c, const struct page *head)
 {
 	uint8_t owner = owner_of(head);
-	return &c->node[owner == OWNER_NONE ? 0 : owner & ~OWNER_META];
+	return &c->owned[owner == OWNER_NONE ? 0 : owner & ~OWNER_META];
 }
 
-void slab_list_del(struct kmem_node *n, struct page *head)
+static void list_del(struct kmem_cpu_slabs *own, struct page *head)
 {
 	DEBUG_ASSERT(head->slab_list > LIST_NONE && head->slab_list < NR_LISTS);
-	DEBUG_ASSERT(node_of(head->slab_cache, head) == n);
-	DEBUG_ASSERT(n->nr_slabs[head->slab_list] > 0);
-	DEBUG_ASSERT(head->prev ? head->prev->next == head : n->lists[head->slab_list] == head);
+	DEBUG_ASSERT(owner_slabs(head->slab_cache, head) == own);
+	DEBUG_ASSERT(own->nr_slabs[head->slab_list] > 0);
+	DEBUG_ASSERT(head->prev ? head->prev->next == head : own->lists[head->slab_list] == head);
 	DEBUG_ASSERT(!head->next || head->next->prev == head);
 	DEBUG_ASSERT(((head->slab_owner & OWNER_FULL) != 0) == (head->slab_list == LIST_FULL));
 	if (head->slab_list == LIST_EMPTY)
-		heap_count_empty(head->slab_cache, (unsigned)(n - head->slab_cache->node), -1);
+		footprint_count_empty(head->slab_cache, (unsigned)(own - head->slab_cache->owned), -1);
 	if (head->prev)
 		head->prev->next = head->next;
 	else
-		n->lists[head->slab_list] = head->next;
+		own->lists[head->slab_list] = head->next;
 	if (head->next)
 		head->next->prev = head->prev;
-	n->nr_slabs[head->slab_list]--;
+	own->nr_slabs[head->slab_list]--;
 	head->slab_list = LIST_NONE;
 	head->slab_owner = owner_of(head);
 }
 
 /* Put a slab on no list onto `list`. A slab going on the full list carries
  * OWNER_FULL in its owner byte until list_del takes it off. */
-static void list_add(struct kmem_node *n, struct page *head, unsigned list)
+static void list_add(struct kmem_cpu_slabs *own, struct page *head, unsigned list)
 {
 	DEBUG_ASSERT(list > LIST_NONE && list < NR_LISTS);
 	DEBUG_ASSERT(head->slab_list == LIST_NONE);
 	DEBUG_ASSERT(head->slab_head_off == 0);
 	DEBUG_ASSERT(!(head->slab_owner & OWNER_FULL));
-	DEBUG_ASSERT(node_of(head->slab_cache, head) == n);
+	DEBUG_ASSERT(owner_slabs(head->slab_cache, head) == own);
 	if (list == LIST_EMPTY)
-		heap_count_empty(head->slab_cache, (unsigned)(n - head->slab_cache->node), 1);
+		footprint_count_empty(head->slab_cache, (unsigned)(own - head->slab_cache->owned), 1);
 	head->slab_list = (uint8_t)list;
 	if (list == LIST_FULL)
 		head->slab_owner |= OWNER_FULL;
 	head->prev = NULL;
-	head->next = n->lists[list];
+	head->next = own->lists[list];
 	if (head->next)
 		head->next->prev = head;
-	n->lists[list] = head;
-	n->nr_slabs[list]++;
+	own->lists[list] = head;
+	own->nr_slabs[list]++;
 }
 
 /* Link every object of the slab at base into a free list, in address
@@ -268,8 +299,8 @@ static void *link_all(struct kmem_cache *c, uint8_t *base, void *tail)
 }
 
 /*
- * A new slab from the page allocator, owned by `owner` and counted in its
- * node, on no list: every object free and prepared (constructed, poisoned,
+ * A new slab from the page allocator, owned by `owner` and counted among its
+ * slabs, on no list: every object free and prepared (constructed, poisoned,
  * red-zoned as its cache asks) but not yet linked, its free list empty. The
  * caller links them: take_empty onto a CPU's free list, or link_all for a
  * debug slab. Called without the cache lock (the page allocator may call
@@ -289,7 +320,7 @@ static struct page *slab_new(struct kmem_cache *c, uint8_t owner)
 		head[i].slab_div_magic = c->div_magic;
 		head[i].slab_head_off = (uint16_t)(i * sizeof(struct page));
 	}
-	if (c->ctor || c->flags) {
+	if (c->ctor || debug_cache(c)) {
 		for (unsigned i = 0; i < c->per_slab; i++) {
 			uint8_t *obj = base + (uint64_t)i * c->stride;
 			if (c->ctor)
@@ -299,7 +330,7 @@ static struct page *slab_new(struct kmem_cache *c, uint8_t owner)
 			if (c->flags & SLAB_RED_ZONE)
 				memset(obj + c->obj_size, REDZONE_BYTE, REDZONE_BYTES);
 			if (c->flags & SLAB_STORE_USER)
-				memset(tracks_of(c, obj), 0, 2 * sizeof(struct track));
+				memset(tracks_of(c, obj), 0, NR_TRACKS * sizeof(struct track));
 		}
 		if (c->flags & SLAB_CONSISTENCY)
 			slab_pad_fill(c, base);
@@ -309,23 +340,23 @@ static struct page *slab_new(struct kmem_cache *c, uint8_t owner)
 	head->slab_list = LIST_NONE;
 	head->slab_owner = owner;
 	head->next = head->prev = NULL;
-	struct kmem_node *n = node_of(c, head);
-	/* An add, not a store: a debug cache's node 0 is every CPU's, and
+	struct kmem_cpu_slabs *own = owner_slabs(c, head);
+	/* An add, not a store: a debug cache's owned[0] is every CPU's, and
 	 * its slow paths make and release slabs outside its lock (read by
 	 * kmem_cache_bytes). */
-	__atomic_fetch_add(&n->slabs, 1, __ATOMIC_RELAXED);
-	heap_count(c, (unsigned)(n - c->node), 1);
+	__atomic_fetch_add(&own->slabs, 1, __ATOMIC_RELAXED);
+	footprint_count(c, (unsigned)(own - c->owned), 1);
 	return head;
 }
 
 /* Give a slab's block back (on no list, every object free); clear what
- * marks its pages as a slab's, and uncount it from its node. */
-void slab_release(struct kmem_cache *c, struct page *head)
+ * marks its pages as a slab's, and uncount it from its owner's slabs. */
+static void slab_release(struct kmem_cache *c, struct page *head)
 {
 	void *base = head->slab_base;
-	struct kmem_node *n = node_of(c, head);
-	__atomic_fetch_sub(&n->slabs, 1, __ATOMIC_RELAXED);	/* as slab_new */
-	heap_count(c, (unsigned)(n - c->node), -1);
+	struct kmem_cpu_slabs *own = owner_slabs(c, head);
+	__atomic_fetch_sub(&own->slabs, 1, __ATOMIC_RELAXED);	/* as slab_new */
+	footprint_count(c, (unsigned)(own - c->owned), -1);
 	for (unsigned i = 0; i < (1u << c->order); i++) {
 		head[i].slab_cache = NULL;
 		head[i].slab_base = NULL;
@@ -341,22 +372,22 @@ void slab_release(struct kmem_cache *c, struct page *head)
 }
 
 /* A slab that has just become empty and is on no list: keep it on the
- * empty list while the idle bounds allow (heap_keeps_empty), or give it
+ * empty list while the idle bounds allow (footprint_keeps_empty), or give it
  * back. */
-static void slab_emptied(struct kmem_cache *c, struct kmem_node *n, struct page *head)
+static void slab_emptied(struct kmem_cache *c, struct kmem_cpu_slabs *own, struct page *head)
 {
-	if (heap_keeps_empty(c, (unsigned)(n - c->node)))
-		list_add(n, head, LIST_EMPTY);
+	if (footprint_keeps_empty(c, (unsigned)(own - c->owned)))
+		list_add(own, head, LIST_EMPTY);
 	else
 		slab_release(c, head);
 }
 
-/* Release the empty slabs of node n. */
-void slab_release_empty(struct kmem_cache *c, struct kmem_node *n)
+/* Release the empty slabs in own. */
+void slab_release_empty(struct kmem_cache *c, struct kmem_cpu_slabs *own)
 {
 	struct page *head;
-	while ((head = n->lists[LIST_EMPTY]) != NULL) {
-		slab_list_del(n, head);
+	while ((head = own->lists[LIST_EMPTY]) != NULL) {
+		list_del(own, head);
 		slab_release(c, head);
 	}
 }
@@ -371,12 +402,12 @@ void slab_release_empty(struct kmem_cache *c, struct kmem_node *n)
  * (an interrupt handler settled the slab first, or took its free list
  * again, making it full once more) changes nothing.
  */
-static void settle_irqoff(struct kmem_cache *c, struct kmem_node *n, struct page *head)
+static void settle_irqoff(struct kmem_cache *c, struct kmem_cpu_slabs *own, struct page *head)
 {
 	DEBUG_ASSERT(head->slab_head_off == 0);
 	DEBUG_ASSERT(head->slab_cache == c);
-	DEBUG_ASSERT(!c->flags);
-	DEBUG_ASSERT(node_of(c, head) == n);
+	DEBUG_ASSERT(!debug_cache(c));
+	DEBUG_ASSERT(owner_slabs(c, head) == own);
 	DEBUG_ASSERT(head->slab_list != LIST_NONE);
 	DEBUG_ASSERT(count_of(head) <= c->per_slab);
 	DEBUG_ASSERT((head->slab_inuse < 0) == (head->slab_list == LIST_FULL));
@@ -390,11 +421,11 @@ static void settle_irqoff(struct kmem_cache *c, struct kmem_node *n, struct page
 	ASSERT(want != LIST_FULL);
 	if (head->slab_inuse < 0)
 		head->slab_inuse += FULL_BIAS;
-	slab_list_del(n, head);
+	list_del(own, head);
 	if (want == LIST_EMPTY)
-		slab_emptied(c, n, head);
+		slab_emptied(c, own, head);
 	else
-		list_add(n, head, want);
+		list_add(own, head, want);
 }
 
 /*
@@ -408,32 +439,33 @@ void slab_settle(struct page *head)
 	struct kmem_cache *c = head->slab_cache;
 	/* Between the fast path's decrement and irq_save an interrupt handler
 	 * may have settled the slab, released it, and even reused its block
-	 * (for another slab, or a large kmalloc block, whose cache has flags);
-	 * so act only on the head page of a slab this CPU owns, by its state
-	 * now. */
+	 * (for another slab, or a large kmalloc block); so act only on the
+	 * head page of a slab this CPU owns, by its state now. Flags 0, not
+	 * !debug_cache(c): kmalloc_large's SLAB_LARGE must fail the test too,
+	 * in one compare. */
 	if (c && !c->flags && !head->slab_head_off && owner_of(head) == owner_tag(c, cpu))
-		settle_irqoff(c, &c->node[cpu], head);
+		settle_irqoff(c, &c->owned[cpu], head);
 	irq_restore(irq);
 }
 
 /* Free obj (marked) onto its slab `head`, which this CPU owns. */
-static void slab_put(struct kmem_cache *c, struct kmem_node *n, void *obj, struct page *head)
+static void slab_put(struct kmem_cache *c, struct kmem_cpu_slabs *own, void *obj, struct page *head)
 {
 	meta_of(c, obj)[0] = (uint64_t)head->slab_freelist;
 	head->slab_freelist = obj;
 	if (--head->slab_inuse <= 0)
-		settle_irqoff(c, n, head);
+		settle_irqoff(c, own, head);
 }
 
 /* Send cpu's buffer of objects freed into other CPUs' slabs to their
  * owners' remote lists, in one hold of the lock. */
 static void remote_flush(struct kmem_cache *c, unsigned cpu)
 {
-	struct kmem_cpu *k = &c->cpu[cpu];
+	struct kmem_cpu_objs *k = &c->cpu[cpu];
 	uint64_t f = spin_lock_irqsave(&c->lock);
 	for (unsigned i = 0; i < k->nout; i++) {
 		void *obj = k->out[i];
-		struct kmem_node *owner = node_of(c, slab_head_of(obj));
+		struct kmem_cpu_slabs *owner = owner_slabs(c, slab_head_of(obj));
 		meta_of(c, obj)[0] = (uint64_t)owner->remote;
 		owner->remote = obj;
 		__atomic_store_n(&owner->nremote, owner->nremote + 1, __ATOMIC_RELAXED);
@@ -445,22 +477,22 @@ static void remote_flush(struct kmem_cache *c, unsigned cpu)
 /* Take back the objects other CPUs freed into cpu's slabs (collect_remote). */
 static __attribute__((noinline)) void collect_remote_slow(struct kmem_cache *c, unsigned cpu)
 {
-	struct kmem_node *n = &c->node[cpu];
+	struct kmem_cpu_slabs *own = &c->owned[cpu];
 	uint64_t f = spin_lock_irqsave(&c->lock);
-	void *obj = n->remote;
-	n->remote = NULL;
-	__atomic_store_n(&n->nremote, 0, __ATOMIC_RELAXED);
+	void *obj = own->remote;
+	own->remote = NULL;
+	__atomic_store_n(&own->nremote, 0, __ATOMIC_RELAXED);
 	spin_unlock_irqrestore(&c->lock, f);
 	while (obj) {
 		void *next = (void *)meta_of(c, obj)[0];
-		slab_put(c, n, obj, slab_head_of(obj));
+		slab_put(c, own, obj, slab_head_of(obj));
 		obj = next;
 	}
 }
 
 static inline void collect_remote(struct kmem_cache *c, unsigned cpu)
 {
-	if (__atomic_load_n(&c->node[cpu].nremote, __ATOMIC_RELAXED))
+	if (__atomic_load_n(&c->owned[cpu].nremote, __ATOMIC_RELAXED))
 		collect_remote_slow(c, cpu);
 }
 
@@ -470,10 +502,10 @@ static void object_home(struct kmem_cache *c, unsigned cpu, void *obj)
 {
 	struct page *head = slab_head_of(obj);
 	if (owner_of(head) == owner_tag(c, cpu)) {
-		slab_put(c, &c->node[cpu], obj, head);
+		slab_put(c, &c->owned[cpu], obj, head);
 		return;
 	}
-	struct kmem_cpu *k = &c->cpu[cpu];
+	struct kmem_cpu_objs *k = &c->cpu[cpu];
 	k->out[k->nout++] = obj;
 	if (k->nout == REMOTE_MAX)
 		remote_flush(c, cpu);
@@ -484,10 +516,10 @@ static void object_home(struct kmem_cache *c, unsigned cpu, void *obj)
  * (see refill). Return: how many. */
 static unsigned take_empty(struct kmem_cache *c, unsigned cpu, struct page *head)
 {
-	struct kmem_cpu *k = &c->cpu[cpu];
+	struct kmem_cpu_objs *k = &c->cpu[cpu];
 	head->slab_freelist = NULL;
 	head->slab_inuse = (int32_t)c->per_slab - FULL_BIAS;
-	list_add(&c->node[cpu], head, LIST_FULL);
+	list_add(&c->owned[cpu], head, LIST_FULL);
 	k->freelist = link_all(c, head->slab_base, k->freelist);
 	return c->per_slab;
 }
@@ -504,20 +536,20 @@ static unsigned take_empty(struct kmem_cache *c, unsigned cpu, struct page *head
  * a pending decrement would keep it above), so take_empty links its
  * objects again, in order, rather than walk them: frees left them in any
  * order, and a walk of that order is a chain of cache misses, one an
- * object (make bench (c), 14 -> 10 ns per pair).
+ * object.
  */
 static bool refill(struct kmem_cache *c, unsigned cpu)
 {
-	struct kmem_cpu *k = &c->cpu[cpu];
-	struct kmem_node *n = &c->node[cpu];
+	struct kmem_cpu_objs *k = &c->cpu[cpu];
+	struct kmem_cpu_slabs *own = &c->owned[cpu];
 	unsigned got = 0;
 
 	collect_remote(c, cpu);
 	while (got < c->batch) {
-		struct page *head = n->lists[LIST_PARTIAL];
-		if (!head && !(head = n->lists[LIST_EMPTY]))
+		struct page *head = own->lists[LIST_PARTIAL];
+		if (!head && !(head = own->lists[LIST_EMPTY]))
 			break;
-		slab_list_del(n, head);
+		list_del(own, head);
 		if (head->slab_inuse == 0) {
 			got += take_empty(c, cpu, head);
 			continue;
@@ -530,7 +562,7 @@ static bool refill(struct kmem_cache *c, unsigned cpu)
 			len++;
 		head->slab_freelist = NULL;
 		head->slab_inuse += (int32_t)len - FULL_BIAS;
-		list_add(n, head, LIST_FULL);
+		list_add(own, head, LIST_FULL);
 		meta_of(c, last)[0] = (uint64_t)k->freelist;
 		k->freelist = first;
 		got += len;
@@ -541,7 +573,7 @@ static bool refill(struct kmem_cache *c, unsigned cpu)
 /* Every object on cpu's free list of c back to its slab. */
 static void cpu_list_home(struct kmem_cache *c, unsigned cpu)
 {
-	struct kmem_cpu *k = &c->cpu[cpu];
+	struct kmem_cpu_objs *k = &c->cpu[cpu];
 	while (k->freelist) {
 		void *obj = k->freelist;
 		k->freelist = (void *)meta_of(c, obj)[0];
@@ -549,15 +581,66 @@ static void cpu_list_home(struct kmem_cache *c, unsigned cpu)
 	}
 }
 
-/* ---- debug caches (under the cache lock, counted exactly, node 0) --------- */
+/*
+ * Release c's slabs on cpu that no one uses: its empty slabs, and the slabs
+ * every object of which not on the slab's own free list is among the first
+ * `budget` objects of cpu's free list. The others' objects stay on that
+ * list, in order. Return: the objects looked at.
+ *
+ * Two walks of that part of the list. The first counts each object off its
+ * slab's count in use, so that a slab whose count reaches 0 has no object
+ * out but these (the count includes FULL_BIAS on the full list: count_of).
+ * The second takes the objects of such slabs off the list and puts the
+ * count back for the rest. An object past the part walked keeps its slab's
+ * count above 0, and so does a free whose decrement is pending (this runs
+ * in an interrupt handler that came between a free's push and its
+ * decrement): such a slab is kept, never released too early.
+ *
+ * Context: on cpu, interrupts off (footprint_make_room, for the policy).
+ */
+unsigned slab_trim_cpu(struct kmem_cache *c, unsigned cpu, unsigned budget)
+{
+	struct kmem_cpu_objs *k = &c->cpu[cpu];
+	struct kmem_cpu_slabs *own = &c->owned[cpu];
+	slab_release_empty(c, own);
+	unsigned walked = 0;
+	for (void *o = k->freelist; o && walked < budget; o = (void *)meta_of(c, o)[0], walked++)
+		slab_head_of(o)->slab_inuse--;
+	struct page *unused = NULL;		/* off their lists, through ->next */
+	void **pp = &k->freelist;
+	for (unsigned i = 0; i < walked; i++) {
+		void *o = *pp;
+		struct page *head = slab_head_of(o);
+		if (count_of(head) == 0) {
+			if (head->slab_list != LIST_NONE) {
+				list_del(own, head);
+				head->next = unused;
+				unused = head;
+			}
+			*pp = (void *)meta_of(c, o)[0];
+		} else {
+			head->slab_inuse++;
+			pp = (void **)meta_of(c, o);
+		}
+	}
+	while (unused) {
+		struct page *head = unused;
+		unused = head->next;
+		slab_release(c, head);
+	}
+	return walked;
+}
+
+
+/* ---- debug caches (under the cache lock, counted exactly, owned[0]) ------ */
 
 static void relist_locked(struct kmem_cache *c, struct page *head)
 {
-	struct kmem_node *n = &c->node[0];
+	struct kmem_cpu_slabs *own = &c->owned[0];
 	unsigned want = list_for(c, (unsigned)head->slab_inuse);
 	if (head->slab_list != want) {
-		slab_list_del(n, head);
-		list_add(n, head, want);
+		list_del(own, head);
+		list_add(own, head, want);
 	}
 }
 
@@ -575,13 +658,13 @@ static void *debug_take_locked(struct kmem_cache *c, struct page *head)
  * released (an empty slab beyond keep_empty), else NULL. Must hold c->lock. */
 static struct page *debug_put_locked(struct kmem_cache *c, void *obj, struct page *head)
 {
-	struct kmem_node *n = &c->node[0];
+	struct kmem_cpu_slabs *own = &c->owned[0];
 	meta_of(c, obj)[0] = (uint64_t)head->slab_freelist;
 	head->slab_freelist = obj;
 	head->slab_inuse--;
 	relist_locked(c, head);
-	if (head->slab_list == LIST_EMPTY && n->nr_slabs[LIST_EMPTY] > c->keep_empty) {
-		slab_list_del(n, head);
+	if (head->slab_list == LIST_EMPTY && own->nr_slabs[LIST_EMPTY] > c->keep_empty) {
+		list_del(own, head);
 		return head;
 	}
 	return NULL;
@@ -593,10 +676,10 @@ void *slab_alloc_slow(struct kmem_cache *c, unsigned flags)
 {
 	void *obj = NULL;
 
-	if (!c->flags) {
+	if (!debug_cache(c)) {
 		uint64_t irq = irq_save();
 		unsigned cpu = cpu_id();
-		struct kmem_cpu *k = &c->cpu[cpu];
+		struct kmem_cpu_objs *k = &c->cpu[cpu];
 		for (;;) {
 			/* An interrupt may have refilled the list before irq_save. */
 			if (k->freelist) {
@@ -610,10 +693,10 @@ void *slab_alloc_slow(struct kmem_cache *c, unsigned flags)
 			/* No slab has a free object: carve one, and take all of
 			 * it. The page allocator may reclaim, which changes this
 			 * CPU's part of c: so look again from the top. */
-			heap_room(c, cpu);
+			footprint_make_room(c, cpu);
 			struct page *head = slab_new(c, owner_tag(c, cpu));
 			if (head)
-				heap_grown(cpu);
+				footprint_grown(cpu);
 			if (!head) {
 				/* Its reclaim may have taken back objects other
 				 * CPUs freed into this CPU's slabs. */
@@ -630,12 +713,12 @@ void *slab_alloc_slow(struct kmem_cache *c, unsigned flags)
 	} else {
 		/* Debug: straight from the slabs under the lock, checked. */
 		uint64_t f = spin_lock_irqsave(&c->lock);
-		struct kmem_node *n = &c->node[0];
+		struct kmem_cpu_slabs *own = &c->owned[0];
 		struct page *head;
 		for (;;) {
-			head = n->lists[LIST_PARTIAL];
+			head = own->lists[LIST_PARTIAL];
 			if (!head)
-				head = n->lists[LIST_EMPTY];
+				head = own->lists[LIST_EMPTY];
 			if (!head) {
 				spin_unlock_irqrestore(&c->lock, f);
 				head = slab_new(c, OWNER_NONE);
@@ -643,7 +726,7 @@ void *slab_alloc_slow(struct kmem_cache *c, unsigned flags)
 					return NULL;
 				head->slab_freelist = link_all(c, head->slab_base, NULL);
 				f = spin_lock_irqsave(&c->lock);
-				list_add(n, head, LIST_EMPTY);
+				list_add(own, head, LIST_EMPTY);
 			}
 			/* F: the entry the pop hands out and the one it leaves
 			 * as the head, so that the list always starts sound. A
@@ -689,9 +772,9 @@ static bool on_free_list_locked(struct kmem_cache *c, void *obj, struct page *he
 	if (slab_on_list(c, head->slab_freelist, obj, c->per_slab))
 		return true;
 	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
-		struct kmem_cpu *k = &c->cpu[cpu];
+		struct kmem_cpu_objs *k = &c->cpu[cpu];
 		if (slab_on_list(c, k->freelist, obj, slab_cpu_list_max(c, cpu)) ||
-		    slab_on_list(c, c->node[cpu].remote, obj, ~0ull))
+		    slab_on_list(c, c->owned[cpu].remote, obj, ~0ull))
 			return true;
 		for (unsigned i = 0; i < k->nout && i < REMOTE_MAX; i++)
 			if (k->out[i] == obj)
@@ -722,7 +805,7 @@ void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg)
 	}
 
 	struct page *head = head_of(pg);
-	if (!c->flags) {
+	if (!debug_cache(c)) {
 		/* Another CPU's slab, kfree of a constructed cache's object, or a
 		 * set mark. Only a set mark needs the lock: every free object
 		 * carries it, so without it obj is not free. */
@@ -767,7 +850,7 @@ void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg)
 	if (c->flags & SLAB_POISON)
 		memset(obj, POISON_FREE, c->obj_size);
 	if (c->flags & SLAB_STORE_USER)
-		slab_record(c, obj, 1);
+		slab_record(c, obj, TRACK_FREE);
 	meta_of(c, obj)[1] = FREE_MARK;
 	struct page *release = debug_put_locked(c, obj, head);
 	spin_unlock_irqrestore(&c->lock, f);
@@ -809,9 +892,9 @@ void kmem_cache_free_foreign(struct kmem_cache *c, void *p, struct page *pg)
  * slabs (a debug cache: all its empty slabs). */
 static void cache_shrink(struct kmem_cache *c)
 {
-	if (c->flags) {
+	if (debug_cache(c)) {
 		uint64_t f = spin_lock_irqsave(&c->lock);
-		slab_release_empty(c, &c->node[0]);
+		slab_release_empty(c, &c->owned[0]);
 		spin_unlock_irqrestore(&c->lock, f);
 		return;
 	}
@@ -821,7 +904,7 @@ static void cache_shrink(struct kmem_cache *c)
 	if (c->cpu[cpu].nout)
 		remote_flush(c, cpu);
 	collect_remote(c, cpu);
-	slab_release_empty(c, &c->node[cpu]);
+	slab_release_empty(c, &c->owned[cpu]);
 	irq_restore(irq);
 }
 
@@ -829,17 +912,17 @@ uint64_t slab_in_use_locked(struct kmem_cache *c)
 {
 	uint64_t inuse = 0;
 	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
-		struct kmem_node *n = &c->node[cpu];
-		struct kmem_cpu *k = &c->cpu[cpu];
-		inuse += (uint64_t)n->nr_slabs[LIST_FULL] * c->per_slab;
-		for (struct page *h = n->lists[LIST_FULL]; h; h = h->next)
+		struct kmem_cpu_slabs *own = &c->owned[cpu];
+		struct kmem_cpu_objs *k = &c->cpu[cpu];
+		inuse += (uint64_t)own->nr_slabs[LIST_FULL] * c->per_slab;
+		for (struct page *h = own->lists[LIST_FULL]; h; h = h->next)
 			inuse -= c->per_slab - count_of(h);	/* frees whose decrement is pending */
-		for (struct page *h = n->lists[LIST_PARTIAL]; h; h = h->next)
+		for (struct page *h = own->lists[LIST_PARTIAL]; h; h = h->next)
 			inuse += count_of(h);
 		uint64_t max = slab_cpu_list_max(c, cpu);
 		for (void *o = k->freelist; o && max && walkable(c, o); o = (void *)meta_of(c, o)[0], max--)
 			inuse--;
-		inuse -= k->nout + n->nremote;
+		inuse -= k->nout + own->nremote;
 	}
 	return inuse;
 }
@@ -857,7 +940,7 @@ static bool cache_unlink(struct kmem_cache *c)
 		}
 	}
 	if (found)
-		heap_set_bounds_locked();
+		footprint_set_bounds_locked();
 	spin_unlock_irqrestore(&slab_caches_lock, f);
 	return found;
 }
@@ -882,7 +965,7 @@ void kmem_cache_destroy(struct kmem_cache *c)
 	 * list goes home as that CPU's would, then every buffer, then every
 	 * owner takes back its remote objects. */
 	uint64_t irq = irq_save();
-	if (!c->flags) {
+	if (!debug_cache(c)) {
 		for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
 			cpu_list_home(c, cpu);
 		for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
@@ -890,7 +973,7 @@ void kmem_cache_destroy(struct kmem_cache *c)
 				remote_flush(c, cpu);
 		for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
 			collect_remote(c, cpu);
-			slab_release_empty(c, &c->node[cpu]);
+			slab_release_empty(c, &c->owned[cpu]);
 		}
 	}
 	irq_restore(irq);
@@ -918,10 +1001,10 @@ void slab_for_each_cache(void (*fn)(struct kmem_cache *c))
 void kmem_reclaim(void)
 {
 	slab_for_each_cache(cache_shrink);
-	/* What this CPU's caches held was too much: heap_room counts from
-	 * what they hold now. */
+	/* What this CPU's caches held was too much: footprint_make_room
+	 * counts from what they hold now. */
 	uint64_t irq = irq_save();
-	heap_reset(cpu_id());
+	footprint_reset(cpu_id());
 	irq_restore(irq);
 }
 
@@ -937,7 +1020,7 @@ static void slab_describe_block(const struct page *head, char *buf, size_t n)
 void slab_init(void)
 {
 	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
-		heap_reset(cpu);
+		footprint_reset(cpu);
 	debug_flags = slab_debug_parse();
 	slab_cache_setup(&cache_cache, "kmem_cache", sizeof(struct kmem_cache),
 			 _Alignof(struct kmem_cache), debug_flags, NULL);

@@ -84,7 +84,7 @@ void kmem_cache_stats(struct kmem_cache *c, struct kmem_cache_stats *out);
 uint64_t kmem_cache_bytes(struct kmem_cache *c);
 
 /* What the heap and the page allocator keep idle: free but out of the
- * buddy lists (mm/slab_heap.c states the bounds). Summed over the CPUs,
+ * buddy lists (mm/slab_footprint.c states the bounds). Summed over the CPUs,
  * exact while no other CPU uses the heap. */
 struct kmem_idle {
 	uint64_t cpu_lists;	/* free objects on CPU lists, in bytes of stride */

@@ -10,6 +10,8 @@
  * lock. Other CPUs' private parts are read as they are: exact on one CPU.
  */
 #include "mm/slab_internal.h"
+#include "mm/slab_debug.h"
+#include "mm/slab_footprint.h"
 #include "kernel/console.h"
 #include "kernel/panic.h"
 
@@ -17,8 +19,8 @@ uint64_t kmem_cache_bytes(struct kmem_cache *c)
 {
 	uint64_t slabs = 0;
 	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
-		slabs += __atomic_load_n(&c->node[cpu].slabs, __ATOMIC_RELAXED);
-	return slabs * (PAGE_SIZE << c->order);
+		slabs += __atomic_load_n(&c->owned[cpu].slabs, __ATOMIC_RELAXED);
+	return slabs * slab_bytes(c);
 }
 
 void kmem_cache_stats(struct kmem_cache *c, struct kmem_cache_stats *out)
@@ -27,11 +29,11 @@ void kmem_cache_stats(struct kmem_cache *c, struct kmem_cache_stats *out)
 	uint64_t f = spin_lock_irqsave(&c->lock);
 	uint64_t slabs = 0;
 	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++)
-		slabs += c->node[cpu].slabs;
+		slabs += c->owned[cpu].slabs;
 	*out = (struct kmem_cache_stats){
 		.name = c->name, .object_size = c->size, .stride = c->stride,
 		.objects_in_use = slab_in_use_locked(c),
-		.slabs = slabs, .bytes = slabs * (PAGE_SIZE << c->order), .fast_paths = !c->flags,
+		.slabs = slabs, .bytes = slabs * slab_bytes(c), .fast_paths = !debug_cache(c),
 	};
 	spin_unlock_irqrestore(&c->lock, f);
 	irq_restore(irq);
@@ -47,7 +49,7 @@ static void idle_of_cache(struct kmem_cache *c)
 		for (void *o = c->cpu[cpu].freelist; o && objs < max; o = (void *)meta_of(c, o)[0])
 			objs++;
 		uint64_t list = objs * c->stride;
-		uint64_t empty = (uint64_t)c->node[cpu].nr_slabs[LIST_EMPTY] * (PAGE_SIZE << c->order);
+		uint64_t empty = (uint64_t)c->owned[cpu].nr_slabs[LIST_EMPTY] * slab_bytes(c);
 		idle.cpu_lists += list;
 		idle.empty_slabs += empty;
 		if (list + empty > idle.cache_max) {
@@ -83,12 +85,12 @@ static void dump_cache(struct kmem_cache *c)
 
 void kmem_dump(void)
 {
-	struct heap_bounds b;
+	struct footprint_bounds b;
 	struct kmem_idle i;
 	kprintf("%-18s %8s %8s %10s %8s %10s\n", "# name", "objsize", "stride", "active",
 		"slabs", "KiB");
 	slab_for_each_cache(dump_cache);
-	heap_bounds(&b);
+	footprint_bounds(&b);
 	kmem_idle(&i);
 	kprintf("# idle: %llu KiB (CPU lists %llu, empty slabs %llu, cached pages %llu); bounds a CPU: "
 		"%llu KiB a cache, %llu KiB in all (refill room %llu, empty slabs %llu, kept %llu KiB "
@@ -136,7 +138,7 @@ static void check_slab(struct kmem_cache *c, struct page *head, unsigned list, u
 	 * until they settle it), and only a full slab's count is biased (a
 	 * debug cache's counts are exact, never biased). */
 	ASSERT(nfree + count_of(head) == c->per_slab);
-	ASSERT(c->flags ? head->slab_inuse >= 0 : (head->slab_inuse < 0) == (list == LIST_FULL));
+	ASSERT(debug_cache(c) ? head->slab_inuse >= 0 : (head->slab_inuse < 0) == (list == LIST_FULL));
 	if (list != LIST_FULL)
 		ASSERT(list_for(c, count_of(head)) == list);
 	if (c->flags & SLAB_RED_ZONE)
@@ -146,7 +148,7 @@ static void check_slab(struct kmem_cache *c, struct page *head, unsigned list, u
 		for (unsigned i = 0; i < c->per_slab; i++)
 			ASSERT(slab_first_unpadded(base + (uint64_t)i * c->stride + pad_of(c),
 						   c->stride - pad_of(c)) < 0);
-		ASSERT(slab_first_unpadded(base + c->objs_end, (PAGE_SIZE << c->order) - c->objs_end) < 0);
+		ASSERT(slab_first_unpadded(base + c->objs_end, slab_bytes(c) - c->objs_end) < 0);
 	}
 }
 
@@ -155,20 +157,20 @@ static void check_cache(struct kmem_cache *c)
 	uint64_t irq = irq_save();
 	uint64_t f = spin_lock_irqsave(&c->lock);
 	for (unsigned cpu = 0; cpu < MAX_CPUS; cpu++) {
-		struct kmem_node *n = &c->node[cpu];
-		struct kmem_cpu *k = &c->cpu[cpu];
-		uint8_t owner = c->flags ? OWNER_NONE : owner_tag(c, cpu);
+		struct kmem_cpu_slabs *own = &c->owned[cpu];
+		struct kmem_cpu_objs *k = &c->cpu[cpu];
+		uint8_t owner = debug_cache(c) ? OWNER_NONE : owner_tag(c, cpu);
 		uint64_t slabs = 0;
 		for (unsigned list = LIST_FULL; list < NR_LISTS; list++) {
 			uint64_t nr = 0;
-			for (struct page *h = n->lists[list]; h; h = h->next, nr++)
+			for (struct page *h = own->lists[list]; h; h = h->next, nr++)
 				check_slab(c, h, list, owner);
-			ASSERT(nr == n->nr_slabs[list]);
+			ASSERT(nr == own->nr_slabs[list]);
 			slabs += nr;
 		}
-		ASSERT(slabs == n->slabs);
+		ASSERT(slabs == own->slabs);
 		/* Free objects held outside their slabs: each once. */
-		if (c->flags)
+		if (debug_cache(c))
 			ASSERT(!k->freelist);
 		uint64_t nk = 0;
 		for (void *o = k->freelist; o; o = (void *)meta_of(c, o)[0]) {
@@ -182,9 +184,9 @@ static void check_cache(struct kmem_cache *c)
 				ASSERT(k->out[j] != k->out[i]);
 		}
 		uint64_t nr = 0;
-		for (void *o = n->remote; o; o = (void *)meta_of(c, o)[0], nr++)
+		for (void *o = own->remote; o; o = (void *)meta_of(c, o)[0], nr++)
 			ASSERT(owner_of(check_held(c, o)) == owner);
-		ASSERT(nr == n->nremote);
+		ASSERT(nr == own->nremote);
 	}
 	spin_unlock_irqrestore(&c->lock, f);
 	irq_restore(irq);

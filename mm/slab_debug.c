@@ -25,10 +25,12 @@
  * cache) are in the allocator's paths; they report through slab_report.
  * What a detector finds it reports and repairs (red zone and padding bytes
  * refilled, a free list rebuilt), so that one overwrite is one report and
- * slab_check still passes. Called from mm/slab.c with the cache lock held
- * or without; these functions take no lock of their own.
+ * slab_check still passes. Called by the heap's files (mm/slab_debug.h),
+ * with the cache lock held or without; these functions take no lock of
+ * their own.
  */
-#include "mm/slab_internal.h"
+#include "mm/slab_debug.h"
+#include "mm/kmalloc.h"
 #include "kernel/console.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
@@ -73,8 +75,8 @@ void slab_report(const struct kmem_cache *c, void *obj, const char *fmt, ...)
 			c->size, c->stride);
 	backtrace_print(fp[1] - 1, fp[0]);
 	if (obj && c && (c->flags & SLAB_STORE_USER)) {
-		print_track("last allocated at", &tracks_of(c, obj)[0]);
-		print_track("last freed at", &tracks_of(c, obj)[1]);
+		print_track("last allocated at", &tracks_of(c, obj)[TRACK_ALLOC]);
+		print_track("last freed at", &tracks_of(c, obj)[TRACK_FREE]);
 	}
 	__atomic_add_fetch(&reports, 1, __ATOMIC_RELAXED);
 }
@@ -104,9 +106,9 @@ long slab_first_unpoisoned(const struct kmem_cache *c, void *obj)
 	return -1;
 }
 
-void slab_record(const struct kmem_cache *c, void *obj, int which)
+void slab_record(const struct kmem_cache *c, void *obj, enum track_kind kind)
 {
-	struct track *t = &tracks_of(c, obj)[which];
+	struct track *t = &tracks_of(c, obj)[kind];
 	t->n = backtrace_save(t->pcs, TRACK_DEPTH);
 }
 
@@ -126,12 +128,10 @@ void slab_debug_on_alloc(struct kmem_cache *c, void *obj)
 	if (c->flags & SLAB_CONSISTENCY)
 		slab_pad_check(c, obj);
 	if (c->flags & SLAB_STORE_USER)
-		slab_record(c, obj, 0);
+		slab_record(c, obj, TRACK_ALLOC);
 }
 
 /* ---- consistency (F) ------------------------------------------------------------ */
-
-static size_t slab_bytes(const struct kmem_cache *c) { return PAGE_SIZE << c->order; }
 
 /* Fill the padding of every object of the new slab at base, and its tail. */
 void slab_pad_fill(const struct kmem_cache *c, uint8_t *base)

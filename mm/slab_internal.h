@@ -1,18 +1,24 @@
 /*
- * mm/slab_internal.h - what mm/slab.c (object caches), mm/kmalloc.c (the
- * size classes on top), mm/slab_fast.c (the entry points' fast paths),
- * mm/slab_check.c (statistics, the verifier), mm/slab_debug.c (misuse
- * reports, slab_debug=) and mm/slab_heap.c (how far each CPU's heap grows)
- * share: the cache structure, object geometry, and
- * the per-CPU fast paths, inline so that kmalloc and kfree pay no call for
- * them. Users include mm/slab.h instead; only white-box tests include this.
+ * mm/slab_internal.h - the heap's private header: the structures its files
+ * share, their invariants, object geometry, and the functions of its core,
+ * mm/slab.c, that the other files call. The heap's files:
+ *   mm/slab.c            caches, slabs and their lists, the slow paths
+ *   mm/slab_fast.c       the fast paths: kmalloc, kfree, kmem_cache_alloc
+ *                        and kmem_cache_free
+ *   mm/kmalloc.c         size classes and large blocks (mm/kmalloc.h)
+ *   mm/slab_footprint.c  how far each CPU's slabs grow, what they keep idle
+ *                        (mm/slab_footprint.h)
+ *   mm/slab_debug.c      misuse reports, slab_debug= (mm/slab_debug.h)
+ *   mm/slab_check.c      statistics, kmem_dump, the verifier
+ * Each of the others' interface to the rest is the header next to it.
+ * Users include mm/slab.h instead; only the heap's files and white-box
+ * tests include this.
  */
 #ifndef MM_SLAB_INTERNAL_H
 #define MM_SLAB_INTERNAL_H
 
 #include "mm/slab.h"
 #include "kernel/percpu.h"
-#include "kernel/restart.h"
 #include "kernel/spinlock.h"
 #include "kernel/string.h"
 #include "mm/layout.h"
@@ -22,45 +28,12 @@
 
 /* Objects freed on one CPU into slabs another CPU owns wait in the freeing
  * CPU's buffer of this many, then go to their owners' remote lists in one
- * hold of the cache lock. 14: struct kmem_cpu is then 128 bytes, so that
- * finding a CPU's part of a cache is a shift. */
+ * hold of the cache lock. 14: struct kmem_cpu_objs is then 128 bytes, so
+ * that finding a CPU's part of a cache is a shift. */
 #define REMOTE_MAX	14
 /* A cache with at least this many objects to a slab is one of small
  * objects; with fewer, one of large objects. */
 #define SMALL_SLAB_OBJS	16
-/* Empty slabs a CPU keeps, rather than giving them back to the page
- * allocator at once (hysteresis: a cache at a slab boundary does not
- * allocate and free a block on every other call, a cache that works in
- * batches does not cut up its slabs again for each, and a recent double
- * free is still found on its slab's free list). A cache of small objects
- * keeps some, up to KEEP_EMPTY_BYTES and the idle bounds (mm/slab_heap.c);
- * a debug cache keeps SLAB_KEEP_EMPTY; a cache of large objects none: its
- * empty slab is memory every other class lacks at its peak.
- * kmem_reclaim gives them all back when the page allocator runs short. */
-#define SLAB_KEEP_EMPTY	1
-#define KEEP_EMPTY_BYTES	(2 * 1024 * 1024)
-/* A refill takes whole free lists of slabs until it has this many bytes of
- * objects (at least one object): few trips for small objects, little memory
- * held away from the slabs for large ones. */
-#define REFILL_BYTES	(2 * 1024)
-/* A CPU keeps objects freed into full slabs on its own free list (counted
- * since the list was last empty) rather than moving the slab to the partial
- * list (cache_free_fast): objects of full slabs are the best to hand out
- * again, and a free or allocation that stays on the CPU list costs no list
- * move. A cache of large objects (fewer than SMALL_SLAB_OBJS to a slab)
- * keeps them even while the list holds a refill's objects. How many: the
- * cache's share of the idle bounds (mm/slab_heap.c), and at most this
- * many bytes; more buys little speed and raises the heap's peak, since a
- * kept object's slab stays out of every other cache's reach until
- * heap_room (mm/slab_heap.c) trims it. */
-#define KEEP_FREED_BYTES	(256 * 1024)
-/* What heap_room (mm/slab_heap.c) may spend in one call, in CPU-list objects
- * looked at; what each new slab adds to a CPU's credit; and what looking
- * at a cache costs. Make bench's random-size workload looks at 550 objects
- * a call on average, and makes 37 slabs between calls. */
-#define TRIM_BUDGET	4096
-#define TRIM_CREDIT	64
-#define TRIM_VISIT	1
 #define SLAB_MAX_ORDER	3		/* 32 KiB, unless one object needs more */
 #define TRACK_DEPTH	6		/* frames kept per allocation/free (U) */
 
@@ -71,8 +44,15 @@
 #define OWNER_NONE	0xbf
 /* ORed into a slab's owner byte while the slab is on the full list, so that
  * the free fast path's one owner test also sends frees into full slabs
- * aside, to be kept on the CPU's free list (cache_free_fast). */
+ * aside, to be kept on the CPU's free list (mm/slab_fast.c:
+ * cache_free_fast). */
 #define OWNER_FULL	0x40
+/* ORed into the owner byte of the slabs of caches whose metadata is not at
+ * offset 0 (constructed caches), so that kfree's fast path, which assumes
+ * 0, sends them to the slow path. */
+#define OWNER_META	0x80
+/* Below the flags, and never CPU 63, whose tag OWNER_NONE is. */
+_Static_assert(MAX_CPUS < OWNER_FULL, "a CPU number must fit below the owner byte's flags");
 /* What a slab's count in use (struct page slab_inuse) is lowered by while
  * the slab is full (on its owner's full list), so that the free fast path's
  * decrement leaves it negative and takes the slow path, which moves the
@@ -101,13 +81,14 @@
  * slab most recently freed into, usually one object short of full. So
  * objects pack into few slabs and sparse ones drain to empty and go back to
  * the page allocator, without sorting by fullness, which frees straight
- * into slabs could not keep up to date without costing the fast path.
- * (Sorting by fullness saved 0.004 of make bench's peak ratio.) */
+ * into slabs could not keep up to date without costing the fast path, and
+ * which would save little memory. */
 enum { LIST_NONE, LIST_FULL, LIST_PARTIAL, LIST_EMPTY, NR_LISTS };
 
-/* One CPU's part of a cache. Only that CPU changes it: the fast paths in
- * restartable sequences, the slow paths with interrupts off. */
-struct kmem_cpu {
+/* The free objects one CPU holds of a cache, outside their slabs: its free
+ * list and its buffer toward other CPUs. Only that CPU changes them: the
+ * fast paths in restartable sequences, the slow paths with interrupts off. */
+struct kmem_cpu_objs {
 	void *freelist;			/* free objects, taken from its slabs, to hand out */
 	unsigned nkept;			/* objects kept on it since it was last empty
 					   (cache_free_fast); after a refill, 0, or 1
@@ -115,11 +96,12 @@ struct kmem_cpu {
 	unsigned nout;
 	void *out[REMOTE_MAX];		/* freed here into other CPUs' slabs */
 } __attribute__((aligned(64)));	/* away from the other CPUs' lines */
-_Static_assert(sizeof(struct kmem_cpu) == 128, "a CPU's part of a cache: a shift away");
+_Static_assert(sizeof(struct kmem_cpu_objs) == 128, "a CPU's part of a cache: a shift away");
 
-/* The slabs one CPU owns. Only their owner changes them (with interrupts
- * off), except `remote`, which the cache lock guards. */
-struct kmem_node {
+/* The slabs one CPU owns of a cache (per CPU, not per NUMA node). Only
+ * their owner changes them (with interrupts off), except `remote`, which
+ * the cache lock guards. */
+struct kmem_cpu_slabs {
 	struct page *lists[NR_LISTS];	/* slab heads by LIST_*; [LIST_NONE] unused */
 	uint32_t nr_slabs[NR_LISTS];
 	uint64_t slabs;			/* every slab it owns */
@@ -130,47 +112,56 @@ struct kmem_node {
 struct kmem_cache {
 	/* First, so that CPU 0's free list is at the cache's own address and
 	 * the fast paths need no add to find it. */
-	struct kmem_cpu cpu[MAX_CPUS];
+	struct kmem_cpu_objs cpu[MAX_CPUS];
 
 	const char *name;
 	size_t size;			/* as asked */
 	size_t obj_size;		/* size rounded to the alignment */
 	size_t stride;			/* object + red zone + metadata + tracks */
 	size_t meta;			/* offset of the free pointer and mark */
-	unsigned flags;			/* SLAB_* debug letters */
+	unsigned flags;			/* SLAB_* debug letters; kmalloc_large's
+					   SLAB_LARGE */
 	unsigned order;			/* slab block order */
 	unsigned per_slab;
 	uint32_t objs_end;		/* per_slab * stride: where a slab's tail starts */
 	uint64_t div_magic;		/* ceil(2^64 / stride): offset -> index (obj_index) */
 	unsigned keep_empty;		/* empty slabs a CPU keeps, at most
-					   (slab_caches_lock: heap_set_bounds_locked) */
+					   (slab_caches_lock: set by
+					   footprint_set_bounds_locked) */
 	unsigned batch;			/* objects a refill takes at least, if it can */
 	unsigned keep_below;		/* a CPU list keeps freed objects while fewer
 					   than 1 + this were kept (cache_free_fast;
-					   slab_caches_lock: heap_set_bounds_locked) */
+					   slab_caches_lock: set by
+					   footprint_set_bounds_locked) */
 	bool keep_on_refill;		/* keeps also while the CPU list holds a
 					   refill's objects (large objects) */
 	void (*ctor)(void *);
 
-	/* Guards the nodes' remote lists, and a debug cache's slabs (all in
-	 * node[0], owned by OWNER_NONE, counted exactly). */
+	/* Guards the remote lists, and a debug cache's slabs (all in
+	 * owned[0], owned by OWNER_NONE, counted exactly). */
 	struct spinlock lock;
-	struct kmem_node node[MAX_CPUS];	/* by owner */
+	struct kmem_cpu_slabs owned[MAX_CPUS];	/* by owner CPU */
 
-	struct kmem_cache *next;	/* caches_lock */
+	struct kmem_cache *next;	/* slab_caches_lock */
 };
 
+/* A debug cache (slab_debug letters): it keeps no CPU lists, its slabs are
+ * nobody's (OWNER_NONE), in owned[0], and its paths do everything under its
+ * lock, counting exactly. */
+static inline bool debug_cache(const struct kmem_cache *c)
+{
+	return c->flags & SLAB_DEBUG_MASK;
+}
+
+/* What U records of an object, after its metadata: the backtraces of its
+ * last allocation and its last free, in that order. */
+enum track_kind { TRACK_ALLOC, TRACK_FREE, NR_TRACKS };
 struct track {
 	uint64_t pcs[TRACK_DEPTH];
 	unsigned n;
 };
 
-/* Marks the pages of a kmalloc too large for the classes (mm/kmalloc.c). Its
- * flags are non-zero so that kfree's fast path sends it to the slow path. */
-#define SLAB_LARGE	(1u << 31)
-extern struct kmem_cache kmalloc_large;
-
-/* ---- geometry ---- */
+/* ---- geometry -------------------------------------------------------- */
 
 static inline uint8_t *slab_base_of(const struct page *pg) { return pg->slab_base; }
 
@@ -190,6 +181,12 @@ static inline struct page *head_of(struct page *pg)
 	return (struct page *)((uintptr_t)pg - pg->slab_head_off);
 }
 
+/* The bytes of each of c's slabs. */
+static inline uint64_t slab_bytes(const struct kmem_cache *c)
+{
+	return PAGE_SIZE << c->order;
+}
+
 /* Which list a slab with `inuse` objects out belongs on. */
 static inline unsigned list_for(const struct kmem_cache *c, unsigned inuse)
 {
@@ -207,9 +204,8 @@ static inline unsigned count_of(const struct page *head)
  * that a bug made circular) stops there. */
 static inline uint64_t slab_cpu_list_max(const struct kmem_cache *c, unsigned cpu)
 {
-	return c->node[cpu].slabs * c->per_slab;
+	return c->owned[cpu].slabs * c->per_slab;
 }
-
 
 static inline uint64_t *meta_of(const struct kmem_cache *c, void *obj)
 {
@@ -225,7 +221,7 @@ static inline struct track *tracks_of(const struct kmem_cache *c, void *obj)
  * runs to the stride (what the alignment adds), and holds PAD_BYTE with F. */
 static inline size_t pad_of(const struct kmem_cache *c)
 {
-	return c->meta + 16 + (c->flags & SLAB_STORE_USER ? 2 * sizeof(struct track) : 0);
+	return c->meta + 16 + (c->flags & SLAB_STORE_USER ? NR_TRACKS * sizeof(struct track) : 0);
 }
 
 /*
@@ -250,172 +246,6 @@ static inline bool is_free_marked(const struct kmem_cache *c, void *obj)
 	return meta_of(c, obj)[1] == (FREE_MARK);
 }
 
-/* ---- mm/slab_debug.c, for mm/slab.c ---- */
-
-void slab_report(const struct kmem_cache *c, void *obj, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-bool slab_redzone_intact(const struct kmem_cache *c, void *obj);
-long slab_first_unpoisoned(const struct kmem_cache *c, void *obj);	/* or -1 */
-void slab_record(const struct kmem_cache *c, void *obj, int which);	/* 0 alloc, 1 free */
-void slab_debug_on_alloc(struct kmem_cache *c, void *obj);
-void slab_pad_fill(const struct kmem_cache *c, uint8_t *base);
-long slab_first_unpadded(const uint8_t *p, size_t n);	/* or -1 */
-void slab_pad_check(const struct kmem_cache *c, void *obj);
-void slab_tail_check(const struct kmem_cache *c, uint8_t *base);
-bool slab_freelist_check_locked(struct kmem_cache *c, struct page *head, unsigned steps);
-unsigned slab_debug_parse(void);
-
-/* ---- mm/slab.c, for mm/slab_check.c ---- */
-
-/* Call fn on every cache, holding the list of caches' lock. */
-void slab_for_each_cache(void (*fn)(struct kmem_cache *c));
-/* Objects out of c's slabs and not free anywhere: what its users hold.
- * Must hold c->lock; exact while no other CPU uses c. */
-uint64_t slab_in_use_locked(struct kmem_cache *c);
-/* Is obj on the free list of c starting at f? (At most `max` steps, each
- * onto an object of c.) */
-bool slab_on_list(struct kmem_cache *c, void *f, void *obj, uint64_t max);
-
-/* ---- mm/slab.c, for mm/kmalloc.c ---- */
-
-void slab_cache_setup(struct kmem_cache *c, const char *name, size_t size, size_t align,
-		      unsigned flags, void (*ctor)(void *));
-void slab_cache_link(struct kmem_cache *c);
-__attribute__((noinline)) void *slab_alloc_slow(struct kmem_cache *c, unsigned flags);
-__attribute__((noinline)) void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg);
-__attribute__((noinline)) void slab_settle(struct page *head);
-
-__attribute__((noinline)) void kmem_cache_free_foreign(struct kmem_cache *c, void *p,
-							struct page *pg);
-
-/* The head page of obj's slab (obj known to be in one). */
-static inline struct page *slab_head_of(void *obj)
-{
-	return head_of(pmm_virt_to_page(&kernel_pmm, obj));
-}
-
-/* ---- mm/slab.c, for mm/slab_heap.c ---- */
-
-extern struct spinlock slab_caches_lock;
-extern struct kmem_cache *slab_caches;		/* slab_caches_lock */
-void slab_list_del(struct kmem_node *n, struct page *head);
-void slab_release(struct kmem_cache *c, struct page *head);
-void slab_release_empty(struct kmem_cache *c, struct kmem_node *n);
-
-/* ---- mm/slab_heap.c, for mm/slab.c ---- */
-
-/* cpu's slabs of c grew (slabs > 0) or shrank by `slabs` slabs. */
-void heap_count(const struct kmem_cache *c, unsigned cpu, int slabs);
-/* cpu's empty slabs of c (on its empty list) grew or shrank by `slabs`. */
-void heap_count_empty(const struct kmem_cache *c, unsigned cpu, int slabs);
-/* May cpu keep one more empty slab of c? */
-bool heap_keeps_empty(const struct kmem_cache *c, unsigned cpu);
-/* Set every cache's keep_below and keep_empty from the idle bounds, for
- * the caches on the list now. Must hold slab_caches_lock. */
-void heap_set_bounds_locked(void);
-/* The idle bounds in force, per CPU (kmem_dump and tests). */
-struct heap_bounds {
-	uint64_t per_cache;	/* one cache, all it keeps */
-	uint64_t total;		/* every cache and the page allocator's CPU cache */
-	uint64_t empty_pool;	/* of total: the empty slabs of every cache */
-	uint64_t kept_share;	/* of total: each cache's kept objects, at most this */
-	uint64_t kept_objs;	/* plus this many objects */
-	uint64_t room;		/* of total: what refills may leave, and the page cache */
-};
-void heap_bounds(struct heap_bounds *out);
-/* cpu made a slab: its peak and heap_room's credit follow. */
-void heap_grown(unsigned cpu);
-/* kmem_reclaim ran on cpu (and set-up): the peak is what its slabs hold. */
-void heap_reset(unsigned cpu);
-void heap_room(struct kmem_cache *c, unsigned cpu);
-
-/* ---- mm/kmalloc.c, for mm/slab.c and mm/slab_fast.c ---- */
-
-extern struct kmem_cache *kmalloc_class[KMALLOC_MAX_CACHE / 16 + 1];	/* by 16 B steps */
-
-void kmalloc_init(unsigned debug_flags);
-/* Set c up as the kmalloc class of `size` bytes (tests build private ones). */
-void kmalloc_class_setup(struct kmem_cache *c, const char *name, size_t size, unsigned debug_flags);
-__attribute__((noinline)) void *kmalloc_large_alloc(size_t n, unsigned flags);
-void kfree_large(struct page *pg, void *p);
-__attribute__((noinline)) void kfree_unowned(void *p);
-__attribute__((noinline)) void kfree_slow(void *p);
-
-/* ---- the fast paths ----
- *
- * Each CPU allocates from its free list of a cache (struct kmem_cpu), made
- * of whole free lists it took from its slabs, and frees every object of a
- * slab it owns straight onto that slab's own free list (no magazine between
- * CPU and slab, so a freed object makes no extra trip) - unless the slab is
- * full: then the object is kept on the CPU's free list, to be handed out
- * again first (cache_free_fast). Each is a restartable sequence
- * (kernel/restart.h): the store of the list head commits, and an interrupt
- * that lands before the commit sends the sequence back to its start. So
- * they need no lock, no atomic instruction and no interrupt masking, and an
- * interrupt handler may allocate and free in the middle of one.
- *
- * A free also lowers the slab's count in use, after the commit: a handler
- * that runs between the two sees the count one too high, which can only
- * keep a slab it would otherwise release. Every other change of the count
- * is an add, never a store, so the pending decrement always lands on the
- * count it was meant for. (A keep's count of kept objects goes up after
- * its commit too: see cache_free_fast.) The decrement takes the slow path
- * (slab_settle) when the count reaches 0 (the slab is empty) or is negative
- * (the slab was full, and its count carries FULL_BIAS), the two cases in
- * which the slab changes list.
- *
- * The slow paths: objects of a slab another CPU owns, debug caches (their
- * slabs are owned by OWNER_NONE and their CPU free lists stay empty), and
- * a set free mark. A failed fast path ends in a tail call, so kmalloc and
- * kfree stay leaf functions without a frame of their own.
- */
-
-/* The free pointer's load from an object, with the metadata offset as a
- * constant when the caller knows it (kmalloc: 0). */
-#define CACHE_POP_ASM(load)						\
-	"1:\n\t"							\
-	"movq %[head], %[obj]\n\t"					\
-	"testq %[obj], %[obj]\n\t"					\
-	"jz %l[slow]\n\t"						\
-	load "\n\t"							\
-	"movq %[next], %[head]\n"	/* commit */			\
-	"2:\n\t"							\
-	RESTART_SEQ("1b", "2b")
-
-/*
- * Pop an object off this CPU's free list of c and clear its free mark, or
- * take the slow path. meta: c->meta, passed as a constant by callers that
- * know it (kmalloc's caches keep metadata at 0 unless debugging, and debug
- * caches never get past the pop).
- */
-static inline __attribute__((always_inline)) void *cache_alloc(struct kmem_cache *c,
-							       unsigned flags, size_t meta)
-{
-	/* The CPU is read outside the sequence: right while it cannot change
-	 * under it (one CPU, no preemption: kernel/percpu.h). */
-	struct kmem_cpu *k = &c->cpu[cpu_id()];
-	void *obj, *next;
-
-	if (__builtin_constant_p(meta) && meta == 0)
-		__asm__ volatile goto(CACHE_POP_ASM("movq (%[obj]), %[next]")
-				      : [obj] "=&r"(obj), [next] "=&r"(next), [head] "+m"(k->freelist)
-				      :
-				      : "cc", "memory"
-				      : slow);
-	else
-		__asm__ volatile goto(CACHE_POP_ASM("movq (%[obj], %[meta]), %[next]")
-				      : [obj] "=&r"(obj), [next] "=&r"(next), [head] "+m"(k->freelist)
-				      : [meta] "r"(meta)
-				      : "cc", "memory"
-				      : slow);
-	((uint64_t *)((uint8_t *)obj + meta))[1] = 0;
-	if (flags & KM_ZERO)
-		return memset(obj, 0, c->obj_size);
-	return obj;
-slow:
-	return slab_alloc_slow(c, flags);
-}
-
 /* Is obj the start of an object in slab page pg? False on every page that
  * is no slab's (their slab_objs_end is 0), and for large kmalloc blocks. */
 static inline __attribute__((always_inline)) bool slab_obj_start(const struct page *pg,
@@ -427,12 +257,7 @@ static inline __attribute__((always_inline)) bool slab_obj_start(const struct pa
 	return (uint32_t)off < pg->slab_objs_end && off * pg->slab_div_magic < pg->slab_div_magic;
 }
 
-/* A slab's owner byte for CPU cpu: OWNER_META marks the slabs of caches
- * whose metadata is not at offset 0 (constructed caches), so that kfree's
- * fast path, which assumes 0, sends them to the slow path. */
-#define OWNER_META	0x80
-/* Below the flags, and never CPU 63, whose tag OWNER_NONE is. */
-_Static_assert(MAX_CPUS < OWNER_FULL, "a CPU number must fit below the owner byte's flags");
+/* The owner byte of cpu's slabs of c. */
 static inline uint8_t owner_tag(const struct kmem_cache *c, unsigned cpu)
 {
 	return (uint8_t)(cpu | (c->meta ? OWNER_META : 0));
@@ -444,118 +269,53 @@ static inline uint8_t owner_of(const struct page *head)
 	return (uint8_t)(head->slab_owner & ~OWNER_FULL);
 }
 
-enum free_fast { FREED, FREE_SLOW, FREE_SETTLE };
-
-/* Push obj onto the list whose head is %[fl] and set its free mark; the
- * store of the head commits. The mark is tested inside, so that a handler
- * freeing obj too, before the commit, sends this free to the slow path
- * (which reports the double free) rather than pushing obj twice. `prep`
- * runs with the old head in %[t]. */
-#define CACHE_PUSH_SEQ(obj_next, obj_mark, prep)			\
-	"1:\n\t"							\
-	"cmpq %[markv], " obj_mark "\n\t"				\
-	"je %l[slow]\n\t"						\
-	"movq %[fl], %[t]\n\t"						\
-	prep								\
-	"movq %[t], " obj_next "\n\t"					\
-	"movq %[markv], " obj_mark "\n\t"				\
-	"movq %[obj], %[fl]\n"		/* commit */			\
-	"2:\n\t"							\
-	RESTART_SEQ("1b", "2b")
-/* Onto a slab's list, then lower its count (see above). */
-#define CACHE_PUSH_ASM(obj_next, obj_mark)				\
-	CACHE_PUSH_SEQ(obj_next, obj_mark, "")				\
-	"subl $1, %[inuse]\n\t"					\
-	"jle %l[settle]"
-/* Onto this CPU's list, kept (cache_free_fast): a push onto an empty list
- * starts the count of kept objects again, a store inside the sequence that
- * nobody reads while the list is empty (and storing 0 twice is harmless);
- * the count goes up after the commit. */
-#define CACHE_KEEP_ASM(obj_next, obj_mark)				\
-	CACHE_PUSH_SEQ(obj_next, obj_mark,				\
-		       "testq %[t], %[t]\n\t"				\
-		       "jnz 3f\n\t"					\
-		       "movl $0, %[nkept]\n"				\
-		       "3:\n\t")					\
-	"addl $1, %[nkept]"
-
-/*
- * Free obj, an object start (checked) in the slab whose head is `head`, if
- * this CPU (`cpu`) owns the slab (its owner byte is `tag`: owner_tag) and
- * obj is not marked free already: onto that slab's free list, setting its
- * free mark.
- *
- * But if the slab is full (the owner byte carries OWNER_FULL), the object
- * goes onto this CPU's free list instead and the slab stays full: making it
- * partial for one object, which the next refill would take straight back,
- * would cost two list moves. Kept while at most keep_below were kept
- * since the list was last empty; in a cache of small objects, only when
- * the list is empty or holds nothing but kept objects (not when it holds a
- * refill's objects: the CPU is then working through a slab, whose frees
- * should stay on it; a refill sets the count to 0 there, to 1 in a cache
- * of large objects, whose slabs hold few objects each). The count of kept objects goes up after the push's
- * commit: a handler that runs between the two sees it one short, and may
- * keep one object more; a look-up that must see the whole list (a double
- * free's) walks it to its end.
- *
- * Return: FREED; FREE_SETTLE when the slab's count says it must change list
- * (the caller then calls slab_settle); FREE_SLOW when nothing was done and
- * the slow path must (another CPU's slab, a debug cache, a likely double
- * free).
- */
-static inline __attribute__((always_inline)) enum free_fast
-cache_free_fast(void *obj, struct page *head, size_t meta, unsigned tag, unsigned cpu)
+/* The head page of obj's slab (obj known to be in one). */
+static inline struct page *slab_head_of(void *obj)
 {
-	uint64_t t;
-
-	if (__builtin_expect(head->slab_owner != tag, 0)) {
-		/* Read again, so that the fast path's test stays one compare
-		 * with memory rather than a load into a register. */
-		if (*(volatile uint8_t *)&head->slab_owner != (tag | OWNER_FULL))
-			return FREE_SLOW;
-		struct kmem_cache *c = head->slab_cache;
-		struct kmem_cpu *k = &c->cpu[cpu];
-		/* Not a refill's objects (0 kept, small objects), nor
-		 * keep_below + 1 kept. */
-		if (!k->freelist || k->nkept - 1 < c->keep_below) {
-			if (__builtin_constant_p(meta) && meta == 0)
-				__asm__ volatile goto(CACHE_KEEP_ASM("(%[obj])", "8(%[obj])")
-						      : [t] "=&r"(t), [fl] "+m"(k->freelist),
-							[nkept] "+m"(k->nkept)
-						      : [obj] "r"(obj), [markv] "e"(FREE_MARK)
-						      : "cc", "memory"
-						      : slow);
-			else
-				__asm__ volatile goto(CACHE_KEEP_ASM("(%[obj], %[meta])",
-								     "8(%[obj], %[meta])")
-						      : [t] "=&r"(t), [fl] "+m"(k->freelist),
-							[nkept] "+m"(k->nkept)
-						      : [obj] "r"(obj), [meta] "r"(meta),
-							[markv] "e"(FREE_MARK)
-						      : "cc", "memory"
-						      : slow);
-			return FREED;
-		}
-	}
-	if (__builtin_constant_p(meta) && meta == 0)
-		__asm__ volatile goto(CACHE_PUSH_ASM("(%[obj])", "8(%[obj])")
-				      : [t] "=&r"(t), [fl] "+m"(head->slab_freelist),
-					[inuse] "+m"(head->slab_inuse)
-				      : [obj] "r"(obj), [markv] "e"(FREE_MARK)
-				      : "cc", "memory"
-				      : slow, settle);
-	else
-		__asm__ volatile goto(CACHE_PUSH_ASM("(%[obj], %[meta])", "8(%[obj], %[meta])")
-				      : [t] "=&r"(t), [fl] "+m"(head->slab_freelist),
-					[inuse] "+m"(head->slab_inuse)
-				      : [obj] "r"(obj), [meta] "r"(meta), [markv] "e"(FREE_MARK)
-				      : "cc", "memory"
-				      : slow, settle);
-	return FREED;
-settle:
-	return FREE_SETTLE;
-slow:
-	return FREE_SLOW;
+	return head_of(pmm_virt_to_page(&kernel_pmm, obj));
 }
+
+/* ---- the core's functions (mm/slab.c) ----------------------------------
+ *
+ * For the heap's other files: the fast paths' slow ends, kmalloc's cache
+ * set-up, the list of caches, and what the footprint policy asks of the
+ * slabs (mm/slab_footprint.h says what it calls back).
+ */
+
+/* The list of caches, newest first but for slab_cache_move_last_locked. */
+extern struct spinlock slab_caches_lock;
+extern struct kmem_cache *slab_caches;		/* slab_caches_lock */
+/* Call fn on every cache, holding the list of caches' lock. */
+void slab_for_each_cache(void (*fn)(struct kmem_cache *c));
+/* Move c to the end of the list of caches. Must hold slab_caches_lock. */
+void slab_cache_move_last_locked(struct kmem_cache *c);
+
+/* Set c up (kmem_cache_create's geometry and bounds) without listing it;
+ * then slab_cache_link puts it on the list of caches. */
+void slab_cache_setup(struct kmem_cache *c, const char *name, size_t size, size_t align,
+		      unsigned flags, void (*ctor)(void *));
+void slab_cache_link(struct kmem_cache *c);
+
+/* The slow paths the fast paths (mm/slab_fast.c) end in. */
+__attribute__((noinline)) void *slab_alloc_slow(struct kmem_cache *c, unsigned flags);
+__attribute__((noinline)) void slab_free_slow(struct kmem_cache *c, void *obj, struct page *pg);
+__attribute__((noinline)) void slab_settle(struct page *head);
+__attribute__((noinline)) void kmem_cache_free_foreign(struct kmem_cache *c, void *p,
+							struct page *pg);
+
+/* Release the empty slabs in own (a debug cache's: owned[0]). Must be its
+ * owner CPU with interrupts off, or hold c->lock for a debug cache. */
+void slab_release_empty(struct kmem_cache *c, struct kmem_cpu_slabs *own);
+/* Release c's slabs on cpu that only its free list holds, looking at up to
+ * `budget` objects of it. Must be cpu, interrupts off. Return: the objects
+ * looked at. */
+unsigned slab_trim_cpu(struct kmem_cache *c, unsigned cpu, unsigned budget);
+
+/* Objects out of c's slabs and not free anywhere: what its users hold.
+ * Must hold c->lock; exact while no other CPU uses c. */
+uint64_t slab_in_use_locked(struct kmem_cache *c);
+/* Is obj on the free list of c starting at f? (At most `max` steps, each
+ * onto an object of c.) */
+bool slab_on_list(struct kmem_cache *c, void *f, void *obj, uint64_t max);
 
 #endif

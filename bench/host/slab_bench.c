@@ -49,7 +49,8 @@
 #include "mm/pmm.h"
 #include "mm/slab.h"
 /* Fake physical memory, touched only as used: 128 MiB, as the default test
- * boot has, since the heap's idle bounds scale with RAM (mm/slab_heap.c). */
+ * boot has, since the heap's idle bounds scale with RAM
+ * (mm/slab_footprint.c). */
 #define ARENA_BYTES	(128ull << 20)
 #else
 #include <dlfcn.h>

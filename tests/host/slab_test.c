@@ -16,6 +16,8 @@
 #include "mm/pmm.h"
 #include "mm/slab.h"
 #include "mm/slab_internal.h"
+#include "mm/slab_footprint.h"
+#include "mm/kmalloc.h"
 #include "tests/host/htest.h"
 
 #include <pthread.h>
@@ -426,7 +428,7 @@ HTEST(exhaustion_hands_out_every_free_object)
 	HEXPECT_EQ(free_pages_after_reclaim(), before);
 }
 
-/* ---- heap growth: heap_room ------------------------------------------------ */
+/* ---- heap growth: footprint_make_room ------------------------------------ */
 
 /*
  * Objects freed into full slabs stay on the CPU list; when another cache
@@ -463,7 +465,7 @@ HTEST(a_new_slab_takes_the_pages_cpu_lists_hold_before_the_heap_grows)
  * all on the list goes back. kmalloc-1360 holds 3 objects to a 4 KiB slab,
  * taken whole onto the list in address order.
  */
-HTEST(heap_room_keeps_slabs_with_objects_in_use)
+HTEST(footprint_make_room_keeps_slabs_with_objects_in_use)
 {
 	struct kmem_cache *c = kmalloc_cache(1360);
 	kmem_reclaim();
@@ -496,14 +498,14 @@ HTEST(heap_room_keeps_slabs_with_objects_in_use)
 }
 
 /*
- * One heap_room call spends TRIM_BUDGET at most, one for each CPU-list
- * object looked at (and TRIM_VISIT for each cache). A new cache of 16 B
- * objects (256 to a 4 KiB slab, taken whole onto the CPU list in address
- * order) with 17 slabs' objects kept on that list: the budget covers at
- * most the 16 slabs freed last, at the top of the list; the slab freed
+ * One footprint_make_room call spends TRIM_BUDGET at most, one for each
+ * CPU-list object looked at (and TRIM_VISIT for each cache). A new cache of
+ * 16 B objects (256 to a 4 KiB slab, taken whole onto the CPU list in
+ * address order) with 17 slabs' objects kept on that list: the budget covers
+ * at most the 16 slabs freed last, at the top of the list; the slab freed
  * first, at its bottom, stays, and what stays is handed out again.
  */
-HTEST(heap_room_looks_at_a_bounded_number_of_objects)
+HTEST(footprint_make_room_looks_at_a_bounded_number_of_objects)
 {
 	enum { PER = 256, SLABS = 17, N = PER * SLABS };
 	_Static_assert(PER * (SLABS - 1) == TRIM_BUDGET, "the budget covers all but one slab");
@@ -536,8 +538,8 @@ HTEST(heap_room_looks_at_a_bounded_number_of_objects)
  * its CPU list is empty, so that its next allocation makes a slab. */
 static void drain_cache(struct kmem_cache *c, void **held)
 {
-	struct kmem_node *n = &c->node[cpu_id()];
-	while (c->cpu[cpu_id()].freelist || n->nr_slabs[LIST_PARTIAL] || n->nr_slabs[LIST_EMPTY]) {
+	struct kmem_cpu_slabs *own = &c->owned[cpu_id()];
+	while (c->cpu[cpu_id()].freelist || own->nr_slabs[LIST_PARTIAL] || own->nr_slabs[LIST_EMPTY]) {
 		void **p = kmem_cache_alloc(c, 0);
 		*p = *held;
 		*held = p;
@@ -545,11 +547,11 @@ static void drain_cache(struct kmem_cache *c, void **held)
 }
 
 /*
- * heap_room takes from caches of large objects first: a kept kmalloc-4096
- * object is a page to give back at once, where kmalloc-64's kept objects
- * fill a whole slab only together.
+ * footprint_make_room takes from caches of large objects first: a kept
+ * kmalloc-4096 object is a page to give back at once, where kmalloc-64's
+ * kept objects fill a whole slab only together.
  */
-HTEST(heap_room_trims_caches_of_large_objects_first)
+HTEST(footprint_make_room_trims_caches_of_large_objects_first)
 {
 	struct kmem_cache *c64 = kmalloc_cache(64), *c4k = kmalloc_cache(4096),
 			  *c2k = kmalloc_cache(2048);
@@ -609,9 +611,9 @@ static void *cpu3_reclaims(void *arg)
 
 /*
  * A cache of one object to a slab keeps freed objects, each a page, up to
- * its share of the idle bounds (mm/slab_heap.c) a CPU: a CPU that frees 8
- * MiB of them and goes idle holds at most one cache's bound, which only its
- * own kmem_reclaim (or heap_room) gives back.
+ * its share of the idle bounds (mm/slab_footprint.c) a CPU: a CPU that frees
+ * 8 MiB of them and goes idle holds at most one cache's bound, which only
+ * its own kmem_reclaim (or footprint_make_room) gives back.
  */
 HTEST(pages_kept_on_an_idle_cpu_are_bounded)
 {
@@ -621,8 +623,8 @@ HTEST(pages_kept_on_an_idle_cpu_are_bounded)
 	HASSERT_EQ(pthread_create(&t, NULL, cpu3_frees_pages, (void *)(uintptr_t)2048), 0);
 	pthread_join(t, NULL);
 	uint64_t held = before - free_pages_after_reclaim();	/* CPU 0 reclaims its own */
-	struct heap_bounds b;
-	heap_bounds(&b);
+	struct footprint_bounds b;
+	footprint_bounds(&b);
 	HEXPECT_TRUE(held > 0 && held <= b.per_cache / PAGE_SIZE);
 	slab_check();
 	HASSERT_EQ(pthread_create(&t, NULL, cpu3_reclaims, NULL), 0);
@@ -1176,9 +1178,9 @@ HTEST(power_of_two_classes_align_under_every_debug_letter)
 			for (unsigned i = 0; i < n; i++)
 				kmem_cache_free(&c, objs[i]);
 			uint64_t f = spin_lock_irqsave(&c.lock);
-			slab_release_empty(&c, &c.node[0]);	/* a debug cache's slabs are node 0's */
+			slab_release_empty(&c, &c.owned[0]);	/* a debug cache's slabs are owned[0]'s */
 			spin_unlock_irqrestore(&c.lock, f);
-			HEXPECT_EQ(c.node[0].slabs, 0);
+			HEXPECT_EQ(c.owned[0].slabs, 0);
 		}
 	}
 	HEXPECT_EQ(slab_report_count(), reports);
@@ -1805,7 +1807,7 @@ HTEST(two_cpus_allocate_and_free_each_others_objects)
 	       (unsigned long long)w[0].taken, (unsigned long long)w[1].taken);
 }
 
-/* A debug cache's slabs are all in node 0, which every CPU shares; its
+/* A debug cache's slabs are all in owned[0], which every CPU shares; its
  * slow paths make and release slabs outside its lock, so its count of
  * slabs must move by atomic adds (it drifted, and slab_check panicked). */
 static struct kmem_cache *debug_shared;
@@ -1843,7 +1845,7 @@ HTEST(a_debug_cache_on_two_cpus_counts_its_slabs)
 	uint64_t pages = 0;
 	for (uint64_t i = 0; i < kernel_pmm.npages; i++)
 		pages += kernel_pmm.db[i].slab_cache == debug_shared;
-	HEXPECT_EQ(debug_shared->node[0].slabs << debug_shared->order, pages);
+	HEXPECT_EQ(debug_shared->owned[0].slabs << debug_shared->order, pages);
 	slab_check();
 	HEXPECT_EQ(REPORTS_OF(kmem_cache_destroy(debug_shared)), 0);
 	HEXPECT_EQ(slab_report_count(), reports);
@@ -1882,11 +1884,11 @@ HTEST(object_index_and_start_match_division_at_every_offset)
 	HEXPECT_TRUE(!slab_obj_start(&none, NULL));
 }
 
-/* ---- heap_room against the free fast path's window, constructed caches ---- */
+/* ---- footprint_make_room in a free's window, constructed caches ---------- */
 
-/* A free's push has committed and its decrement is pending when heap_room
- * trims the cache: the slab, whose other objects are all on the CPU list,
- * must stay; the decrement then lands and settles it. */
+/* A free's push has committed and its decrement is pending when
+ * footprint_make_room trims the cache: the slab, whose other objects are all
+ * on the CPU list, must stay; the decrement then lands and settles it. */
 HTEST(a_trim_between_a_free_and_its_decrement_keeps_the_slab)
 {
 	struct kmem_cache *c = kmem_cache_create("trim-pending", 64, 0, 0, NULL);
@@ -1903,7 +1905,7 @@ HTEST(a_trim_between_a_free_and_its_decrement_keeps_the_slab)
 		kmem_cache_free(c, a[i]);		/* kept on the CPU list */
 	HEXPECT_EQ(s->slab_list, LIST_FULL);
 	push_without_decrement(a[0]);
-	void *big = kmalloc(8192, 0);			/* past the peak: heap_room */
+	void *big = kmalloc(8192, 0);			/* past the peak: make room */
 	HASSERT_TRUE(big != NULL);
 	HEXPECT_EQ(kmem_cache_bytes(c), PAGE_SIZE);	/* kept */
 	HEXPECT_EQ(s->slab_cache, c);
@@ -1965,10 +1967,10 @@ HTEST(a_trim_of_a_constructed_cache_keeps_its_objects_constructed)
 
 /* While an earlier cache's CPU list holds objects of slabs in use (nothing
  * to release), a later cache's whole idle slabs are still reached as the
- * heap grows: heap_room saves its credit up for a slab's worth of objects,
- * and the next call starts past a list the credit ran out in. (Spent from
- * the head of the list of caches each call, the credit never got past
- * kmalloc-16's list.) From a review. */
+ * heap grows: footprint_make_room saves its credit up for a slab's worth of
+ * objects, and the next call starts past a list the credit ran out in.
+ * (Spent from the head of the list of caches each call, the credit never got
+ * past kmalloc-16's list.) From a review. */
 HTEST(idle_slabs_behind_a_list_of_objects_in_use_are_reached)
 {
 	struct kmem_cache *c16 = kmalloc_cache(16), *c64 = kmalloc_cache(64), *c8k = kmalloc_cache(8192);

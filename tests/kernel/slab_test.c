@@ -21,6 +21,7 @@
 #include "mm/pmm.h"
 #include "mm/slab.h"
 #include "mm/slab_internal.h"
+#include "mm/slab_footprint.h"
 #include "tests/kernel/irq_stress.h"
 
 static const size_t classes[] = {
@@ -297,8 +298,8 @@ KTEST(slab, exhaustion_returns_null_and_recovers)
 /*
  * Objects freed into full slabs stay on the CPU list; when another cache
  * then needs a slab at the heap's peak, the slabs only those lists hold go
- * back first (heap_room). kmalloc-4096 holds one object to a slab, and
- * keeps every free.
+ * back first (footprint_make_room). kmalloc-4096 holds one object to a slab,
+ * and keeps every free.
  */
 KTEST(slab, a_new_slab_takes_the_pages_cpu_lists_hold_before_the_heap_grows)
 {
@@ -1220,8 +1221,8 @@ KTEST(slab, random_interrupts_anywhere_in_the_fast_paths)
 /*
  * The random-interrupt test again, but each "interrupt" also makes a new
  * slab of a cache of one page to a slab at the heap's peak, so that
- * heap_room (cache_trim) runs inside the handler, over the very caches the
- * interrupted fast path is in. (From a review.)
+ * footprint_make_room (slab_trim_cpu) runs inside the handler, over the very
+ * caches the interrupted fast path is in. (From a review.)
  */
 #define GROW_MAX	192
 
@@ -1272,7 +1273,7 @@ KTEST(slab, random_interrupts_that_grow_the_heap)
 	KASSERT_NOT_NULL(g.r.cache);
 	KASSERT_NOT_NULL(g.grow);
 	kmem_reclaim();
-	/* Under slab_debug= every cache is a debug cache, which heap_room
+	/* Under slab_debug= every cache is a debug cache, which footprint_make_room
 	 * passes over, and each single-stepped free walks its slab's free
 	 * list and the object's padding (F): a few passes keep the stress,
 	 * within the boot's time. */
