@@ -13,6 +13,8 @@
 #include "kernel/thread.h"
 #include "kernel/timer.h"
 #include "kernel/x86.h"
+#include "mm/kstack.h"
+#include "mm/pmm.h"
 #include "mm/slab.h"
 
 /* Spin until cond or until the timer has ticked `ticks` times. */
@@ -480,4 +482,215 @@ KTEST(thread, a_spin_lock_holds_preemption_off)
 	kthread_join(t);
 	KEXPECT_EQ(during, 0);
 	KEXPECT_GT(b.count[0], before);
+}
+
+/* ---- threads on growable stacks (mm/kstack) ---- */
+
+/* Recursion that writes every frame and checks it on the way back. */
+static __attribute__((noinline)) uint64_t recurse(uint64_t depth, uint64_t seed)
+{
+	volatile uint64_t frame[24];
+	for (unsigned i = 0; i < 24; i++)
+		frame[i] = seed ^ depth ^ i;
+	uint64_t bad = depth ? recurse(depth - 1, seed) : 0;
+	for (unsigned i = 0; i < 24; i++)
+		bad += frame[i] != (seed ^ depth ^ i);
+	return bad;
+}
+
+struct deep {
+	uint64_t depth, bad, faults;
+};
+
+static void go_deep(void *arg)
+{
+	struct deep *d = arg;
+	struct kstack_stats before, after;
+	kstack_stats(current()->stack, &before);
+	d->bad = recurse(d->depth, 0x5eed);
+	kstack_stats(current()->stack, &after);
+	d->faults = after.growth_faults - before.growth_faults;
+}
+
+/* A thread given a 1 MiB stack recurses through nearly all of it, with
+ * interrupts on: each fault maps pages from the allocator, none kills it,
+ * and every frame reads back what was written. */
+KTEST(thread, deep_recursion_grows_the_stack_and_is_not_killed)
+{
+	struct deep d = { .depth = (1024 * 1024 - 64 * 1024) / 256 };
+	struct kthread_opts o = { 1024 * 1024 + 64 * 1024, PRIO_NORMAL };
+	struct thread *t = kthread_create_opts(go_deep, &d, "deep", &o);
+	KASSERT_NOT_NULL(t);
+	KEXPECT_EQ(kthread_join(t), 0);
+	kprintf("    # %llu frames, %llu growth faults\n", (unsigned long long)d.depth,
+		(unsigned long long)d.faults);
+	KEXPECT_EQ(d.bad, 0);
+	KEXPECT_GE(d.faults, 200);
+}
+
+static void recurse_forever(void *arg)
+{
+	(void)arg;
+	recurse(~0ull >> 1, 1);
+}
+
+/* Past its limit a thread hits the guard: the report names it, it is
+ * killed, its joiner hears so, and everything else goes on. */
+KTEST(thread, recursion_past_the_limit_kills_only_that_thread)
+{
+	static char out[2048];
+	unsigned before = thread_count();
+	console_capture(out, sizeof(out));
+	struct thread *t = kthread_create(recurse_forever, NULL, "runaway");
+	KASSERT_NOT_NULL(t);
+	int code = kthread_join(t);
+	console_capture(NULL, 0);
+	KEXPECT_EQ(code, KERR_KILLED);
+	KEXPECT_CONTAINS(out, "BUG: stack guard page was hit at");
+	KEXPECT_CONTAINS(out, "in thread runaway (stack");
+	KEXPECT_CONTAINS(out, "limit 64 KiB");
+	KEXPECT_CONTAINS(out, "recurse");
+	KEXPECT_CONTAINS(out, "thread runaway");
+	KEXPECT_EQ(thread_count(), before);
+	/* And the scheduler still runs threads. */
+	int ran = 0;
+	struct thread *u = kthread_create(store_arg, &ran, "after");
+	KASSERT_NOT_NULL(u);
+	KEXPECT_EQ(kthread_join(u), 0);
+	KEXPECT_EQ(ran, 1);
+	kstack_check();
+}
+
+/* The timer lands while a thread's stack pointer sits on its last mapped
+ * bytes, and preempts it there: interrupts arrive on an IST stack and the
+ * frame is saved in struct thread, so nothing is pushed below. */
+static volatile bool ticked;
+
+static void note_tick(void *ctx)
+{
+	(void)ctx;
+	ticked = true;
+}
+
+struct low_sp {
+	uint64_t faults, switches;
+};
+
+static void sit_on_the_last_byte(void *arg)
+{
+	struct low_sp *r = arg;
+	struct kstack_stats before, after;
+	kstack_stats(current()->stack, &before);
+	uint64_t bottom = kstack_mapped_bottom(current()->stack), sw = current()->switches;
+	ticked = false;
+	__asm__ volatile("movq %%rsp, %%rbx\n\t"
+			 "movq %[low], %%rsp\n\t"
+			 "1: pause\n\t"
+			 "cmpb $0, (%[flag])\n\t"
+			 "je 1b\n\t"
+			 "movq %%rbx, %%rsp"
+			 :: [low] "r"(bottom + 8), [flag] "r"(&ticked) : "rbx", "memory", "cc");
+	r->switches = current()->switches - sw;
+	kstack_stats(current()->stack, &after);
+	r->faults = after.growth_faults - before.growth_faults;
+}
+
+KTEST(thread, a_tick_lands_with_the_sp_on_the_last_mapped_byte)
+{
+	static struct busy b;
+	b = (struct busy){ 0 };
+	struct low_sp r = { ~0ull, 0 };
+	struct thread *busy = kthread_create(count_forever, &b, "busy");
+	KASSERT_NOT_NULL(busy);
+	timer_set_handler(note_tick, NULL);
+	struct thread *t = kthread_create(sit_on_the_last_byte, &r, "low");
+	KASSERT_NOT_NULL(t);
+	KEXPECT_EQ(kthread_join(t), 0);
+	timer_set_handler(NULL, NULL);
+	b.stop = true;
+	kthread_join(busy);
+	KEXPECT_EQ(r.faults, 0);
+	KEXPECT_GT(r.switches, 0);	/* preempted there, and resumed */
+}
+
+/* kstack_trim unmaps what a stopped thread's stack no longer uses; the
+ * thread runs on, growing again. */
+struct trimmed {
+	struct waitq wq;
+	volatile bool parked, go;
+	uint64_t bad;
+};
+
+static void grow_park_grow(void *arg)
+{
+	struct trimmed *tr = arg;
+	tr->bad = recurse(32 * 1024 / 256, 7);
+	uint64_t f = irq_save();
+	tr->parked = true;
+	while (!tr->go)
+		waitq_wait_irqoff(&tr->wq);
+	irq_restore(f);
+	tr->bad += recurse(32 * 1024 / 256, 8);
+}
+
+KTEST(thread, trim_lowers_the_mapped_count_and_the_thread_runs_on)
+{
+	static struct trimmed tr;
+	tr = (struct trimmed){ .wq = WAITQ_INIT };
+	struct thread *t = kthread_create(grow_park_grow, &tr, "trimmed");
+	KASSERT_NOT_NULL(t);
+	SPIN_TICKS(tr.parked && t->state == THREAD_BLOCKED, 1000);
+	KASSERT_TRUE(t->state == THREAD_BLOCKED);
+	struct kstack_stats before, after;
+	kstack_stats(t->stack, &before);
+	kstack_trim(t->stack, t->rsp);
+	kstack_stats(t->stack, &after);
+	KEXPECT_LT(after.mapped, before.mapped);
+	KEXPECT_GE(before.mapped, 32 * 1024);
+	KEXPECT_EQ(after.trims, before.trims + 1);
+	tr.go = true;
+	waitq_wake_one(&tr.wq);
+	KEXPECT_EQ(kthread_join(t), 0);
+	KEXPECT_EQ(tr.bad, 0);
+}
+
+/* Thousands of idle threads at once, each with one stack page mapped,
+ * scaled to the machine: 10,000 at 128 MiB. Reports what one costs. */
+static void park(void *arg)
+{
+	struct waitq *wq = arg;
+	uint64_t f = irq_save();
+	waitq_wait_irqoff(wq);
+	irq_restore(f);
+}
+
+KTEST(thread, ten_thousand_idle_threads_at_128_mib)
+{
+	static struct waitq wq = WAITQ_INIT;
+	static struct thread *t[10000];
+	uint64_t ram = kernel_pmm.total_pages * PAGE_SIZE;
+	unsigned n = ram >= 120ull << 20 ? 10000 : (unsigned)(ram / (12 * 1024));
+	struct pmm_stats p0, p1;
+	kmem_reclaim();
+	pmm_stats(&kernel_pmm, &p0);
+	unsigned made = 0, one_page = 0;
+	for (; made < n; made++)
+		if (!(t[made] = kthread_create(park, &wq, "idle")))
+			break;
+	thread_sleep_ns(5ull * 1000000000 / timer_hz());	/* each runs once and parks */
+	pmm_stats(&kernel_pmm, &p1);
+	for (unsigned i = 0; i < made; i++) {
+		struct kstack_stats st;
+		kstack_stats(t[i]->stack, &st);
+		one_page += st.mapped == PAGE_SIZE;
+	}
+	uint64_t bytes = (p0.free_pages - p1.free_pages) * PAGE_SIZE;
+	kprintf("    # %u threads alive, %llu bytes each (stack, struct thread, page tables, slab)\n",
+		made, (unsigned long long)(made ? bytes / made : 0));
+	KEXPECT_EQ(made, n);
+	KEXPECT_EQ(one_page, made);
+	KEXPECT_LE(bytes / (made ? made : 1), 8192);
+	KEXPECT_EQ(waitq_wake_all(&wq), made);
+	for (unsigned i = 0; i < made; i++)
+		KEXPECT_EQ(kthread_join(t[i]), 0);
 }
