@@ -62,6 +62,8 @@ KTEST(thread, a_thousand_threads_come_and_go)
 	enum { BATCH = 50, ROUNDS = 20 };
 	struct thread *t[BATCH];
 	unsigned ran = 0, before = thread_count();
+	struct kstack_totals k0, k1;
+	kstack_totals(&k0);
 	for (int r = 0; r < ROUNDS; r++) {
 		for (int i = 0; i < BATCH; i++)
 			KASSERT_NOT_NULL(t[i] = kthread_create(add_one, &ran, "one"));
@@ -70,6 +72,11 @@ KTEST(thread, a_thousand_threads_come_and_go)
 	}
 	KEXPECT_EQ(ran, BATCH * ROUNDS);
 	KEXPECT_EQ(thread_count(), before);
+	/* Stack pages of exited threads are reused before new ones. */
+	kstack_totals(&k1);
+	kprintf("    # %llu stack pages reused of %u stacks\n",
+		(unsigned long long)(k1.reuses - k0.reuses), BATCH * ROUNDS);
+	KEXPECT_GE(k1.reuses - k0.reuses, (uint64_t)(ROUNDS - 1) * BATCH);
 }
 
 /* Two busy threads that never yield: the timer makes them take turns. */
@@ -693,4 +700,55 @@ KTEST(thread, ten_thousand_idle_threads_at_128_mib)
 	KEXPECT_EQ(waitq_wake_all(&wq), made);
 	for (unsigned i = 0; i < made; i++)
 		KEXPECT_EQ(kthread_join(t[i]), 0);
+}
+
+/* A frame larger than the stack and its guard together (64 KiB each by
+ * default): built with -fstack-clash-protection, it probes its pages from
+ * the top and hits the guard, where without the probes its low end would
+ * land past the guard, in the slot below, on its stack's top pages. The
+ * thread is killed and reported. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wframe-larger-than="
+static __attribute__((noinline)) void huge_frame(void)
+{
+	volatile uint8_t big[160 * 1024];
+	big[0] = 1;
+	big[sizeof(big) - 1] = 2;
+}
+#pragma GCC diagnostic pop
+
+static void run_huge_frame(void *arg)
+{
+	(void)arg;
+	huge_frame();
+}
+
+KTEST(thread, a_frame_bigger_than_the_guard_hits_it)
+{
+	static char out[2048];
+	console_capture(out, sizeof(out));
+	struct thread *t = kthread_create(run_huge_frame, NULL, "huge");
+	KASSERT_NOT_NULL(t);
+	int code = kthread_join(t);
+	console_capture(NULL, 0);
+	KEXPECT_EQ(code, KERR_KILLED);
+	KEXPECT_CONTAINS(out, "BUG: stack guard page was hit at");
+	KEXPECT_CONTAINS(out, "huge_frame");
+	kstack_check();
+}
+
+/* A thread that overflows holding a mutex cannot be killed (its waiters
+ * would hang): the kernel panics with the same report. */
+static void overflow_holding_a_mutex(void *arg)
+{
+	mutex_lock(arg);
+	recurse(~0ull >> 1, 2);
+}
+
+KTEST_DEATH(thread, an_overflow_holding_a_mutex_panics, "stack guard page was hit")
+{
+	static struct mutex m = MUTEX_INIT("held", 1);
+	struct thread *t = kthread_create(overflow_holding_a_mutex, &m, "holder");
+	KASSERT_NOT_NULL(t);
+	kthread_join(t);
 }
