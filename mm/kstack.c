@@ -488,9 +488,9 @@ void kstack_totals(struct kstack_totals *out)
 
 /* ---- faults ----------------------------------------------------------------- */
 
-void kstack_set_fault_hook(kstack_fault_fn fn)
+kstack_fault_fn kstack_set_fault_hook(kstack_fault_fn fn)
 {
-	__atomic_store_n(&fault_hook, fn, __ATOMIC_RELEASE);
+	return __atomic_exchange_n(&fault_hook, fn, __ATOMIC_ACQ_REL);
 }
 
 /* A stack pointer or frame pointer the report may read through: anything

@@ -201,7 +201,8 @@ struct kstack_fault {
  * set-up (tests set and clear it); NULL restores the default.
  */
 typedef bool (*kstack_fault_fn)(const struct kstack_fault *f, struct trap_frame *frame);
-void kstack_set_fault_hook(kstack_fault_fn fn);
+/* Return: the hook it replaces (tests put it back). */
+kstack_fault_fn kstack_set_fault_hook(kstack_fault_fn fn);
 
 /* Pages each CPU's reserve holds when full. */
 #define KSTACK_RESERVE_PAGES	16

@@ -39,13 +39,16 @@ static bool test_hook(const struct kstack_fault *f, struct trap_frame *tf)
 	return true;
 }
 
+/* The thread layer's hook, while a test has its own. */
+static kstack_fault_fn saved_hook;
+
 static void hook_on(void)
 {
 	hooked.calls = 0;
-	kstack_set_fault_hook(test_hook);
+	saved_hook = kstack_set_fault_hook(test_hook);
 }
 
-static void hook_off(void) { kstack_set_fault_hook(NULL); }
+static void hook_off(void) { kstack_set_fault_hook(saved_hook); }
 
 static struct kstack_stats stats(const struct kstack *ks)
 {
@@ -269,6 +272,7 @@ KTEST(kstack, overflow_hits_the_guard_and_is_reported)
 
 KTEST_DEATH(kstack, overflow_without_a_hook_panics, "BUG: stack guard page was hit at 0x")
 {
+	kstack_set_fault_hook(NULL);	/* the boot never comes back to need it */
 	struct kstack *ks = kstack_create(0, "t-death");
 	struct descent d = { .stop = 0, .irqs_on = true };
 	run_descent(ks, &d);
