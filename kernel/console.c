@@ -12,7 +12,7 @@
  * nothing printed is lost).
  *
  * A capture buffer can divert output (the harness's self-tests); while it
- * is set, everything goes there at once, unbuffered.
+ * is set, whole lines go there instead of to the serial port.
  */
 #include "kernel/console.h"
 #include "kernel/printf.h"
@@ -39,8 +39,14 @@ static struct console_line *line_here(void)
 static void line_flush(struct console_line *l)
 {
 	uint64_t f = irq_save();
-	for (unsigned i = 0; i < l->len; i++)
-		serial_putc(l->buf[i]);
+	for (unsigned i = 0; i < l->len; i++) {
+		if (!capture.buf)
+			serial_putc(l->buf[i]);
+		else if (capture.len + 1 < capture.size) {
+			capture.buf[capture.len++] = l->buf[i];
+			capture.buf[capture.len] = '\0';
+		}
+	}
 	l->len = 0;
 	irq_restore(f);
 }
@@ -48,13 +54,6 @@ static void line_flush(struct console_line *l)
 static void console_putc(char c, void *arg)
 {
 	(void)arg;
-	if (capture.buf) {
-		if (capture.len + 1 < capture.size) {
-			capture.buf[capture.len++] = c;
-			capture.buf[capture.len] = '\0';
-		}
-		return;
-	}
 	struct console_line *l = line_here();
 	l->buf[l->len++] = c;
 	if (c == '\n' || l->len == CONSOLE_LINE)
@@ -83,6 +82,9 @@ void console_flush(void)
 
 void console_capture(char *buf, unsigned long size)
 {
+	/* What the running context printed of a line so far goes where
+	 * output went until now. */
+	line_flush(line_here());
 	capture.buf = size ? buf : NULL;
 	capture.size = size;
 	capture.len = 0;

@@ -676,7 +676,8 @@ KTEST(thread, ten_thousand_idle_threads_at_128_mib)
 	static struct waitq wq = WAITQ_INIT;
 	static struct thread *t[10000];
 	uint64_t ram = kernel_pmm.total_pages * PAGE_SIZE;
-	unsigned n = ram >= 120ull << 20 ? 10000 : (unsigned)(ram / (12 * 1024));
+	unsigned n = ram >= 120ull << 20 || ram / (12 * 1024) > 10000 ? 10000
+									  : (unsigned)(ram / (12 * 1024));
 	struct pmm_stats p0, p1;
 	kmem_reclaim();
 	pmm_stats(&kernel_pmm, &p0);
@@ -751,4 +752,58 @@ KTEST_DEATH(thread, an_overflow_holding_a_mutex_panics, "stack guard page was hi
 	struct thread *t = kthread_create(overflow_holding_a_mutex, &m, "holder");
 	KASSERT_NOT_NULL(t);
 	kthread_join(t);
+}
+
+/* Console output is line-atomic: two threads print lines, each in three
+ * pieces, while the timer switches them at 10 kHz; every line arrives
+ * whole. */
+static void print_lines(void *arg)
+{
+	char tag = *(const char *)arg;
+	for (int i = 0; i < 150; i++) {
+		kprintf("<%c%03d ", tag, i);
+		for (volatile int spin = 0; spin < 2000; spin++)
+			;
+		kprintf("middle %c ", tag);
+		kprintf("end%c>\n", tag);
+	}
+}
+
+KTEST(thread, console_lines_never_interleave)
+{
+	static char out[16384];
+	static const char a = 'A', b = 'B';
+	unsigned hz = timer_hz();
+	timer_set_hz(TIMER_HZ_MAX);
+	console_capture(out, sizeof(out));
+	struct thread *ta = kthread_create(print_lines, (void *)&a, "printA");
+	struct thread *tb = kthread_create(print_lines, (void *)&b, "printB");
+	if (ta)
+		kthread_join(ta);
+	if (tb)
+		kthread_join(tb);
+	console_capture(NULL, 0);
+	timer_set_hz(hz);
+	KASSERT_NOT_NULL(ta);
+	KASSERT_NOT_NULL(tb);
+	unsigned lines = 0, broken = 0, switches = 0;
+	char last = 0;
+	for (const char *p = out; *p; ) {
+		const char *nl = p;
+		while (*nl && *nl != '\n')
+			nl++;
+		char t = p[1];
+		/* "<T### middle T endT>" */
+		bool ok = nl - p == 20 && p[0] == '<' && (t == 'A' || t == 'B') && p[13] == t &&
+			  p[18] == t && p[19] == '>';
+		broken += !ok;
+		switches += last && t != last;
+		last = t;
+		lines++;
+		p = *nl ? nl + 1 : nl;
+	}
+	kprintf("    # %u lines, %u changes of thread between lines\n", lines, switches);
+	KEXPECT_EQ(lines, 300);
+	KEXPECT_EQ(broken, 0);
+	KEXPECT_GT(switches, 0);
 }

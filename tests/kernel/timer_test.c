@@ -354,6 +354,9 @@ static void never(void *ctx)
 KTEST(timer, one_shot_ticks_keep_the_rate_while_a_deadline_waits)
 {
 	static struct timer_event far;
+	/* Armed with interrupts off, as the checks below expect; they run in
+	 * run_deadlines. */
+	uint64_t flags = irq_save();
 	unsigned hz = timer_hz(), runs = 0;
 
 	timer_deadline_ns(&far, clock_ns() + 60 * NSEC_PER_SEC, never, &runs);
@@ -369,6 +372,7 @@ KTEST(timer, one_shot_ticks_keep_the_rate_while_a_deadline_waits)
 	KEXPECT_TRUE(lapic_timer_periodic_mode());
 	KEXPECT_EQ(runs, 0);
 	KEXPECT_EQ(timer_armed_count(), 0);
+	irq_restore(flags);
 }
 
 /* A deadline that records when it ran and in which order. */
@@ -420,6 +424,9 @@ static void run_deadlines(uint64_t limit_ns)
 KTEST(timer, a_deadline_runs_sub_tick_never_early_and_soon_after)
 {
 	static struct probe p;
+	/* Armed with interrupts off, as the checks below expect; they run in
+	 * run_deadlines. */
+	uint64_t flags = irq_save();
 	uint64_t late[LATENCY_RUNS], early = 0;
 	const uint64_t ahead = 200000;		/* 200 us: a fifth of a 1000 Hz tick */
 	unsigned hz = timer_hz();
@@ -443,6 +450,7 @@ KTEST(timer, a_deadline_runs_sub_tick_never_early_and_soon_after)
 	KEXPECT_EQ(early, 0);
 	KEXPECT_LT(late[LATENCY_RUNS / 2], 200000);	/* well before the next tick */
 	KEXPECT_EQ(timer_armed_count(), 0);
+	irq_restore(flags);
 }
 
 KTEST(timer, deadlines_run_in_time_order_and_equal_times_as_armed)
@@ -450,6 +458,9 @@ KTEST(timer, deadlines_run_in_time_order_and_equal_times_as_armed)
 	static struct probe p[6];
 	static const unsigned offset_us[6] = { 900, 300, 1700, 300, 100, 2500 };
 	static const unsigned order[6] = { 4, 2, 5, 3, 1, 6 };
+	/* Armed with interrupts off, as the checks below expect; they run in
+	 * run_deadlines. */
+	uint64_t flags = irq_save();
 	uint64_t now = clock_ns();
 
 	probe_order = 0;
@@ -463,11 +474,15 @@ KTEST(timer, deadlines_run_in_time_order_and_equal_times_as_armed)
 		KEXPECT_GE(p[i].ran_at, p[i].when);
 	}
 	KEXPECT_EQ(timer_armed_count(), 0);
+	irq_restore(flags);
 }
 
 KTEST(timer, cancel_disarms_and_rearming_moves)
 {
 	static struct probe a, b, c;
+	/* Armed with interrupts off, as the checks below expect; they run in
+	 * run_deadlines. */
+	uint64_t flags = irq_save();
 	uint64_t now = clock_ns();
 
 	probe_arm(&a, now + 500000);
@@ -489,6 +504,7 @@ KTEST(timer, cancel_disarms_and_rearming_moves)
 	/* Past a's time, with interrupts on: still nothing for a. */
 	ticks_over_ns(1000000);
 	KEXPECT_EQ(a.runs, 0);
+	irq_restore(flags);
 }
 
 KTEST(timer, a_deadline_may_arm_itself_again_from_its_callback)
@@ -496,6 +512,9 @@ KTEST(timer, a_deadline_may_arm_itself_again_from_its_callback)
 	static struct probe p;
 	const unsigned times = 10;
 
+	/* Armed with interrupts off, as the checks below expect; they run in
+	 * run_deadlines. */
+	uint64_t flags = irq_save();
 	probe_arm(&p, clock_ns() + 100000);
 	p.rearm = times - 1;
 	p.rearm_ns = 150000;
@@ -503,6 +522,7 @@ KTEST(timer, a_deadline_may_arm_itself_again_from_its_callback)
 	KEXPECT_EQ(p.runs, times);
 	KEXPECT_GE(p.ran_at, p.when);
 	KEXPECT_FALSE(timer_armed(&p.ev));
+	irq_restore(flags);
 }
 
 KTEST(timer, a_deadline_that_is_due_waits_for_interrupts_to_be_enabled)
