@@ -474,6 +474,7 @@ void kstack_totals(struct kstack_totals *out)
 	uint64_t flags = spin_lock_irqsave(&kstack_lock);
 	*out = (struct kstack_totals){
 		.stacks = nr_stacks, .reserved = reserved_bytes, .cache_pages = cache_count,
+		.cache_max = cache_max,
 	};
 	spin_unlock_irqrestore(&kstack_lock, flags);
 	for (unsigned c = 0; c < cpus_online(); c++)

@@ -156,6 +156,7 @@ struct kstack_totals {
 	uint64_t mapped;		/* bytes mapped in all stacks */
 	uint64_t reserved;		/* bytes of reservations (sum of limits) */
 	uint64_t cache_pages;		/* pages of dead stacks waiting for reuse */
+	uint64_t cache_max;		/* the most the cache keeps (RAM/512, 16..1024) */
 	uint64_t reserve_pages;		/* pages in every CPU's reserve */
 	uint64_t reuses;		/* pages taken from the cache instead of the allocator */
 	uint64_t growth_faults;
