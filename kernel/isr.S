@@ -8,6 +8,8 @@
  * may change the frame (tests resume past a faulting instruction that way).
  * RBP is left as interrupted so the frame chain runs through the trap.
  */
+#include "kernel/trap_regs.h"
+
 	.text
 	.balign 16
 	.globl isr_stubs
@@ -26,38 +28,9 @@ isr_stubs:
 	.endr
 
 isr_common:
-	pushq	%rax
-	pushq	%rbx
-	pushq	%rcx
-	pushq	%rdx
-	pushq	%rsi
-	pushq	%rdi
-	pushq	%rbp
-	pushq	%r8
-	pushq	%r9
-	pushq	%r10
-	pushq	%r11
-	pushq	%r12
-	pushq	%r13
-	pushq	%r14
-	pushq	%r15
+	PUSH_TRAP_REGS
 	movq	%rsp, %rdi
 	cld
 	call	trap_dispatch
-	popq	%r15
-	popq	%r14
-	popq	%r13
-	popq	%r12
-	popq	%r11
-	popq	%r10
-	popq	%r9
-	popq	%r8
-	popq	%rbp
-	popq	%rdi
-	popq	%rsi
-	popq	%rdx
-	popq	%rcx
-	popq	%rbx
-	popq	%rax
-	addq	$16, %rsp		/* vector and error code */
+	POP_TRAP_REGS
 	iretq

@@ -16,6 +16,7 @@
  * the current thread.
  */
 #include "kernel/thread.h"
+#include "kernel/trap_regs.h"
 
 	.text
 	.globl thread_switch, thread_resume, thread_entry
@@ -48,22 +49,7 @@ thread_resume:
 	ret
 1:	movb	$0, THREAD_PREEMPTED(%rdi)
 	leaq	THREAD_FRAME(%rdi), %rsp
-	popq	%r15
-	popq	%r14
-	popq	%r13
-	popq	%r12
-	popq	%r11
-	popq	%r10
-	popq	%r9
-	popq	%r8
-	popq	%rbp
-	popq	%rdi
-	popq	%rsi
-	popq	%rdx
-	popq	%rcx
-	popq	%rbx
-	popq	%rax
-	addq	$16, %rsp		/* vector and error code */
+	POP_TRAP_REGS
 	iretq
 
 /* A new thread's first "return" from thread_switch lands here, with its
