@@ -31,9 +31,14 @@ unsigned spin_held_count(void)
 	return cpu0_locks.depth;
 }
 
-static void acquire(struct spinlock *l)
+static inline __attribute__((always_inline)) void acquire(struct spinlock *l)
 {
+	/* The level matters only to the DEBUG rank check. */
+#ifdef DEBUG
 	unsigned level = trap_level();
+#else
+	unsigned level = 0;
+#endif
 	for (unsigned i = 0; i < cpu0_locks.depth; i++)
 		if (cpu0_locks.held[i].lock == l)
 			panic("spinlock %s: recursive acquire", l->name);
@@ -55,7 +60,7 @@ static void acquire(struct spinlock *l)
 	cpu0_locks.depth++;
 }
 
-static void release(struct spinlock *l)
+static inline __attribute__((always_inline)) void release(struct spinlock *l)
 {
 	if (!cpu0_locks.depth || cpu0_locks.held[cpu0_locks.depth - 1].lock != l)
 		panic("spinlock %s: released out of order or not held", l->name);
