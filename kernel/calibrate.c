@@ -29,6 +29,7 @@
 #include "kernel/calibrate.h"
 #include "kernel/lapic.h"
 #include "kernel/panic.h"
+#include "kernel/sort.h"
 #include "kernel/x86.h"
 
 #define PIT_INPUT_HZ	1193182
@@ -79,21 +80,10 @@ static struct sample sample_clocks(void)
 	return best;
 }
 
-static void sort(uint64_t *v, unsigned n)
-{
-	for (unsigned i = 1; i < n; i++) {
-		uint64_t x = v[i];
-		unsigned j = i;
-		for (; j > 0 && v[j - 1] > x; j--)
-			v[j] = v[j - 1];
-		v[j] = x;
-	}
-}
-
 /* Sorts v. Return: its median; *spread_ppm its (max - min) / median. */
 static uint64_t median(uint64_t *v, unsigned n, uint64_t *spread_ppm)
 {
-	sort(v, n);
+	sort_u64(v, n);
 	uint64_t mid = v[n / 2];
 	*spread_ppm = mid ? (v[n - 1] - v[0]) * 1000000 / mid : 0;
 	return mid;

@@ -12,6 +12,7 @@
 #include "kernel/kbench.h"
 #include "kernel/console.h"
 #include "kernel/qemu.h"
+#include "kernel/sort.h"
 
 extern const struct kbench *const __start_kbenches[], *const __stop_kbenches[];
 
@@ -23,22 +24,11 @@ void kbench_record(struct kbench_samples *s, uint64_t t)
 		s->v[s->n++] = t > timer_cost ? t - timer_cost : 0;
 }
 
-static void sort(uint64_t *v, unsigned n)
-{
-	for (unsigned i = 1; i < n; i++) {
-		uint64_t x = v[i];
-		unsigned j = i;
-		for (; j > 0 && v[j - 1] > x; j--)
-			v[j] = v[j - 1];
-		v[j] = x;
-	}
-}
-
 void kbench_report(const char *name, struct kbench_samples *s)
 {
 	if (!s->n)
 		return;
-	sort(s->v, s->n);
+	sort_u64(s->v, s->n);
 	kprintf("bench: %s ops=%u median=%llu max=%llu\n", name, s->n,
 		(unsigned long long)s->v[s->n / 2], (unsigned long long)s->v[s->n - 1]);
 }

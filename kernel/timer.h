@@ -2,9 +2,10 @@
  * kernel/timer.h - the periodic tick and one-shot deadlines, both on the
  * local APIC timer; the clock they are timed by is clock_ns (kernel/time.h).
  *
- * timer_init starts ticking at timer.hz= but leaves interrupts disabled: ticks
- * and deadlines are only taken while some code has enabled them (irq_enable,
- * kernel/irq.h); one that fell due meanwhile comes as soon as it does.
+ * timer_init starts ticking at timer.hz= but leaves interrupts disabled; they
+ * come on with the first thread (every thread runs with them on), and each
+ * tick then drives the scheduler (sched_tick). A tick or deadline that fell
+ * due while interrupts were off comes as soon as they are on again.
  */
 #ifndef KERNEL_TIMER_H
 #define KERNEL_TIMER_H
@@ -20,7 +21,7 @@
 
 /* Map and calibrate the local APIC timer and the TSC against the PIT,
  * start clock_ns, and start the tick at timer.hz=. Context: once, from
- * kmain, interrupts disabled (they stay so). */
+ * kmain, interrupts disabled (the scheduler turns them on). */
 void timer_init(void);
 
 /* Return: what timer_init measured (the rates are also in the boot log). */
