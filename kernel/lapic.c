@@ -57,6 +57,7 @@
 
 static volatile uint32_t *regs;
 static uint64_t regs_pa;
+static uint32_t timer_lvt;		/* what LAPIC_LVT_TIMER holds */
 
 static uint32_t lapic_read(unsigned reg)
 {
@@ -93,7 +94,8 @@ void lapic_init(void)
 	lapic_write(LAPIC_SVR, SVR_ENABLE | VEC_LAPIC_SPURIOUS);
 	lapic_write(LAPIC_LVT_ERROR, LVT_MASKED);
 	lapic_write(LAPIC_ESR, 0);		/* the ESR updates on a write */
-	lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | VEC_LAPIC_TIMER);
+	timer_lvt = LVT_MASKED | VEC_LAPIC_TIMER;
+	lapic_write(LAPIC_LVT_TIMER, timer_lvt);
 	lapic_write(LAPIC_TIMER_DIVIDE, DIVIDE_BY_1);
 	lapic_write(LAPIC_TIMER_INITIAL, 0);
 
@@ -115,9 +117,19 @@ void lapic_eoi(void)
 	lapic_write(LAPIC_EOI, 0);
 }
 
+/* Writing the initial count restarts the timer in its current mode, so the
+ * LVT is written only to change mode, and then with the timer stopped: the
+ * new mode never runs the old count. (A one-shot's count is often 1; QEMU,
+ * handed periodic mode with it, reloads every 2 ns while its main loop
+ * catches up with the clock, and never does.) */
 static void timer_start(uint32_t lvt, uint32_t count)
 {
-	lapic_write(LAPIC_LVT_TIMER, lvt | VEC_LAPIC_TIMER);
+	lvt |= VEC_LAPIC_TIMER;
+	if (lvt != timer_lvt) {
+		lapic_write(LAPIC_TIMER_INITIAL, 0);
+		lapic_write(LAPIC_LVT_TIMER, lvt);
+		timer_lvt = lvt;
+	}
 	lapic_write(LAPIC_TIMER_INITIAL, count);	/* starts (or, 0, stops) it */
 }
 

@@ -547,3 +547,26 @@ KTEST(timer, a_deadline_that_is_due_waits_for_interrupts_to_be_enabled)
 	 * host CPU, which on a busy host takes milliseconds. */
 	KEXPECT_LT(p.ran_at - on, 100000000);
 }
+
+/* A one-shot that fired leaves the count it ran down from. Switching to
+ * periodic must not pass through periodic mode with that count: QEMU's APIC
+ * would reload every count+1 clocks while its main loop catches up with the
+ * clock, which at a count of 1 it never does (the guest stops for good).
+ * Each switch below is such a window; many of them make one likely. */
+KTEST(timer, switching_a_fired_one_shot_to_periodic_never_runs_the_old_count)
+{
+	const unsigned switches = 20000;
+	uint64_t flags = irq_save();
+
+	for (unsigned i = 0; i < switches; i++) {
+		lapic_timer_oneshot(1);
+		while (lapic_timer_count())
+			__asm__ volatile("pause");
+		lapic_timer_periodic(UINT32_MAX);
+		KEXPECT_TRUE(lapic_timer_periodic_mode());
+		KEXPECT_GT(lapic_timer_count(), UINT32_MAX / 2);
+	}
+	timer_set_hz(timer_hz());	/* the tick, periodic, from now */
+	irq_restore(flags);
+	KEXPECT_EQ(timer_armed_count(), 0);
+}
