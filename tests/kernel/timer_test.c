@@ -310,7 +310,10 @@ static void record_gap(void *unused)
  * late interrupts merge (a one-shot tick at 10000 Hz is often more than a
  * period late there), so the count only bounds the rate from above (no
  * more than 1% over, and one pending at enable) and loosely from below (a
- * quarter); the median gap between ticks is the rate, to 5%.
+ * quarter). The rate itself is in the gaps between ticks: their median,
+ * and at least a quarter of them, lie within 5% of the period plus 10 us,
+ * the jitter of reading the clock in a handler under TCG on a busy host
+ * (which dominates at 10000 Hz).
  */
 static void expect_rate(unsigned hz)
 {
@@ -323,14 +326,20 @@ static void expect_rate(unsigned hz)
 	timer_set_handler(NULL, NULL);
 	sort_u64(tick_gaps.gap, tick_gaps.n);
 	uint64_t median = tick_gaps.n ? tick_gaps.gap[tick_gaps.n / 2] : 0;
+	const uint64_t slack = period / 20 + 10000;
+	unsigned on_time = 0;
+	for (unsigned i = 0; i < tick_gaps.n; i++)
+		on_time += tick_gaps.gap[i] >= period - slack && tick_gaps.gap[i] <= period + slack;
 
-	kprintf("    # %u Hz (%s): %llu ticks in %llu ms, median gap %llu ns\n", hz,
-		lapic_timer_periodic_mode() ? "periodic" : "one-shot", (unsigned long long)n,
-		(unsigned long long)ms, (unsigned long long)median);
+	kprintf("    # %u Hz (%s): %llu ticks in %llu ms, median gap %llu ns, %u of %u gaps on time\n",
+		hz, lapic_timer_periodic_mode() ? "periodic" : "one-shot", (unsigned long long)n,
+		(unsigned long long)ms, (unsigned long long)median, on_time, tick_gaps.n);
 	KEXPECT_LE(n, want + want / 100 + 1);
 	KEXPECT_GE(n, want / 4);
-	KEXPECT_GE(median, period - period / 20);
-	KEXPECT_LE(median, period + period / 20);
+	KEXPECT_GE(median, period - slack);
+	KEXPECT_LE(median, period + slack);
+	KEXPECT_GE(on_time * 4, tick_gaps.n);
+	KEXPECT_GT(on_time, 0);
 }
 
 KTEST(timer, periodic_ticks_come_at_timer_hz_by_the_clock)
