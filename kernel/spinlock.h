@@ -19,6 +19,8 @@
  *   5. LOCK_RANK_KSTACK  stack slots and the stack-page cache (mm/kstack.c);
  *                        taken last, so that any caller may hold another
  *                        lock, and nothing is taken under it
+ *   6. LOCK_RANK_GC      the collector's heap (mm/gc_heap.c); nothing is
+ *                        taken under it either: spans are mapped outside it
  *
  * Debug builds (-DDEBUG) check the order at run time and panic on inversion;
  * release builds keep only the cheap recursion check.
@@ -36,6 +38,7 @@ enum lock_rank {
 	LOCK_RANK_SLAB = 3,
 	LOCK_RANK_PMM = 4,
 	LOCK_RANK_KSTACK = 5,
+	LOCK_RANK_GC = 6,
 };
 
 struct spinlock {

@@ -102,6 +102,7 @@ static const char *const owner_names[NR_PAGE_OWNERS] = {
 	[PAGE_OWNER_SLAB] = "a slab of the heap",
 	[PAGE_OWNER_KMALLOC] = "a large kmalloc block",
 	[PAGE_OWNER_STACK] = "a kernel stack page",
+	[PAGE_OWNER_GC] = "a page of the collector's heap",
 };
 _Static_assert(sizeof(owner_names) / sizeof(owner_names[0]) == NR_PAGE_OWNERS, "a name per owner");
 static page_owner_describe_fn owner_describe[NR_PAGE_OWNERS];	/* set-up only */

@@ -97,6 +97,7 @@ enum page_owner {
 	PAGE_OWNER_SLAB,	/* a slab of the heap (mm/slab.c) */
 	PAGE_OWNER_KMALLOC,	/* a large kmalloc block (mm/kmalloc.c) */
 	PAGE_OWNER_STACK,	/* a kernel stack's page, mapped, cached or in reserve (mm/kstack.c) */
+	PAGE_OWNER_GC,		/* a page of the collector's heap, mapped there (mm/gc.c) */
 	NR_PAGE_OWNERS,
 };
 _Static_assert(NR_PAGE_OWNERS <= 1u << (8 - PG_OWNER_SHIFT), "an owner fits above the PG_* bits");
