@@ -93,7 +93,7 @@ HOSTCFLAGS := -std=gnu11 -g -O1 -Wall -Wextra -Werror -I. -DHOST_TEST -DDEBUG \
 # Built in one step without dependency files, so each depends on every header
 # (a header's change must not leave a stale binary passing).
 HOST_HEADERS := $(wildcard kernel/*.h mm/*.h tests/host/*.h)
-HOST_TESTS := printf_test cmdline_test symbols_test memmap_test bootinfo_test pmm_test slab_test scale_test kstack_test
+HOST_TESTS := printf_test cmdline_test symbols_test memmap_test bootinfo_test pmm_test slab_test scale_test kstack_test gc_test
 host_srcs_printf_test  := kernel/printf.c
 host_srcs_scale_test   := kernel/scale.c tests/host/kshim.c kernel/printf.c
 host_srcs_cmdline_test := kernel/cmdline.c kernel/printf.c
@@ -102,6 +102,7 @@ host_srcs_memmap_test  := mm/memmap.c kernel/printf.c
 host_srcs_bootinfo_test := kernel/bootinfo.c tests/host/kshim.c kernel/printf.c
 host_srcs_pmm_test     := mm/pmm.c tests/host/kshim.c kernel/printf.c
 host_srcs_kstack_test  :=
+host_srcs_gc_test      := mm/gc_heap.c mm/gc_mark.c tests/host/gc_shim.c tests/host/kshim.c kernel/printf.c
 host_srcs_slab_test    := mm/slab.c mm/slab_footprint.c mm/slab_check.c mm/slab_debug.c mm/slab_fast.c mm/kmalloc.c mm/pmm.c tests/host/kshim.c kernel/printf.c
 HOST_BINS := $(addprefix $(BUILD)/host/,$(HOST_TESTS))
 
