@@ -471,3 +471,30 @@ KTEST(gc, gctrace_prints_a_line_a_cycle_in_gos_layout)
 	KEXPECT_CONTAINS(buf, " KB trimmed\n");
 	kprintf("    # %s", buf);
 }
+
+/* gc_alloc may run a collection, which waits on a mutex and stops the
+ * world: in a handler, or under a spinlock, it is a reported bug. */
+static void alloc_in_handler(void *ctx)
+{
+	(void)ctx;
+	gc_alloc(16);
+}
+
+KTEST_DEATH(gc, gc_alloc_in_an_interrupt_handler_panics, "gc: gc_alloc called in an interrupt handler")
+{
+	uint64_t start = timer_ticks();
+	timer_set_handler(alloc_in_handler, NULL);
+	while (timer_ticks() < start + 100)
+		__asm__ volatile("pause");
+	timer_set_handler(NULL, NULL);
+	KEXPECT_TRUE(false);	/* not reached: the tick panics */
+}
+
+KTEST_DEATH(gc, gc_alloc_with_a_spinlock_held_panics, "gc: gc_alloc called with a spinlock held")
+{
+	static struct spinlock l = SPINLOCK_INIT("test", LOCK_RANK_NONE);
+	uint64_t f = spin_lock_irqsave(&l);
+	gc_alloc(16);
+	spin_unlock_irqrestore(&l, f);
+	KEXPECT_TRUE(false);	/* not reached */
+}
