@@ -42,6 +42,12 @@ struct ktest {
 	static void ktest_fn_##suite_##_##name_(void)
 
 #define KTEST(suite, name)		KTEST_DEFINE(suite, name, NULL, NULL)
+/* A test that times guest execution: it runs only when the runner boots the
+ * kernel under -icount (the matrix's qemu column says icount, and the runner
+ * passes ktest.icount=1), where guest time is instruction time and the same
+ * on every run; elsewhere it reports itself skipped. */
+extern const char ktest_needs_icount[];
+#define KTEST_ICOUNT(suite, name)	KTEST_DEFINE(suite, name, NULL, ktest_needs_icount)
 #define KTEST_DEATH(suite, name, text)	KTEST_DEFINE(suite, name, text, NULL)
 #ifdef DEBUG
 #define KTEST_DEATH_DEBUG(suite, name, text) KTEST_DEFINE(suite, name, text, NULL)

@@ -339,37 +339,50 @@ class Config:
     kernel: str                 # a key of DEFAULT_KERNELS: which ISO this config boots
     death: bool                 # boot each death test on its own in this config
     cmdline: str = ""
+    qemu: str = "tcg"           # "tcg", or "icount": -icount shift=0,sleep=off, guest time
+                                # instruction time, for the tests that time the collector
+
+    def qemu_args(self) -> list[str]:
+        return ["-icount", "shift=0,sleep=off"] if self.qemu == "icount" else []
+
+    def kernel_cmdline(self, extra: str = "") -> str:
+        """The row's command line, told whether it runs under icount, and extra."""
+        parts = [self.cmdline, "ktest.icount=1" if self.qemu == "icount" else "", extra]
+        return " ".join(p for p in parts if p)
 
 
 def parse_matrix(text: str, source: str = "matrix") -> list[Config]:
-    """Lines are "name firmware memory kernel death [kernel command line...]"; '#' starts a
+    """Lines are "name firmware memory kernel qemu death [kernel command line...]"; '#' starts a
     comment."""
     configs: list[Config] = []
     for number, raw in enumerate(text.splitlines(), 1):
-        fields = raw.split("#", 1)[0].split(None, 5)
+        fields = raw.split("#", 1)[0].split(None, 6)
         if not fields:
             continue
         where = f"{source}:{number}"
-        if len(fields) < 5:
-            raise ValueError(f"{where}: expected 'name firmware memory kernel death [cmdline]'")
-        name, firmware, memory, kernel, death = fields[:5]
+        if len(fields) < 6:
+            raise ValueError(f"{where}: expected 'name firmware memory kernel qemu death [cmdline]'")
+        name, firmware, memory, kernel, qemu, death = fields[:6]
         if firmware not in ("bios", "uefi"):
             raise ValueError(f"{where}: firmware must be bios or uefi, not {firmware!r}")
         if not re.fullmatch(r"\d+[KMG]?", memory):
             raise ValueError(f"{where}: bad memory size {memory!r}")
         if kernel not in DEFAULT_KERNELS:
             raise ValueError(f"{where}: kernel must be {' or '.join(DEFAULT_KERNELS)}, not {kernel!r}")
+        if qemu not in ("tcg", "icount"):
+            raise ValueError(f"{where}: qemu must be tcg or icount, not {qemu!r}")
         if death not in ("yes", "no"):
             raise ValueError(f"{where}: death must be yes or no, not {death!r}")
         if any(c.name == name for c in configs):
             raise ValueError(f"{where}: duplicate config {name!r}")
-        cmdline = fields[5].strip() if len(fields) > 5 else ""
-        configs.append(Config(name, firmware, memory, kernel, death == "yes", cmdline))
+        cmdline = fields[6].strip() if len(fields) > 6 else ""
+        configs.append(Config(name, firmware, memory, kernel, death == "yes", cmdline, qemu))
     return configs
 
 
-def qemu_command(iso: Path, memory: str, cmdline: str, firmware: list[str]) -> list[str]:
-    cmd = [QEMU, "-accel", "tcg", "-machine", "pc", "-cpu", "max", "-m", memory,
+def qemu_command(iso: Path, memory: str, cmdline: str, firmware: list[str],
+                 extra: list[str] | None = None) -> list[str]:
+    cmd = [QEMU, "-accel", "tcg"] + (extra or []) + ["-machine", "pc", "-cpu", "max", "-m", memory,
            "-display", "none", "-no-reboot", "-serial", "stdio", "-monitor", "none", "-nic", "none",
            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-cdrom", str(iso)] + firmware
     if cmdline:
@@ -421,7 +434,8 @@ def boot(iso: Path, config: Config, cmdline: str, timeout: float, log: Path) -> 
     """Boot once under QEMU; the serial log (with QEMU's own messages) is saved to `log`."""
     with tempfile.TemporaryDirectory(prefix="ktest-") as scratch:
         firmware = uefi_firmware(scratch) if config.firmware == "uefi" else []
-        run = run_process(qemu_command(iso, config.memory, cmdline, firmware), timeout, merge_stderr=True)
+        run = run_process(qemu_command(iso, config.memory, cmdline, firmware, config.qemu_args()),
+                          timeout, merge_stderr=True)
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text(run.output)
     return run
@@ -588,7 +602,7 @@ def run_halt_checks(iso: Path, logs: Path, tally: Tally) -> None:
 def run_config(iso: Path, config: Config, timeout: float, logs: Path, tally: Tally) -> None:
     """The config's main boot, then one boot per death test it reported."""
     try:
-        run = boot(iso, config, config.cmdline, timeout, logs / f"{config.name}.log")
+        run = boot(iso, config, config.kernel_cmdline(), timeout, logs / f"{config.name}.log")
     except OSError as e:
         tally.record(config.name, broken(f"boot: {e}"))
         return
@@ -596,7 +610,7 @@ def run_config(iso: Path, config: Config, timeout: float, logs: Path, tally: Tal
     tally.record(config.name, verdict, run.seconds, run.output)
     for name in verdict.death_tests:
         group = f"{config.name}.{name}"
-        cmdline = " ".join(filter(None, [config.cmdline, f"ktest.filter={name}"]))
+        cmdline = config.kernel_cmdline(f"ktest.filter={name}")
         try:
             run = boot(iso, config, cmdline, timeout, logs / f"{group}.log")
         except OSError as e:

@@ -337,29 +337,37 @@ class JudgeHostTest(unittest.TestCase):
 class MatrixTest(unittest.TestCase):
     def test_columns_and_command_line(self):
         configs = ktest.parse_matrix(log("""
-            # name  firmware memory kernel  death cmdline
-            bios    bios     128M   release yes
-            uefi    uefi     128M   debug   no    log=debug  ktest.seed=7   # trailing comment
+            # name  firmware memory kernel  qemu   death cmdline
+            bios    bios     128M   release tcg    yes
+            uefi    uefi     128M   debug   icount no    log=debug  ktest.seed=7   # trailing comment
             """))
         self.assertEqual(configs, [ktest.Config("bios", "bios", "128M", "release", True, ""),
                                    ktest.Config("uefi", "uefi", "128M", "debug", False,
-                                                "log=debug  ktest.seed=7")])
+                                                "log=debug  ktest.seed=7", "icount")])
+        self.assertEqual(configs[0].qemu_args(), [])
+        self.assertEqual(configs[1].qemu_args(), ["-icount", "shift=0,sleep=off"])
+        self.assertEqual(configs[1].kernel_cmdline("ktest.filter=a.b"),
+                         "log=debug  ktest.seed=7 ktest.icount=1 ktest.filter=a.b")
+        self.assertEqual(configs[0].kernel_cmdline(), "")
 
     def test_bad_lines_rejected_with_line_number(self):
-        for bad in ["bios bios 128M release", "x coreboot 128M release yes", "x bios lots release yes",
-                    "x bios 64M release maybe", "x bios 64M kasan no",
-                    "a bios 64M release no\na uefi 64M debug no"]:
+        for bad in ["bios bios 128M release tcg", "x coreboot 128M release tcg yes",
+                    "x bios lots release tcg yes", "x bios 64M release tcg maybe",
+                    "x bios 64M kasan tcg no", "x bios 64M release kvm no",
+                    "a bios 64M release tcg no\na uefi 64M debug tcg no"]:
             with self.assertRaisesRegex(ValueError, r"^m:\d: "):
                 ktest.parse_matrix(bad, "m")
 
     def test_unknown_kernel_is_a_matrix_error_naming_the_known_ones(self):
         with self.assertRaisesRegex(ValueError, r"^m:2: kernel must be release or debug, not 'kasan'$"):
-            ktest.parse_matrix("a bios 64M release no\nb bios 64M kasan no\n", "m")
-        # A row of the old format, without the column, is not taken for one with it.
+            ktest.parse_matrix("a bios 64M release tcg no\nb bios 64M kasan tcg no\n", "m")
+        # A row of an old format, without a column, is not taken for one with it.
         with self.assertRaisesRegex(ValueError, r"^m:1: kernel must be release or debug, not 'yes'$"):
-            ktest.parse_matrix("a bios 64M yes mem=48M\n", "m")
-        with self.assertRaisesRegex(ValueError, r"^m:1: expected 'name firmware memory kernel death"):
-            ktest.parse_matrix("a bios 64M yes\n", "m")
+            ktest.parse_matrix("a bios 64M yes tcg mem=48M\n", "m")
+        with self.assertRaisesRegex(ValueError, r"^m:1: qemu must be tcg or icount, not 'no'$"):
+            ktest.parse_matrix("a bios 64M release no mem=48M\n", "m")
+        with self.assertRaisesRegex(ValueError, r"^m:1: expected 'name firmware memory kernel qemu death"):
+            ktest.parse_matrix("a bios 64M release no\n", "m")
 
     def test_repository_matrix_parses(self):
         configs = ktest.parse_matrix(ktest.DEFAULT_MATRIX.read_text())
@@ -446,7 +454,7 @@ class EndToEndTest(unittest.TestCase):
         return isos
 
     def test_matrix_boot_then_death_boot(self):
-        tally, out, logs = self.run_matrix("bios bios 64M release yes\nsmall bios 32M release no\n",
+        tally, out, logs = self.run_matrix("bios bios 64M release tcg yes\nsmall bios 32M release tcg no\n",
                                            self.isos("release"))
         self.assertEqual(ktest.summary(tally.counts), "3 passed, 0 failed, 1 skipped", out)
         self.assertEqual(sorted(p.name for p in logs.iterdir()),
@@ -455,7 +463,7 @@ class EndToEndTest(unittest.TestCase):
 
     def test_each_row_and_its_death_boots_run_the_kernel_it_names(self):
         isos = self.isos("release", "debug")
-        tally, out, logs = self.run_matrix("rel bios 64M release yes\ndbg bios 64M debug yes\n", isos)
+        tally, out, logs = self.run_matrix("rel bios 64M release tcg yes\ndbg bios 64M debug tcg yes\n", isos)
         self.assertEqual(ktest.summary(tally.counts), "4 passed, 0 failed", out)
         for row, kernel in [("rel", "release"), ("dbg", "debug")]:
             for name in [f"{row}.log", f"{row}.printf.null_deref.log"]:
@@ -463,8 +471,8 @@ class EndToEndTest(unittest.TestCase):
 
     def test_missing_kernel_iso_fails_once_and_the_other_rows_still_boot(self):
         isos = self.isos("release")
-        tally, out, logs = self.run_matrix("a bios 64M debug no\nb bios 64M release no\n"
-                                           "c bios 32M debug no\n", isos)
+        tally, out, logs = self.run_matrix("a bios 64M debug tcg no\nb bios 64M release tcg no\n"
+                                           "c bios 32M debug tcg no\n", isos)
         self.assertEqual(ktest.summary(tally.counts), "1 passed, 1 failed, 1 skipped", out)
         self.assertIn(f"FAIL matrix: debug kernel: {isos['debug']} not found (build it first)", out)
         self.assertEqual(sorted(p.name for p in logs.iterdir()), ["b.log"])
@@ -483,7 +491,7 @@ class EndToEndTest(unittest.TestCase):
 
     def test_unknown_only_config_fails(self):
         matrix = self.tmp / "matrix"
-        matrix.write_text("bios bios 64M release yes\n")
+        matrix.write_text("bios bios 64M release tcg yes\n")
         code, lines = self.run_main(["--matrix", str(matrix), "--only", "nope"])
         self.assertEqual((code, lines[-1]), (1, "0 passed, 1 failed"))
 
