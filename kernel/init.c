@@ -10,12 +10,14 @@
 #include "kernel/qemu.h"
 #include "kernel/thread.h"
 #include "kernel/x86.h"
+#include "mm/gc.h"
 
 extern const struct init_task *const __start_init_tasks[], *const __stop_init_tasks[];
 
 static void init_main(void *unused)
 {
 	(void)unused;
+	gc_start();	/* the collector's thread, before any task allocates */
 	for (const struct init_task *const *t = __start_init_tasks; t < __stop_init_tasks; t++)
 		(*t)->fn();
 	kprintf("Tidemark: done.\n");

@@ -214,6 +214,11 @@ void thread_wake(struct thread *t)
 	irq_restore(f);
 }
 
+unsigned sched_runnable(void)
+{
+	return __atomic_load_n(&this_rq()->nr, __ATOMIC_RELAXED);
+}
+
 void thread_yield(void)
 {
 	uint64_t f = irq_save();

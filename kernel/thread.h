@@ -74,6 +74,12 @@ struct thread {
 
 	struct console_line line;	/* its output, a line at a time */
 
+	/* The collector's (mm/gc.c), under its marking: the cycle whose root
+	 * scan reached this stack, and the lowest address that scan has reached
+	 * from the top. */
+	uint64_t gc_cycle;
+	uint64_t gc_scan_lo;
+
 	struct thread *all_next, *all_prev;	/* every thread but the idle ones */
 	uint64_t switches;		/* times it got the CPU */
 	uint64_t id;
@@ -117,6 +123,11 @@ struct thread *current(void);
  * to meanwhile. */
 void preempt_disable(void);
 void preempt_enable(void);
+
+/* Threads waiting on this CPU's run queues for their turn (the running one
+ * and the idle thread aside). The collector asks it: any means a mutator
+ * is losing the CPU to it. */
+unsigned sched_runnable(void);
 
 /* Threads alive (created and not yet joined), the idle threads aside. */
 unsigned thread_count(void);

@@ -105,7 +105,8 @@ static void unlink_locked(struct timer_event *ev)
 		ev->next->pprev = ev->pprev;
 	ev->next = NULL;
 	ev->pprev = NULL;
-	armed--;
+	if (!ev->service)
+		armed--;
 }
 
 void timer_interrupt(void)
@@ -233,7 +234,8 @@ void timer_deadline_ns(struct timer_event *ev, uint64_t when_ns, void (*fn)(void
 		ev->next->pprev = &ev->next;
 	*pp = ev;
 	ev->pprev = pp;
-	armed++;
+	if (!ev->service)
+		armed++;
 	/* Only a new head, or leaving periodic mode, changes what the APIC
 	 * waits for; inside timer_interrupt it is programmed on the way out. */
 	if (queue == ev || periodic)
@@ -265,7 +267,10 @@ unsigned timer_armed_count(void)
 void timer_cancel_all(void)
 {
 	uint64_t flags = irq_save();
-	while (queue)
-		unlink_locked(queue);
+	for (struct timer_event *ev = queue, *next; ev; ev = next) {
+		next = ev->next;
+		if (!ev->service)
+			unlink_locked(ev);
+	}
 	irq_restore(flags);
 }

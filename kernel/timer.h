@@ -59,6 +59,9 @@ unsigned timer_hz(void);
  * the order they were armed, and before that interrupt's tick.
  */
 struct timer_event {
+	/* Set by its owner before arming: a kernel service's event, which
+	 * outlives any test: timer_armed_count and timer_cancel_all pass it by. */
+	bool service;
 	/* Private to kernel/timer.c; written with interrupts off. */
 	uint64_t when_ns;
 	void (*fn)(void *ctx);

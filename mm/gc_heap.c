@@ -11,17 +11,26 @@
  *  2. Under the lock, take the first span on the class's partial list and
  *     its lowest free object (from free_hint, a word of alloc bits at a
  *     time); set its alloc bit, and its mark bit when the object must be
- *     black: while marking, and while sweeping in a span not yet swept
- *     (else the sweep would free it).
- *  3. Zero it outside the lock, through the heap's own mapping: collector
- *     memory is never written through the direct map (hazard 13).
+ *     black: while sweeping, in a span not yet swept (else the sweep would
+ *     free it). While marking, allocation is white: a new object that
+ *     stays unreachable costs the marker nothing, and one that is reached
+ *     is found as any other object is (mm/gc_mark.c, step 1).
+ *  3. A free object already holds zeros: pages come zeroed (gc_plat_map),
+ *     and the sweep zeroes what it frees, through the heap's own mapping
+ *     (collector memory is never written through the direct map, hazard
+ *     13). So allocating writes nothing and dirties no page: only the
+ *     mutator's own stores do, and the write barrier sees just those.
+ *     With h->poison the sweep poisons instead, and allocation zeroes.
  *  4. No span with room: make one. Slots are taken and pages counted under
  *     the lock; pages are mapped outside it; then the span is published in
  *     slot_span[] (descriptor first, release store) and linked.
  *
  * Sweep (gc_sweep_begin, gc_sweep_step), after a cycle's marking:
- *  1. Per span, under the lock: the objects allocated but not marked are
- *     freed (poisoned when h->poison), the mark bits become the alloc bits,
+ *  1. Per span: the objects allocated but not marked are zeroed (poisoned
+ *     when h->poison) outside the lock, unless the whole span dies; none of
+ *     them can change meanwhile (unreachable, and an allocation into an
+ *     unswept span is black). Then, under the lock, they are freed, the mark
+ *     bits become the alloc bits,
  *     and the mark bits are cleared for the next cycle. Sweeping therefore
  *     finishes before the next cycle marks: the mark bits start clear.
  *  2. A span left empty is unlinked and unpublished under the lock, then
@@ -172,18 +181,39 @@ static void unmap_pages(uintptr_t start, uint32_t npages)
  * linked. Return: the span, or NULL when slots, pages or metadata ran out.
  * Context: h->lock not held.
  */
+/* Whether an object allocated in s now must be black. Must hold h->lock. */
+static bool alloc_black_locked(const struct gc_heap *h, const struct gc_span *s)
+{
+	return h->phase == GC_SWEEP && s->swept_cycle != h->cycle;
+}
+
+static void account_alloc_locked(struct gc_heap *h, size_t bytes)
+{
+	h->alloc_bytes += bytes;
+	h->total_alloc_bytes += bytes;
+	h->total_allocs++;
+}
+
+/* A new span, published; a large one with its object allocated, its
+ * address stored in *large_obj under the lock (a root from then on, in the
+ * caller's frame). */
 static struct gc_span *span_new(struct gc_heap *h, unsigned cls, bool noscan, uint32_t size,
-				uint32_t nobj, uint32_t nslots, uint32_t npages)
+				uint32_t nobj, uint32_t nslots, uint32_t npages,
+				void *volatile *large_obj)
 {
 	size_t words = bitmap_words(nobj);
-	struct gc_span *s = gc_plat_meta_alloc(sizeof(*s) + 2 * words * sizeof(uint64_t));
+	struct gc_span *s = gc_plat_meta_alloc(sizeof(*s) + 2 * words * sizeof(uint64_t) +
+					       npages * sizeof(uint32_t));
 	if (!s)
 		return NULL;
 
 	uint64_t flags = spin_lock_irqsave(&h->lock);
 	int64_t first = h->pages + npages <= h->page_limit ? slots_take_locked(h, nslots) : -1;
-	if (first >= 0)
+	if (first >= 0) {
 		h->pages += npages;
+		if ((size_t)first + nslots > h->slot_top)
+			h->slot_top = (size_t)first + nslots;
+	}
 	spin_unlock_irqrestore(&h->lock, flags);
 	if (first < 0) {
 		gc_plat_meta_free(s);
@@ -212,6 +242,7 @@ static struct gc_span *span_new(struct gc_heap *h, unsigned cls, bool noscan, ui
 	s->div_magic = cls == GC_CLASS_LARGE ? 0 : (uint32_t)(((1ull << 32) + size - 1) / size);
 	s->alloc = s->bits;
 	s->mark = s->bits + words;
+	s->page_cycle = (uint32_t *)(s->bits + 2 * words);
 
 	flags = spin_lock_irqsave(&h->lock);
 	s->swept_cycle = h->phase == GC_MARK ? h->cycle - 1 : h->cycle;
@@ -221,6 +252,19 @@ static struct gc_span *span_new(struct gc_heap *h, unsigned cls, bool noscan, ui
 	h->spans = s;
 	for (uint32_t i = 0; i < nslots; i++)
 		__atomic_store_n(&h->slot_span[first + i], s, __ATOMIC_RELEASE);
+	/* Under the lock that publishes it: a sweep that begins as soon as it
+	 * is dropped must find the large object allocated, and the class span
+	 * on its partial list, not an empty span to release. */
+	if (cls == GC_CLASS_LARGE) {
+		__atomic_store_n(&s->alloc[0], 1, __ATOMIC_RELAXED);
+		s->nalloc = 1;
+		if (alloc_black_locked(h, s))
+			__atomic_fetch_or(&s->mark[0], 1, __ATOMIC_RELAXED);
+		account_alloc_locked(h, size);
+		*large_obj = (void *)s->start;
+	} else {
+		partial_add_locked(h, s);
+	}
 	spin_unlock_irqrestore(&h->lock, flags);
 	return s;
 }
@@ -251,38 +295,17 @@ static void span_release(struct gc_heap *h, struct gc_span *s)
 	gc_plat_meta_free(s);
 }
 
-/* Whether an object allocated in s now must be black. Must hold h->lock. */
-static bool alloc_black_locked(const struct gc_heap *h, const struct gc_span *s)
-{
-	return h->phase == GC_MARK || (h->phase == GC_SWEEP && s->swept_cycle != h->cycle);
-}
-
-static void account_alloc_locked(struct gc_heap *h, size_t bytes)
-{
-	h->alloc_bytes += bytes;
-	h->total_alloc_bytes += bytes;
-	h->total_allocs++;
-}
-
 static void *large_alloc(struct gc_heap *h, size_t n, bool noscan)
 {
 	if (n > h->size / 2)
 		return NULL;
 	size_t bytes = (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
-	struct gc_span *s = span_new(h, GC_CLASS_LARGE, noscan, (uint32_t)bytes, 1,
-				     (uint32_t)((bytes + GC_SLOT_SIZE - 1) >> GC_SLOT_SHIFT),
-				     (uint32_t)(bytes / PAGE_SIZE));
-	if (!s)
+	void *volatile obj = NULL;	/* fresh pages: zeroed */
+	if (!span_new(h, GC_CLASS_LARGE, noscan, (uint32_t)bytes, 1,
+		      (uint32_t)((bytes + GC_SLOT_SIZE - 1) >> GC_SLOT_SHIFT), (uint32_t)(bytes / PAGE_SIZE),
+		      &obj))
 		return NULL;
-	uint64_t flags = spin_lock_irqsave(&h->lock);
-	__atomic_store_n(&s->alloc[0], 1, __ATOMIC_RELAXED);
-	s->nalloc = 1;
-	if (alloc_black_locked(h, s))
-		__atomic_fetch_or(&s->mark[0], 1, __ATOMIC_RELAXED);
-	account_alloc_locked(h, bytes);
-	spin_unlock_irqrestore(&h->lock, flags);
-	memset((void *)s->start, 0, bytes);
-	return (void *)s->start;
+	return obj;
 }
 
 /* The lowest free object of s at or above free_hint. Must hold h->lock. */
@@ -320,21 +343,24 @@ void *gc_heap_alloc(struct gc_heap *h, size_t n, bool noscan)
 			if (alloc_black_locked(h, s))
 				__atomic_fetch_or(&s->mark[i / 64], 1ull << (i % 64), __ATOMIC_RELAXED);
 			account_alloc_locked(h, s->size);
-			spin_unlock_irqrestore(&h->lock, flags);
+			/* The object's address is in a register before the lock
+			 * drops and preemption may come: allocation while marking
+			 * is white, and the final phase must find it in the
+			 * registers, not a span and an index. */
 			void *obj = (void *)(s->start + (uintptr_t)i * s->size);
-			memset(obj, 0, s->size);
+			__asm__ volatile("" : "+r"(obj));
+			spin_unlock_irqrestore(&h->lock, flags);
+			if (h->poison)
+				memset(obj, 0, s->size);
 			return obj;
 		}
 		spin_unlock_irqrestore(&h->lock, flags);
 
 		uint32_t size = class_size[cls], nslots = class_slots[cls];
 		s = span_new(h, cls, noscan, size, (uint32_t)(nslots * GC_SLOT_SIZE / size), nslots,
-			     (uint32_t)(nslots * GC_SLOT_SIZE / PAGE_SIZE));
+			     (uint32_t)(nslots * GC_SLOT_SIZE / PAGE_SIZE), NULL);
 		if (!s)
 			return NULL;
-		flags = spin_lock_irqsave(&h->lock);
-		partial_add_locked(h, s);
-		spin_unlock_irqrestore(&h->lock, flags);
 	}
 }
 
@@ -365,11 +391,6 @@ static bool sweep_span_locked(struct gc_heap *h, struct gc_span *s)
 		uint64_t mark = __atomic_load_n(&s->mark[w], __ATOMIC_RELAXED);
 		uint64_t dead = s->alloc[w] & ~mark;
 		ASSERT((mark & ~s->alloc[w]) == 0);
-		if (dead && h->poison)
-			for (uint64_t d = dead; d; d &= d - 1) {
-				uintptr_t i = w * 64 + (uintptr_t)__builtin_ctzll(d);
-				memset((void *)(s->start + i * s->size), GC_FREE_POISON, s->size);
-			}
 		if (dead && s->free_hint > w * 64 + (uint32_t)__builtin_ctzll(dead))
 			s->free_hint = (uint32_t)(w * 64 + (uint32_t)__builtin_ctzll(dead));
 		freed += (uint32_t)gc_popcount(dead);
@@ -390,6 +411,26 @@ static bool sweep_span_locked(struct gc_heap *h, struct gc_span *s)
 	return false;
 }
 
+/* Step 1's fill: s's unmarked objects zeroed or poisoned, unless none of
+ * its objects is marked (then its pages go). Lock not held. */
+static void clear_dead(struct gc_heap *h, struct gc_span *s)
+{
+	size_t words = bitmap_words(s->nobj);
+	bool any_live = false;
+	for (size_t w = 0; w < words && !any_live; w++)
+		any_live = __atomic_load_n(&s->mark[w], __ATOMIC_RELAXED) != 0;
+	if (!any_live)
+		return;
+	for (size_t w = 0; w < words; w++) {
+		uint64_t dead = __atomic_load_n(&s->alloc[w], __ATOMIC_RELAXED) &
+				~__atomic_load_n(&s->mark[w], __ATOMIC_RELAXED);
+		for (; dead; dead &= dead - 1) {
+			uintptr_t i = w * 64 + (uintptr_t)__builtin_ctzll(dead);
+			memset((void *)(s->start + i * s->size), h->poison ? GC_FREE_POISON : 0, s->size);
+		}
+	}
+}
+
 bool gc_sweep_step(struct gc_heap *h, unsigned spans)
 {
 	for (unsigned done = 0; done < spans; done++) {
@@ -401,6 +442,9 @@ bool gc_sweep_step(struct gc_heap *h, unsigned spans)
 			return true;
 		}
 		h->sweep_next = s->next;
+		spin_unlock_irqrestore(&h->lock, flags);
+		clear_dead(h, s);
+		flags = spin_lock_irqsave(&h->lock);
 		bool empty = sweep_span_locked(h, s);
 		spin_unlock_irqrestore(&h->lock, flags);
 		if (empty)

@@ -22,7 +22,8 @@
  * Locking: h->lock (an irq-saving spinlock, rank LOCK_RANK_GC) guards span
  * lists, slots, alloc bits and counters; nothing is taken under it, so
  * span creation and release map and unmap pages outside it. Mark bits are
- * set with atomic OR: the allocator sets them too (allocation is black).
+ * set with atomic OR: the allocator sets them too (allocation while
+ * sweeping is black).
  */
 #ifndef MM_GC_INTERNAL_H
 #define MM_GC_INTERNAL_H
@@ -45,13 +46,16 @@
 /* The machine, as the core sees it (kernel: mm/gc.c; host: the shim). */
 void *gc_plat_meta_alloc(size_t n);		/* zeroed, outside any heap; NULL: none */
 void gc_plat_meta_free(void *p);
-bool gc_plat_map(uintptr_t va);			/* a 4 KiB page, RW, contents undefined */
+bool gc_plat_map(uintptr_t va);			/* a 4 KiB page, RW, zeroed */
 void gc_plat_unmap(uintptr_t va);		/* and invalidate its TLB entry */
 bool gc_plat_test_and_clear_dirty(uintptr_t va);	/* with the TLB entry invalidated */
+/* Clear every dirty page's bit in [lo, hi) as above, calling fn(ctx, page)
+ * for each, in address order. Return: the dirty pages found. */
+size_t gc_plat_dirty_scan(uintptr_t lo, uintptr_t hi, void (*fn)(void *ctx, uintptr_t pg), void *ctx);
 
 enum gc_phase {
 	GC_IDLE,	/* between cycles: allocation is white */
-	GC_MARK,	/* marking: allocation is black */
+	GC_MARK,	/* marking: allocation is white (found from the roots) */
 	GC_SWEEP,	/* sweeping: allocation in an unswept span is black */
 };
 
@@ -72,7 +76,9 @@ struct gc_span {
 	struct gc_span *pnext, *pprev;	/* lock: the class's spans with free objects */
 	struct gc_span *rescan_next;	/* marker: spans with rescan set */
 	uint64_t *alloc, *mark;		/* fixed pointers into bits[] */
-	uint64_t bits[];		/* alloc bitmap, then mark bitmap */
+	uint32_t *page_cycle;		/* marker: per page, the cycle that last cleared
+					   its dirty bit (mm/gc_mark.c, step 2) */
+	uint64_t bits[];		/* alloc bitmap, mark bitmap, then page_cycle */
 };
 
 /* An entry on the mark stack: a grey range, scanned word by word. */
@@ -88,6 +94,7 @@ struct gc_heap {
 					   read with acquire loads */
 	uint64_t *slot_used;		/* lock: a bit a slot */
 	size_t slot_hint;		/* lock: no free slot below this one */
+	size_t slot_top;		/* lock: no span has ever reached this slot */
 	struct spinlock lock;
 	struct gc_span *partial[GC_NR_CLASSES][2];	/* lock: [cls][noscan] */
 	struct gc_span *spans;		/* lock */
@@ -101,7 +108,8 @@ struct gc_heap {
 
 	/* The marker's alone: one marker at a time. */
 	struct gc_grey *stack;
-	unsigned stack_cap, stack_top;
+	unsigned stack_cap, stack_top;	/* entries in use this cycle, filled */
+	unsigned stack_room;		/* entries allocated */
 	struct gc_span *rescan_list;
 	uint64_t marked_bytes, scanned_bytes, overflows;
 
@@ -168,8 +176,8 @@ bool gc_sweep_step(struct gc_heap *h, unsigned spans);
 void gc_heap_check(struct gc_heap *h);
 
 /* mm/gc_mark.c */
-/* Begin a cycle: phase GC_MARK, with a mark stack of `cap` entries (kept
- * from the last cycle when it is as large). Return: KERR_OK or KERR_NOMEM. */
+/* Begin a cycle: phase GC_MARK, with a mark stack of `cap` entries (the
+ * last cycle's memory kept when it is as large). Return: KERR_OK or KERR_NOMEM. */
 int gc_mark_begin(struct gc_heap *h, unsigned cap);
 /* Scan [lo, hi) as a root: every aligned word that points into an allocated
  * object greys it. Return: bytes scanned. */
@@ -182,14 +190,20 @@ bool gc_mark_drain(struct gc_heap *h, size_t budget);
 /* Grey the marked objects' parts on every dirty page of the heap, clearing
  * the dirty bits. Return: the dirty pages found. */
 size_t gc_mark_dirty_pages(struct gc_heap *h);
+/* The same in steps: from *cursor (h->base to begin), over `bytes` of the
+ * heap's range at most, *dirty counting the dirty pages. Return: true once
+ * the range is covered. */
+bool gc_mark_dirty_step(struct gc_heap *h, uintptr_t *cursor, size_t bytes, size_t *dirty);
 /* Whether the object holding a is marked (a test's question). */
 bool gc_is_marked(const struct gc_heap *h, uintptr_t a);
 
 #ifndef HOST_TEST
 /* mm/gc.c, for its tests: the kernel's heap; gctrace on or off (returns the
- * previous setting). */
+ * previous setting); a mark stack small enough to overflow. */
 struct gc_heap *gc_kernel_heap(void);
 bool gc_trace_set(bool on);
+/* The mark stack's entries from the next cycle on (returns the last). */
+unsigned gc_mark_stack_set(unsigned entries);
 #endif
 
 #endif

@@ -11,24 +11,31 @@
  * a store, and a store through the heap's 4 KiB mappings sets its page's
  * dirty bit, which is exactly the exception. The steps that keep it:
  *  1. Greying (mark_word): a white object is marked and pushed whole.
- *     Allocation while marking is black (mm/gc_heap.c): a new object holds
- *     zeros, so it points to nothing, and any later store dirties its page.
- *  2. Scanning a grey range (scan): first, for each page it covers, the
- *     dirty bit is tested and cleared (with the TLB entry invalidated,
- *     hazard 5); if it was set, the marked objects' parts on that page may
- *     have been written since they were scanned, and are pushed again, so
- *     they stay grey once the page is clean. Then every word of the range
+ *     Allocation while marking is white (mm/gc_heap.c): nothing black
+ *     points to a new object but by a store, which dirties the page, and
+ *     a new object found only in the roots is found by their rescan in the
+ *     final round. An object is zero when allocated, so allocating dirties
+ *     no page, and marked objects are rescanned only for real stores.
+ *  2. Scanning a grey range (scan): first, for each page it covers whose
+ *     dirty bit this cycle has not cleared yet (page_cycle), the bit is
+ *     tested and cleared (with the TLB entry invalidated, hazard 5); if it
+ *     was set, the marked objects' parts on that page may have been
+ *     written since they were scanned, and are pushed again, so they stay
+ *     grey once the page is clean. A page cleared earlier in the cycle
+ *     needs no clearing: any store since then has set its bit again, and
+ *     the dirty rounds (step 4) push its marked parts, this range's too. Then every word of the range
  *     greys what it points to. A range above GC_SCAN_CHUNK is split, the
  *     rest pushed first, so no step scans much at once.
  *  3. Overflow: a push that finds the stack full leaves the object marked
  *     and puts its span on the rescan list; once the stack is empty, every
  *     marked object of those spans is scanned again. Each overflow follows
  *     the marking of a new object, so this ends.
- *  4. Dirty rounds (gc_mark_dirty_pages): every mapped page of a scanned
- *     span whose dirty bit is set has its marked parts pushed, its bit
- *     cleared. With the world stopped and the roots rescanned, a round and
- *     a drain leave nothing grey: then no black object points to a white
- *     one, and every white object is garbage.
+ *  4. Dirty rounds (gc_mark_dirty_pages, or in steps gc_mark_dirty_step):
+ *     every dirty page of the heap's range has its bit cleared and, on a
+ *     span that is scanned, its marked parts pushed. With the world
+ *     stopped and the roots rescanned, a round and a drain leave nothing
+ *     grey: then no black object points to a white one, and every white
+ *     object is garbage.
  *
  * A word "points into" an object when it is an address in [start, start +
  * size) of an allocated object: interior pointers count, one past the end
@@ -57,14 +64,15 @@
 int gc_mark_begin(struct gc_heap *h, unsigned cap)
 {
 	ASSERT(h->phase == GC_IDLE && cap > 0);
-	if (h->stack_cap != cap) {
+	if (h->stack_room < cap) {
 		struct gc_grey *st = gc_plat_meta_alloc(cap * sizeof(*st));
 		if (!st)
 			return KERR_NOMEM;
 		gc_plat_meta_free(h->stack);
 		h->stack = st;
-		h->stack_cap = cap;
+		h->stack_room = cap;
 	}
+	h->stack_cap = cap;
 	h->stack_top = 0;
 	h->rescan_list = NULL;
 	h->marked_bytes = h->scanned_bytes = 0;
@@ -98,6 +106,8 @@ void gc_mark_word(struct gc_heap *h, uintptr_t v)
 	if (i < 0)
 		return;
 	uint64_t bit = 1ull << (i % 64);
+	if (__atomic_load_n(&s->mark[i / 64], __ATOMIC_RELAXED) & bit)
+		return;		/* already marked: the common case, without a locked op */
 	if (__atomic_fetch_or(&s->mark[i / 64], bit, __ATOMIC_RELAXED) & bit)
 		return;
 	h->marked_bytes += s->size;
@@ -111,39 +121,72 @@ GC_RAW_READ size_t gc_mark_range(struct gc_heap *h, const void *lo, const void *
 {
 	const uintptr_t *p = (const uintptr_t *)(((uintptr_t)lo + 7) & ~7ul);
 	const uintptr_t *end = (const uintptr_t *)((uintptr_t)hi & ~7ul);
-	for (; p < end; p++)
-		gc_mark_word(h, *(const volatile uintptr_t *)p);
+	uintptr_t base = h->base, size = h->size;
+	for (; p < end; p++) {
+		uintptr_t v = *(const volatile uintptr_t *)p;
+		if (v - base < size)	/* most root words are no heap address */
+			gc_mark_word(h, v);
+	}
 	return (size_t)((uintptr_t)hi - (uintptr_t)lo);
 }
 
-/* Push the marked objects' parts on page pg of s, but [skip_lo, skip_hi). */
+/* Push the marked objects' parts on page pg of s, but [skip_lo, skip_hi);
+ * neighbouring marked objects go as one range. The mark bits are read a
+ * word at a time: a page of small objects costs a few loads, not one per
+ * object. */
 static void regrey_page(struct gc_heap *h, struct gc_span *s, uintptr_t pg, uintptr_t skip_lo,
 			uintptr_t skip_hi)
 {
-	uintptr_t pg_end = pg + PAGE_SIZE;
+	uintptr_t pg_end = pg + PAGE_SIZE, run_lo = 0, run_hi = 0;
 	uint32_t first = (uint32_t)((pg - s->start) / s->size);
-	for (uint32_t i = first; i < s->nobj; i++) {
-		uintptr_t lo = s->start + (uintptr_t)i * s->size, hi = lo + s->size;
-		if (lo >= pg_end)
-			break;
-		if (!gc_bit(s->mark, i))
-			continue;
-		lo = lo > pg ? lo : pg;
-		hi = hi < pg_end ? hi : pg_end;
-		if (lo >= skip_lo && hi <= skip_hi)
-			continue;
-		push(h, s, lo, hi);
+	uint32_t last = (uint32_t)((pg_end - 1 - s->start) / s->size);
+	if (last >= s->nobj)
+		last = s->nobj - 1;
+	for (uint32_t w = first / 64; w <= last / 64; w++) {
+		uint64_t bits = __atomic_load_n(&s->mark[w], __ATOMIC_RELAXED);
+		if (w == first / 64)
+			bits &= ~0ull << (first % 64);
+		if (w == last / 64 && last % 64 != 63)
+			bits &= (2ull << (last % 64)) - 1;
+		for (; bits; bits &= bits - 1) {
+			uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(bits);
+			uintptr_t lo = s->start + (uintptr_t)i * s->size, hi = lo + s->size;
+			lo = lo > pg ? lo : pg;
+			hi = hi < pg_end ? hi : pg_end;
+			if (lo >= skip_lo && hi <= skip_hi)
+				continue;
+			if (run_hi == lo) {
+				run_hi = hi;
+				continue;
+			}
+			if (run_hi > run_lo)
+				push(h, s, run_lo, run_hi);
+			run_lo = lo;
+			run_hi = hi;
+		}
 	}
+	if (run_hi > run_lo)
+		push(h, s, run_lo, run_hi);
 }
 
 /* Step 2: clear the dirty bits of [lo, hi)'s pages, then scan it. */
 GC_RAW_READ static void scan(struct gc_heap *h, struct gc_span *s, uintptr_t lo, uintptr_t hi)
 {
-	for (uintptr_t pg = lo & ~(PAGE_SIZE - 1); pg < hi; pg += PAGE_SIZE)
+	uint32_t cycle = (uint32_t)h->cycle;
+	for (uintptr_t pg = lo & ~(PAGE_SIZE - 1); pg < hi; pg += PAGE_SIZE) {
+		uint32_t *pc = &s->page_cycle[(pg - s->start) / PAGE_SIZE];
+		if (*pc == cycle)
+			continue;
+		*pc = cycle;
 		if (gc_plat_test_and_clear_dirty(pg))
 			regrey_page(h, s, pg, lo, hi);
-	for (const uintptr_t *p = (const uintptr_t *)lo; p < (const uintptr_t *)hi; p++)
-		gc_mark_word(h, *(const volatile uintptr_t *)p);
+	}
+	uintptr_t base = h->base, size = h->size;
+	for (const uintptr_t *p = (const uintptr_t *)lo; p < (const uintptr_t *)hi; p++) {
+		uintptr_t v = *(const volatile uintptr_t *)p;
+		if (v - base < size)
+			gc_mark_word(h, v);
+	}
 	h->scanned_bytes += hi - lo;
 }
 
@@ -182,27 +225,39 @@ bool gc_mark_drain(struct gc_heap *h, size_t budget)
 	return h->stack_top == 0 && !h->rescan_list;
 }
 
+static void regrey_dirty(void *ctx, uintptr_t pg)
+{
+	struct gc_heap *h = ctx;
+	struct gc_span *s = gc_span_of(h, pg);
+	if (s && pg - s->start < (uintptr_t)s->npages * PAGE_SIZE) {
+		s->page_cycle[(pg - s->start) / PAGE_SIZE] = (uint32_t)h->cycle;
+		if (!s->noscan)
+			regrey_page(h, s, pg, 0, 0);
+	}
+}
+
+/* Spans are released only by the sweep, never while marking, so a span
+ * found here stays. Pages of spans made after a step covered their range
+ * are dirty only by stores after allocation, which a later round (the last
+ * with the world stopped) sees. */
+bool gc_mark_dirty_step(struct gc_heap *h, uintptr_t *cursor, size_t bytes, size_t *dirty)
+{
+	uint64_t flags = spin_lock_irqsave(&h->lock);
+	uintptr_t top = h->base + h->slot_top * GC_SLOT_SIZE;
+	spin_unlock_irqrestore(&h->lock, flags);
+	uintptr_t lo = *cursor, hi = top - lo > bytes ? lo + bytes : top;
+	if (lo < hi)
+		*dirty += gc_plat_dirty_scan(lo, hi, regrey_dirty, h);
+	*cursor = hi > lo ? hi : lo;
+	return *cursor >= top;
+}
+
 size_t gc_mark_dirty_pages(struct gc_heap *h)
 {
+	uintptr_t cursor = h->base;
 	size_t dirty = 0;
-	uint64_t flags = spin_lock_irqsave(&h->lock);
-	struct gc_span *s = h->spans;
-	spin_unlock_irqrestore(&h->lock, flags);
-	/* Spans are released only by the sweep, never while marking: the list
-	 * from this head stays valid, and newer spans hold black objects whose
-	 * pages are dirty only by the mutator's stores after allocation, which
-	 * the final round (world stopped) sees from the new head. */
-	for (; s; s = s->next) {
-		if (s->noscan)
-			continue;
-		for (uint32_t p = 0; p < s->npages; p++) {
-			uintptr_t pg = s->start + p * PAGE_SIZE;
-			if (gc_plat_test_and_clear_dirty(pg)) {
-				dirty++;
-				regrey_page(h, s, pg, 0, 0);
-			}
-		}
-	}
+	while (!gc_mark_dirty_step(h, &cursor, SIZE_MAX, &dirty))
+		;
 	return dirty;
 }
 

@@ -382,6 +382,40 @@ static bool test_and_clear(uint64_t va, uint64_t bit)
 }
 
 bool vmm_test_and_clear_dirty(uint64_t va) { return test_and_clear(va, PTE_D); }
+
+size_t vmm_dirty_scan(uint64_t lo, uint64_t hi, void (*fn)(void *ctx, uint64_t va), void *ctx)
+{
+	size_t found = 0;
+	lo &= ~(SIZE_4K - 1);
+	while (lo < hi) {
+		/* One page table at a time: its entries are consecutive, so a 2 MiB
+		 * stretch costs one walk and a load per page. */
+		uint64_t stop = (lo | (SIZE_2M - 1)) + 1;
+		if (stop > hi || stop == 0)
+			stop = hi;
+		uint64_t dirty[8];
+		unsigned n = 0;
+		uint64_t flags = spin_lock_irqsave(&vmm_lock);
+		bool large;
+		uint64_t *e = walk_locked(lo, 1, false, &large);
+		uint64_t va = lo;
+		for (; e && va < stop && n < 8; va += SIZE_4K, e++) {
+			uint64_t v = __atomic_load_n(e, __ATOMIC_RELAXED);
+			if ((v & (PTE_P | PTE_D)) != (PTE_P | PTE_D))
+				continue;
+			__atomic_fetch_and(e, ~PTE_D, __ATOMIC_SEQ_CST);
+			invlpg(va);
+			dirty[n++] = va;
+		}
+		spin_unlock_irqrestore(&vmm_lock, flags);
+		/* fn runs without the lock (it may map pages); at most 8 a batch. */
+		for (unsigned i = 0; i < n; i++)
+			fn(ctx, dirty[i]);
+		found += n;
+		lo = e ? va : stop;
+	}
+	return found;
+}
 bool vmm_test_and_clear_accessed(uint64_t va) { return test_and_clear(va, PTE_A); }
 
 void vm_arena_init(struct vm_arena *a, const char *name, uint64_t base, uint64_t size,

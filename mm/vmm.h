@@ -7,6 +7,7 @@
 #define MM_VMM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kernel/spinlock.h"
@@ -53,6 +54,12 @@ bool vmm_translate(uint64_t va, struct vmm_translation *out);
  * writes through without setting the bit again (hazard 5). */
 bool vmm_test_and_clear_dirty(uint64_t va);
 bool vmm_test_and_clear_accessed(uint64_t va);
+/* Clear the dirty bit of every dirty 4 KiB page in [lo, hi), as
+ * vmm_test_and_clear_dirty does, and call fn(ctx, page) for each, in
+ * address order, without vmm_lock held. Stretches without a page table are
+ * skipped. Return: the dirty pages found. Cost: a table walk per 2 MiB and
+ * a load per page. */
+size_t vmm_dirty_scan(uint64_t lo, uint64_t hi, void (*fn)(void *ctx, uint64_t va), void *ctx);
 
 /* Whether 1 GiB pages back the direct map (CPUID), and whether NX is enforced. */
 bool vmm_has_1g_pages(void);

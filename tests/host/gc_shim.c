@@ -113,6 +113,17 @@ bool gc_plat_test_and_clear_dirty(uintptr_t va)
 	return d;
 }
 
+size_t gc_plat_dirty_scan(uintptr_t lo, uintptr_t hi, void (*fn)(void *ctx, uintptr_t pg), void *ctx)
+{
+	size_t n = 0;
+	for (uintptr_t pg = lo & ~(PAGE_SIZE - 1); pg < hi; pg += PAGE_SIZE)
+		if (pg >= region_lo && pg < region_hi && gc_plat_test_and_clear_dirty(pg)) {
+			fn(ctx, pg);
+			n++;
+		}
+	return n;
+}
+
 bool gc_shim_dirty(uintptr_t va)
 {
 	lock();

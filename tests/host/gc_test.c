@@ -304,16 +304,23 @@ HTEST(a_store_into_a_black_object_is_seen_through_the_dirty_bit)
 	}
 }
 
-HTEST(allocation_while_marking_is_black_and_survives_the_cycle)
+HTEST(allocation_while_marking_is_white_and_survives_when_the_roots_reach_it)
 {
 	struct gc_heap *h = heap_new(4096);
 	static struct node *roots[1];
 	HASSERT_EQ(gc_mark_begin(h, 64), 0);
 	struct node *n = gc_heap_alloc(h, sizeof(*n), false);
-	HASSERT_TRUE(n != NULL);
+	struct node *lost = gc_heap_alloc(h, sizeof(*lost), false);
+	HASSERT_TRUE(n != NULL && lost != NULL);
 	n->value = 5;
-	HEXPECT_TRUE(gc_is_marked(h, (uintptr_t)n));
+	HEXPECT_TRUE(!gc_is_marked(h, (uintptr_t)n));
+	/* the final round: the roots rescanned reach n, not lost */
+	roots[0] = n;
+	gc_mark_range(h, roots, roots + 1);
 	HASSERT_TRUE(gc_mark_drain(h, 1 << 20));
+	HEXPECT_TRUE(gc_is_marked(h, (uintptr_t)n));
+	HEXPECT_TRUE(!gc_is_marked(h, (uintptr_t)lost));
+	roots[0] = NULL;
 	gc_sweep_begin(h);
 	/* allocated during the sweep, in a span not yet swept: kept too */
 	struct node *m = gc_heap_alloc(h, sizeof(*m), false);
@@ -322,6 +329,7 @@ HTEST(allocation_while_marking_is_black_and_survives_the_cycle)
 		;
 	HEXPECT_EQ(n->value, 5);
 	HEXPECT_EQ(m->value, 6);
+	HEXPECT_TRUE(freed(h, lost, sizeof(*lost)));
 	/* the next cycle, unreachable, both go */
 	collect(h, roots, sizeof(roots), 64);
 	HEXPECT_TRUE(freed(h, n, sizeof(*n)) && freed(h, m, sizeof(*m)));
