@@ -79,6 +79,7 @@
 #include "kernel/gdt.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
+#include "kernel/sort.h"
 #include "kernel/string.h"
 #include "kernel/sync.h"
 #include "kernel/thread.h"
@@ -121,10 +122,6 @@ CMDLINE_OPTION(gc_quota_us, "gc.quota", CMDLINE_U64, NULL,
 
 struct root {
 	uintptr_t lo, hi;
-};
-
-struct pause {
-	uint64_t start, end;
 };
 
 enum cycle_phase { C_ROOTS, C_DRAIN, C_DIRTY, C_FINAL, C_SWEEP, C_TRIM };
@@ -176,7 +173,7 @@ static struct gc_state {
 	uint64_t cycles, root_bytes, stack_bytes, data_bytes, trimmed_bytes, trimmed_total;
 	uint64_t pause_max_ns, pause_total_ns, pauses, gc_ns, overruns, wait_ns, waits, rounds_total;
 	uint64_t hist[GC_HIST];
-	struct pause log[GC_PAUSE_LOG];
+	struct gc_pause log[GC_PAUSE_LOG];
 	uint64_t nlog, folded;		/* pauses logged; of them folded into mmu_ppm */
 	uint64_t mmu_ppm[GC_MMU_WINDOWS];	/* lifetime minimum, parts per million */
 	uint64_t peak_alloc;
@@ -499,9 +496,9 @@ static void scan_thread(struct thread *t, void *ctx)
 /* ---- the quantum ------------------------------------------------------------ */
 
 /* A pause's share of [a, b). Lock held. */
-static uint64_t overlap(const struct pause *q, uint64_t a, uint64_t b)
+static uint64_t overlap(const struct gc_pause *q, uint64_t a, uint64_t b)
 {
-	uint64_t lo = q->start > a ? q->start : a, hi = q->end < b ? q->end : b;
+	uint64_t lo = q->start_ns > a ? q->start_ns : a, hi = q->end_ns < b ? q->end_ns : b;
 	return hi > lo ? hi - lo : 0;
 }
 
@@ -510,8 +507,8 @@ static uint64_t gc_time_in(uint64_t a, uint64_t b)
 {
 	uint64_t sum = 0;
 	for (uint64_t k = gc.nlog; k > 0 && gc.nlog - k < GC_PAUSE_LOG; k--) {
-		const struct pause *q = &gc.log[(k - 1) % GC_PAUSE_LOG];
-		if (q->end <= a)
+		const struct gc_pause *q = &gc.log[(k - 1) % GC_PAUSE_LOG];
+		if (q->end_ns <= a)
 			break;
 		sum += overlap(q, a, b);
 	}
@@ -526,52 +523,57 @@ static unsigned hist_bucket(uint64_t ns)
 	return b;
 }
 
-/* Fold the logged pauses' windows into the lifetime MMU minima. A window's
- * GC time is largest when it ends at a pause's end or starts at a pause's
- * start, so those windows are measured, two pointers a width over the log
- * (pauses are disjoint and in time order). Lock held. */
+/* The most GC time in a window of win ns, over n pauses ring[(first + i) %
+ * cap]: disjoint and in time order. A window's GC time is largest when it
+ * ends at a pause's end or starts at a pause's start, so those windows are
+ * measured, two pointers over the pauses. */
+static uint64_t worst_window(const struct gc_pause *ring, uint64_t cap, uint64_t first, uint64_t n,
+			     uint64_t win)
+{
+#define P(i) (&ring[(first + (i)) % cap])
+#define D(i) (P(i)->end_ns - P(i)->start_ns)
+	uint64_t worst = 0, j = 0, k = 0, sum = 0;
+	/* Windows ending at pause i's end: pauses j..i, the first clipped. */
+	for (uint64_t i = 0; i < n; i++) {
+		sum += D(i);
+		uint64_t a = P(i)->end_ns > win ? P(i)->end_ns - win : 0;
+		for (; P(j)->end_ns <= a; j++)
+			sum -= D(j);
+		uint64_t clip = P(j)->start_ns < a ? a - P(j)->start_ns : 0;
+		if (sum - clip > worst)
+			worst = sum - clip;
+	}
+	/* Windows starting at pause i's start: pauses i..k-1, the last clipped. */
+	sum = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		if (k <= i) {
+			k = i;
+			sum = 0;
+		}
+		uint64_t b = P(i)->start_ns + win;
+		for (; k < n && P(k)->start_ns < b; k++)
+			sum += D(k);
+		uint64_t clip = P(k - 1)->end_ns > b ? P(k - 1)->end_ns - b : 0;
+		if (sum - clip > worst)
+			worst = sum - clip;
+		sum -= D(i);
+	}
+	return worst;
+#undef D
+#undef P
+}
+
+/* Fold the logged pauses' windows into the lifetime MMU minima. Lock held. */
 static void fold_mmu_locked(void)
 {
-	uint64_t first = gc.nlog > GC_PAUSE_LOG ? gc.nlog - GC_PAUSE_LOG : 0, n = gc.nlog - first;
-#define P(i) (&gc.log[(first + (i)) % GC_PAUSE_LOG])
+	uint64_t first = gc.nlog > GC_PAUSE_LOG ? gc.nlog - GC_PAUSE_LOG : 0;
 	for (int w = 0; w < GC_MMU_WINDOWS; w++) {
-		uint64_t win = mmu_windows_ns[w], worst = 0;
-		/* Windows ending at pause i's end: sum pauses j0..i, clipped at a. */
-		uint64_t j = 0, sum = 0;
-		for (uint64_t i = 0; i < n; i++) {
-			sum += P(i)->end - P(i)->start;
-			uint64_t a = P(i)->end > win ? P(i)->end - win : 0;
-			while (P(j)->end <= a) {
-				sum -= P(j)->end - P(j)->start;
-				j++;
-			}
-			uint64_t clip = P(j)->start < a ? a - P(j)->start : 0;
-			if (sum - clip > worst)
-				worst = sum - clip;
-		}
-		/* Windows starting at pause i's start: pauses i..k, clipped at b. */
-		uint64_t k = 0;
-		sum = 0;
-		for (uint64_t i = 0; i < n; i++) {
-			if (k < i) {
-				k = i;
-				sum = 0;
-			}
-			uint64_t b = P(i)->start + win;
-			while (k < n && P(k)->start < b) {
-				sum += P(k)->end - P(k)->start;
-				k++;
-			}
-			uint64_t clip = P(k - 1)->end > b ? P(k - 1)->end - b : 0;
-			if (sum - clip > worst)
-				worst = sum - clip;
-			sum -= P(i)->end - P(i)->start;
-		}
+		uint64_t win = mmu_windows_ns[w];
+		uint64_t worst = worst_window(gc.log, GC_PAUSE_LOG, first, gc.nlog - first, win);
 		uint64_t ppm = worst >= win ? 0 : 1000000 - worst * 1000000 / win;
 		if (ppm < gc.mmu_ppm[w])
 			gc.mmu_ppm[w] = ppm;
 	}
-#undef P
 	gc.folded = gc.nlog;
 }
 
@@ -579,7 +581,7 @@ static void record_pause(uint64_t start, uint64_t end)
 {
 	uint64_t d = end - start;
 	uint64_t f = spin_lock_irqsave(&gc.lock);
-	gc.log[gc.nlog % GC_PAUSE_LOG] = (struct pause){ start, end };
+	gc.log[gc.nlog % GC_PAUSE_LOG] = (struct gc_pause){ start, end };
 	gc.nlog++;
 	gc.pauses++;
 	gc.pause_total_ns += d;
@@ -1109,12 +1111,35 @@ void gc_pauses(struct gc_pause_log *out)
 	uint64_t n = gc.nlog < GC_PAUSE_LOG ? gc.nlog : GC_PAUSE_LOG;
 	out->n = (unsigned)n;
 	out->total = gc.nlog;
-	for (uint64_t i = 0; i < n; i++) {
-		const struct pause *p = &gc.log[(gc.nlog - n + i) % GC_PAUSE_LOG];
-		out->start_ns[i] = p->start;
-		out->end_ns[i] = p->end;
-	}
+	for (uint64_t i = 0; i < n; i++)
+		out->p[i] = gc.log[(gc.nlog - n + i) % GC_PAUSE_LOG];
 	spin_unlock_irqrestore(&gc.lock, f);
+}
+
+void gc_pause_figures(const struct gc_pause_log *log, uint64_t since, struct gc_pause_figures *out)
+{
+	*out = (struct gc_pause_figures){ 0 };
+	unsigned first = 0;
+	while (first < log->n && log->p[first].start_ns < since)
+		first++;
+	unsigned n = log->n - first;
+	out->pauses = n;
+	if (!n)
+		return;
+	for (int w = 0; w < GC_MMU_WINDOWS; w++)
+		out->worst_ns[w] = worst_window(log->p, GC_PAUSE_LOG_MAX, first, n, mmu_windows_ns[w]);
+	/* Percentiles: a counting pass a bound at a time would be slower; the
+	 * durations sorted in a scratch copy. */
+	uint64_t *d = kmalloc(n * sizeof(*d), 0);
+	if (!d)
+		return;
+	for (unsigned i = 0; i < n; i++)
+		d[i] = log->p[first + i].end_ns - log->p[first + i].start_ns;
+	sort_u64(d, n);
+	out->p50_ns = d[n / 2];
+	out->p99_ns = d[(uint64_t)n * 99 / 100];
+	out->max_ns = d[n - 1];
+	kfree(d);
 }
 
 unsigned gc_mark_stack_set(unsigned entries)

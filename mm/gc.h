@@ -93,12 +93,25 @@ struct gc_stats {
 void gc_stats(struct gc_stats *out);
 
 /* The last pauses, oldest first (clock_ns times). For tests and benches. */
-#define GC_PAUSE_LOG_MAX 1024
+#define GC_PAUSE_LOG_MAX 4096
+struct gc_pause {
+	uint64_t start_ns, end_ns;
+};
 struct gc_pause_log {
 	unsigned n;
 	uint64_t total;			/* pauses ever logged */
-	uint64_t start_ns[GC_PAUSE_LOG_MAX], end_ns[GC_PAUSE_LOG_MAX];
+	struct gc_pause p[GC_PAUSE_LOG_MAX];
 };
 void gc_pauses(struct gc_pause_log *out);
+
+/* Figures of the logged pauses that began at or after since: their number,
+ * median, 99th percentile and largest, and the most GC time in any window
+ * of 1, 10, 50 and 100 ms (MMU is 1 minus that over the width). */
+struct gc_pause_figures {
+	unsigned pauses;
+	uint64_t p50_ns, p99_ns, max_ns;
+	uint64_t worst_ns[GC_MMU_WINDOWS];
+};
+void gc_pause_figures(const struct gc_pause_log *log, uint64_t since, struct gc_pause_figures *out);
 
 #endif

@@ -40,20 +40,20 @@ static void figures(const struct gc_pause_log *log, uint64_t since, struct windo
 {
 	*f = (struct window_figures){ 0 };
 	unsigned first = 0;
-	while (first < log->n && log->start_ns[first] < since)
+	while (first < log->n && log->p[first].start_ns < since)
 		first++;
 	for (unsigned i = first; i < log->n; i++) {
-		uint64_t d = log->end_ns[i] - log->start_ns[i];
+		uint64_t d = log->p[i].end_ns - log->p[i].start_ns;
 		f->pauses++;
 		if (d > f->max_pause)
 			f->max_pause = d;
 		for (int w = 0; w < 3; w++) {
-			uint64_t a = log->start_ns[i], b = a + widths[w];
-			uint64_t c = log->end_ns[i] > widths[w] ? log->end_ns[i] - widths[w] : 0;
+			uint64_t a = log->p[i].start_ns, b = a + widths[w];
+			uint64_t c = log->p[i].end_ns > widths[w] ? log->p[i].end_ns - widths[w] : 0;
 			uint64_t from_start = 0, to_end = 0;
 			for (unsigned j = first; j < log->n; j++) {
-				from_start += overlap(log->start_ns[j], log->end_ns[j], a, b);
-				to_end += overlap(log->start_ns[j], log->end_ns[j], c, log->end_ns[i]);
+				from_start += overlap(log->p[j].start_ns, log->p[j].end_ns, a, b);
+				to_end += overlap(log->p[j].start_ns, log->p[j].end_ns, c, log->p[i].end_ns);
 			}
 			uint64_t m = from_start > to_end ? from_start : to_end;
 			if (m > f->worst[w])

@@ -1,0 +1,145 @@
+/*
+ * bench/kernel/gc_bench.c - the collector under load, in guest time
+ * (instruction time under -icount shift=0): `make bench` prints a table.
+ *
+ * Workloads, all on gc_alloc:
+ *  - gcbench: Ellis, Kovac and Boehm's shapes: a stretch tree of depth 18,
+ *    a long-lived tree of depth 16 and an array of 500,000 8-byte words
+ *    (doubles in the original; the kernel uses no FPU), then top-down and
+ *    bottom-up trees of depth 4 to 16;
+ *  - binarytrees: the benchmarks game's, at depth 16.
+ * Each reports its total time, GC CPU %, pause p50/p99/max, MMU at 1, 10
+ * and 50 ms (from the pause log), a, m, L, peak heap / L, the bound on the
+ * peak the issue gives, and overruns.
+ */
+#include "kernel/console.h"
+#include "kernel/kbench.h"
+#include "kernel/printf.h"
+#include "kernel/time.h"
+#include "mm/gc.h"
+#include "mm/slab.h"
+
+struct tnode {
+	struct tnode *left, *right;
+	uint64_t i, j;
+};
+
+static unsigned tree_size(unsigned depth) { return (1u << (depth + 1)) - 1; }
+
+static void populate(unsigned depth, struct tnode *n)
+{
+	if (depth == 0 || !n)
+		return;
+	n->left = gc_alloc(sizeof(*n));
+	n->right = gc_alloc(sizeof(*n));
+	populate(depth - 1, n->left);
+	populate(depth - 1, n->right);
+}
+
+static struct tnode *make_tree(unsigned depth)
+{
+	struct tnode *n = gc_alloc(sizeof(*n));
+	if (n && depth > 0) {
+		n->left = make_tree(depth - 1);
+		n->right = make_tree(depth - 1);
+	}
+	return n;
+}
+
+static unsigned check(const struct tnode *n)
+{
+	return n ? 1 + check(n->left) + check(n->right) : 0;
+}
+
+static struct tnode *volatile long_lived;
+static uint64_t *volatile array;
+
+/* Print the run's line: "bench: gc.<name> key=value ...". */
+static void report(const char *name, uint64_t t0, const struct gc_stats *s0, bool ok)
+{
+	uint64_t t1 = clock_ns();
+	struct gc_stats s1;
+	gc_stats(&s1);
+	struct gc_pause_log *log = kmalloc(sizeof(*log), 0);
+	struct gc_pause_figures f = { 0 };
+	if (log) {
+		gc_pauses(log);
+		gc_pause_figures(log, t0, &f);
+		kfree(log);
+	}
+	uint64_t wall = t1 - t0, gc_ns = s1.gc_ns - s0->gc_ns;
+	uint64_t mmu[3];
+	static const uint64_t widths[3] = { 1000000, 10000000, 50000000 };
+	for (int w = 0; w < 3; w++)
+		mmu[w] = f.worst_ns[w] >= widths[w] ? 0 : 1000 - f.worst_ns[w] * 1000 / widths[w];
+	/* The least peak a collector with share u needs: max(L(1 + p), L(1 +
+	 * a m (1-u)/u)), u = 0.2, in KiB; a in bytes/ns, m in ns/byte. */
+	uint64_t live = s1.live_bytes, am_milli = s1.alloc_rate_milli * s1.mark_cost_pico / 1000;
+	uint64_t bound_p = live * 2, bound_am = live + live * am_milli * 4 / 1000;
+	uint64_t bound = bound_p > bound_am ? bound_p : bound_am;
+	kprintf("bench: gc.%s ok=%d total_ms=%llu gc_pct=%llu pauses=%u p50_us=%llu p99_us=%llu "
+		"max_us=%llu mmu1=%llu mmu10=%llu mmu50=%llu a_milli=%llu m_pico=%llu live_kb=%llu "
+		"peak_kb=%llu bound_kb=%llu cycles=%llu overruns=%llu rounds=%llu\n",
+		name, ok, (unsigned long long)wall / 1000000,
+		(unsigned long long)(wall ? gc_ns * 100 / wall : 0), f.pauses,
+		(unsigned long long)f.p50_ns / 1000, (unsigned long long)f.p99_ns / 1000,
+		(unsigned long long)f.max_ns / 1000, (unsigned long long)mmu[0],
+		(unsigned long long)mmu[1], (unsigned long long)mmu[2],
+		(unsigned long long)s1.alloc_rate_milli, (unsigned long long)s1.mark_cost_pico,
+		(unsigned long long)live >> 10, (unsigned long long)s1.peak_alloc_bytes >> 10,
+		(unsigned long long)bound >> 10, (unsigned long long)(s1.cycles - s0->cycles),
+		(unsigned long long)(s1.overruns - s0->overruns),
+		(unsigned long long)(s1.rounds - s0->rounds));
+}
+
+KBENCH(gc_gcbench)
+{
+	enum { STRETCH = 18, LONG_LIVED = 16, ARRAY = 500000, MIN_DEPTH = 4, MAX_DEPTH = 16 };
+	gc_collect();
+	struct gc_stats s0;
+	gc_stats(&s0);
+	uint64_t t0 = clock_ns();
+	bool ok = check(make_tree(STRETCH)) == tree_size(STRETCH);
+	long_lived = gc_alloc(sizeof(struct tnode));
+	populate(LONG_LIVED, long_lived);
+	array = gc_alloc_noscan(ARRAY * sizeof(uint64_t));
+	if (array)
+		for (unsigned i = 0; i < ARRAY / 2; i++)
+			array[i] = i;
+	for (unsigned d = MIN_DEPTH; d <= MAX_DEPTH; d += 2) {
+		unsigned iters = 2 * tree_size(STRETCH) / tree_size(d);
+		for (unsigned k = 0; k < iters; k++) {
+			struct tnode *t = gc_alloc(sizeof(*t));
+			populate(d, t);
+			struct tnode *b = make_tree(d);
+			if (k == 0)
+				ok &= check(t) == tree_size(d) && check(b) == tree_size(d);
+		}
+	}
+	ok &= long_lived && check(long_lived) == tree_size(LONG_LIVED) && array &&
+	      array[1000] == 1000;
+	report("gcbench", t0, &s0, ok);
+	long_lived = NULL;
+	array = NULL;
+}
+
+KBENCH(gc_binarytrees)
+{
+	enum { MAX = 16, MIN = 4 };
+	gc_collect();
+	struct gc_stats s0;
+	gc_stats(&s0);
+	uint64_t t0 = clock_ns();
+	bool ok = check(make_tree(MAX + 1)) == tree_size(MAX + 1);
+	long_lived = make_tree(MAX);
+	for (unsigned d = MIN; d <= MAX; d += 2) {
+		unsigned iters = 1u << (MAX - d + MIN);
+		uint64_t sum = 0;
+		for (unsigned k = 0; k < iters; k++)
+			sum += check(make_tree(d));
+		ok &= sum == (uint64_t)iters * tree_size(d);
+	}
+	ok &= check(long_lived) == tree_size(MAX);
+	report("binarytrees", t0, &s0, ok);
+	long_lived = NULL;
+}
