@@ -685,7 +685,7 @@ static void quantum_end(uint64_t step_start)
 	spin_unlock_irqrestore(&gc.lock, f);
 }
 
-/* Is the quantum over (after a step that began at step_start)? */
+/* Is the quantum over: its deadline came, or (idle) a mutator woke? */
 static bool quantum_over(void)
 {
 	if (gc.mode == Q_PAUSE)
