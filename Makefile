@@ -107,11 +107,12 @@ host_srcs_slab_test    := mm/slab.c mm/slab_footprint.c mm/slab_check.c mm/slab_
 HOST_BINS := $(addprefix $(BUILD)/host/,$(HOST_TESTS))
 
 # libFuzzer targets (clang): the same sources as the host tests.
-FUZZERS := memmap_fuzz pmm_fuzz slab_fuzz
+FUZZERS := memmap_fuzz pmm_fuzz slab_fuzz gc_fuzz
 FUZZ_SECONDS ?= 60
 fuzz_srcs_memmap_fuzz := $(host_srcs_memmap_test)
 fuzz_srcs_pmm_fuzz    := $(host_srcs_pmm_test)
 fuzz_srcs_slab_fuzz   := $(host_srcs_slab_test)
+fuzz_srcs_gc_fuzz     := $(host_srcs_gc_test)
 FUZZCFLAGS := -std=gnu11 -g -O1 -I. -DHOST_TEST -DDEBUG -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=all
 

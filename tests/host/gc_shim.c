@@ -64,12 +64,17 @@ uintptr_t gc_shim_reserve(size_t size)
 	region_lo = ((uintptr_t)p + GC_SLOT_SIZE - 1) & ~(GC_SLOT_SIZE - 1);
 	region_hi = region_lo + size;
 	state = calloc(size / PAGE_SIZE, 1);
+	gc_shim_catch_faults();
+	return region_lo;
+}
+
+void gc_shim_catch_faults(void)
+{
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_segv;
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
 	sigaction(SIGSEGV, &sa, NULL);
-	return region_lo;
 }
 
 size_t gc_shim_mapped;

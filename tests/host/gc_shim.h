@@ -9,6 +9,9 @@
 
 /* Reserve a range for one heap (one per process). Return: its base. */
 uintptr_t gc_shim_reserve(size_t size);
+/* (Re)install the fault handler that sets the dirty bits, over one a
+ * harness installed since (libFuzzer's). */
+void gc_shim_catch_faults(void);
 /* Whether the page at va is dirty, without clearing it. */
 bool gc_shim_dirty(uintptr_t va);
 /* Pages mapped now. */
