@@ -1,12 +1,13 @@
 /*
  * mm/gc.c - the kernel's collector: its heap in the collector region, the
- * roots, and incremental cycles run by the collector's thread in quanta
- * that the timer ends.
+ * threads' roots, and incremental cycles run by the collector's thread in
+ * quanta that the timer ends.
  *
  * The core is mm/gc_heap.c (spans, allocation, sweep) and mm/gc_mark.c
- * (marking, with its invariant); this file gives the core its machine (4 KiB
- * mappings in GC_HEAP_REGION_BASE, pages owned as PAGE_OWNER_GC, kmalloc
- * metadata) and decides when and over what it runs.
+ * (marking, with its invariant), on the machine mm/gc_plat.c gives it; the
+ * data segment and registered roots are mm/gc_roots.c's, the pause record
+ * and the quota's arithmetic mm/gc_quota.c's. This file decides when and
+ * over what the core runs.
  *
  * GC time is any interval in which a runnable mutator, or one waiting in
  * gc_alloc, has lost the CPU to the collector; a pause is one such
@@ -20,9 +21,9 @@
  * (or GC_SWEEP_SPANS spans), and between steps asks whether its quantum is
  * over: a one-shot deadline at the quantum's end sets q_over. A quantum
  * starts only when it keeps every window of gc.window within gc.quota
- * (the pause log says how much each window already holds), and no sooner
- * than gc.window * gc.quantum / gc.quota after the last one began, so that
- * the quanta spread evenly over the window. While no mutator is runnable
+ * (the pause record, mm/gc_quota.c, says how much each window already
+ * holds), and no sooner than gc.window * gc.quantum / gc.quota after the
+ * last one began, so that the quanta spread evenly over the window. While no mutator is runnable
  * the CPU is idle and the worker runs without a deadline; a mutator that
  * becomes runnable ends that at the next step, the step counted a pause.
  *
@@ -73,14 +74,13 @@
  */
 #include "mm/gc.h"
 #include "mm/gc_internal.h"
+#include "mm/gc_quota.h"
+#include "mm/gc_roots.h"
 #include "kernel/cmdline.h"
 #include "kernel/console.h"
 #include "kernel/error.h"
-#include "kernel/gdt.h"
 #include "kernel/panic.h"
 #include "kernel/printf.h"
-#include "kernel/sort.h"
-#include "kernel/string.h"
 #include "kernel/sync.h"
 #include "kernel/thread.h"
 #include "kernel/time.h"
@@ -91,7 +91,6 @@
 #include "mm/layout.h"
 #include "mm/pmm.h"
 #include "mm/slab.h"
-#include "mm/vmm.h"
 
 #define GC_MARK_STACK	4096		/* entries: 64 KiB; overflow costs rescans, not correctness */
 #define GC_MIN_GOAL	(4ul << 20)
@@ -99,7 +98,6 @@
 #define GC_DIRTY_STEP	(64ul << 10)	/* heap range a dirty-round step covers */
 #define GC_SWEEP_SPANS	1
 #define GC_MAX_ROUNDS	8
-#define GC_PAUSE_LOG	GC_PAUSE_LOG_MAX	/* pauses kept for the quota and MMU */
 
 static uint64_t gc_percent = 100;
 CMDLINE_OPTION(gc_percent, "gc.percent", CMDLINE_U64, NULL,
@@ -120,24 +118,13 @@ static uint64_t gc_quota_us = 10000;
 CMDLINE_OPTION(gc_quota_us, "gc.quota", CMDLINE_U64, NULL,
 	       "collector time allowed in any gc.window while mutators run, in microseconds");
 
-struct root {
-	uintptr_t lo, hi;
-};
-
 enum cycle_phase { C_ROOTS, C_DRAIN, C_DIRTY, C_FINAL, C_SWEEP, C_TRIM };
 enum root_step { R_DATA, R_REGISTERED, R_THREADS, R_DONE };
 enum quantum_mode { Q_PAUSE, Q_IDLE };
 
-static const uint64_t mmu_windows_ns[GC_MMU_WINDOWS] = { 1000000, 10000000, 50000000, 100000000 };
-
 static struct gc_state {
 	struct gc_heap heap;
 	struct spinlock lock;		/* see the top of the file */
-	struct spinlock roots_lock;	/* roots[] */
-	struct root roots[GC_MAX_ROOTS];
-	unsigned nroots;
-	size_t root_total;		/* roots_lock: bytes registered */
-	struct root data_ex[3];		/* fixed: the data segment's exclusions, sorted */
 
 	struct thread *worker;
 	struct waitq worker_wq, done_wq;
@@ -171,68 +158,11 @@ static struct gc_state {
 
 	/* Figures (lock). */
 	uint64_t cycles, root_bytes, stack_bytes, data_bytes, trimmed_bytes, trimmed_total;
-	uint64_t pause_max_ns, pause_total_ns, pauses, gc_ns, overruns, wait_ns, waits, rounds_total;
-	uint64_t hist[GC_HIST];
-	struct gc_pause log[GC_PAUSE_LOG];
-	uint64_t nlog, folded;		/* pauses logged; of them folded into mmu_ppm */
-	uint64_t mmu_ppm[GC_MMU_WINDOWS];	/* lifetime minimum, parts per million */
-	uint64_t peak_alloc;
+	uint64_t gc_ns, overruns, wait_ns, waits, rounds_total;
+	struct gc_pause_record rec;
 	unsigned mark_cap;		/* mark-stack entries, GC_MARK_STACK but in tests */
 	bool ready;
 } gc;
-
-/* ---- the machine under the core ------------------------------------------- */
-
-/* The heap's tables (the slot table is 8 bytes an 8 KiB slot: 12 MiB for a
- * 6 GiB heap) are more than kmalloc serves: they go in the upper half of the
- * collector's region, above any heap, in pages mapped once and kept for
- * good. Under gc_init's mutex. */
-#define GC_META_BASE	(GC_HEAP_REGION_BASE + KERNEL_REGION_SIZE / 2)
-#define GC_META_KMALLOC	(32ul << 10)
-static uintptr_t meta_next = GC_META_BASE;
-
-void *gc_plat_meta_alloc(size_t n)
-{
-	if (n <= GC_META_KMALLOC)
-		return kzalloc(n, 0);
-	uintptr_t start = meta_next, end = start + ((n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1));
-	for (uintptr_t va = start; va < end; va += PAGE_SIZE) {
-		void *page = page_alloc_as(0, 0, PAGE_OWNER_GC);
-		if (!page || vmm_map(va, virt_to_phys(page), VMM_WRITE) != KERR_OK)
-			return NULL;	/* at boot only: gc_init panics */
-		memset(page, 0, PAGE_SIZE);
-	}
-	meta_next = end;
-	return (void *)start;
-}
-
-void gc_plat_meta_free(void *p)
-{
-	ASSERT((uintptr_t)p < GC_META_BASE);	/* the tables are never freed */
-	kfree(p);
-}
-
-bool gc_plat_map(uintptr_t va)
-{
-	/* Zeroed through the direct map before it is mapped: not yet the heap's. */
-	void *page = page_alloc_as(0, PAGE_ZERO, PAGE_OWNER_GC);
-	if (!page)
-		return false;
-	if (vmm_map(va, virt_to_phys(page), VMM_WRITE) != KERR_OK) {
-		page_free_as(page, 0, PAGE_OWNER_GC);
-		return false;
-	}
-	return true;
-}
-
-void gc_plat_unmap(uintptr_t va)
-{
-	uint64_t pa;
-	ASSERT(vmm_unmap(va, &pa) == KERR_OK);
-	page_free_as(phys_to_virt(pa), 0, PAGE_OWNER_GC);
-}
-
-bool gc_plat_test_and_clear_dirty(uintptr_t va) { return vmm_test_and_clear_dirty(va); }
 
 /* ---- set-up ----------------------------------------------------------------- */
 
@@ -245,23 +175,6 @@ static uint64_t option_us(uint64_t *v, const char *name, uint64_t lo, uint64_t h
 		*v = def;
 	}
 	return *v * 1000;
-}
-
-static void set_exclusions(void)
-{
-	/* The trap stacks, the boot stack, this file's state: sorted, disjoint. */
-	struct root *ex = gc.data_ex;
-	ex[0] = (struct root){ gdt_stack_guard(0), gdt_stack_guard(IST_COUNT - 1) + PAGE_SIZE + IST_STACK_SIZE };
-	ex[1] = (struct root){ gdt_stack_guard(IST_COUNT),
-			       gdt_stack_guard(IST_COUNT) + PAGE_SIZE + BOOT_STACK_SIZE };
-	ex[2] = (struct root){ (uintptr_t)&gc, (uintptr_t)(&gc + 1) };
-	for (int i = 0; i < 3; i++)
-		for (int j = i + 1; j < 3; j++)
-			if (ex[j].lo < ex[i].lo) {
-				struct root t = ex[i];
-				ex[i] = ex[j];
-				ex[j] = t;
-			}
 }
 
 static void worker_main(void *unused);
@@ -302,15 +215,13 @@ void gc_start(void)
 	while (!gc_sweep_step(&gc.heap, UINT32_MAX))
 		;
 	gc.lock = (struct spinlock)SPINLOCK_INIT("gc", LOCK_RANK_GC);
-	gc.roots_lock = (struct spinlock)SPINLOCK_INIT("gc roots", LOCK_RANK_GC);
 	gc.worker_wq = (struct waitq)WAITQ_INIT;
 	gc.done_wq = (struct waitq)WAITQ_INIT;
 	gc.ev.service = true;
 	gc.goal = gc.trigger = GC_MIN_GOAL;
 	gc.mark_cap = GC_MARK_STACK;
-	for (int i = 0; i < GC_MMU_WINDOWS; i++)
-		gc.mmu_ppm[i] = 1000000;
-	set_exclusions();
+	gc_record_init(&gc.rec);
+	gc_roots_init((uintptr_t)&gc, (uintptr_t)(&gc + 1));
 	struct kthread_opts opts = { .prio = PRIO_HIGH };
 	gc.worker = kthread_create_opts(worker_main, NULL, "gc", &opts);
 	if (!gc.worker)
@@ -328,87 +239,11 @@ static void check_context(const char *what)
 
 /* ---- roots ------------------------------------------------------------------ */
 
-int gc_root_add(void *start, size_t len)
+/* Count n bytes of the data segment scanned this cycle. Return: n. */
+static size_t data_scanned(size_t n)
 {
-	ASSERT((uintptr_t)start % 8 == 0);
-	uint64_t f = spin_lock_irqsave(&gc.roots_lock);
-	int err = KERR_NOSPACE;
-	if (gc.nroots < GC_MAX_ROOTS && gc.root_total + len <= GC_ROOT_BYTES_MAX) {
-		gc.roots[gc.nroots++] = (struct root){ (uintptr_t)start, (uintptr_t)start + len };
-		gc.root_total += len;
-		err = KERR_OK;
-	}
-	spin_unlock_irqrestore(&gc.roots_lock, f);
-	return err;
-}
-
-int gc_root_remove(void *start)
-{
-	uint64_t f = spin_lock_irqsave(&gc.roots_lock);
-	int err = KERR_NOENT;
-	for (unsigned i = 0; i < gc.nroots; i++)
-		if (gc.roots[i].lo == (uintptr_t)start) {
-			gc.root_total -= gc.roots[i].hi - gc.roots[i].lo;
-			gc.roots[i] = gc.roots[--gc.nroots];
-			err = KERR_OK;
-			break;
-		}
-	spin_unlock_irqrestore(&gc.roots_lock, f);
-	return err;
-}
-
-static size_t mark_registered(void)
-{
-	size_t n = 0;
-	uint64_t f = spin_lock_irqsave(&gc.roots_lock);
-	for (unsigned i = 0; i < gc.nroots; i++)
-		n += gc_mark_range(&gc.heap, (void *)gc.roots[i].lo, (void *)gc.roots[i].hi);
-	spin_unlock_irqrestore(&gc.roots_lock, f);
-	gc.cyc_root_bytes += n;
-	return n;
-}
-
-/* Scan [lo, hi) of the data segment, but its exclusions. */
-static size_t mark_data(uintptr_t lo, uintptr_t hi)
-{
-	size_t n = 0;
-	for (int i = 0; i < 3 && lo < hi; i++) {
-		const struct root *ex = &gc.data_ex[i];
-		if (ex->hi <= lo || ex->lo >= hi)
-			continue;
-		if (ex->lo > lo)
-			n += gc_mark_range(&gc.heap, (void *)lo, (void *)ex->lo);
-		lo = ex->hi;
-	}
-	if (lo < hi)
-		n += gc_mark_range(&gc.heap, (void *)lo, (void *)hi);
 	gc.cyc_data_bytes += n;
 	return n;
-}
-
-static void rescan_data_page(void *ctx, uint64_t pg)
-{
-	size_t *n = ctx;
-	uintptr_t lo = pg > (uintptr_t)__data_start ? pg : (uintptr_t)__data_start;
-	uintptr_t hi = pg + PAGE_SIZE < (uintptr_t)__bss_end ? pg + PAGE_SIZE : (uintptr_t)__bss_end;
-	*n += mark_data(lo, hi);
-}
-
-struct dirty_ctx {
-	void (*fn)(void *ctx, uintptr_t pg);
-	void *ctx;
-};
-
-static void dirty_adapter(void *ctx, uint64_t va)
-{
-	struct dirty_ctx *d = ctx;
-	d->fn(d->ctx, (uintptr_t)va);
-}
-
-size_t gc_plat_dirty_scan(uintptr_t lo, uintptr_t hi, void (*fn)(void *ctx, uintptr_t pg), void *ctx)
-{
-	struct dirty_ctx d = { fn, ctx };
-	return vmm_dirty_scan(lo, hi, dirty_adapter, &d);
 }
 
 /* A thread's stack: [lo, hi) where it holds data now, over mapped pages. */
@@ -495,101 +330,12 @@ static void scan_thread(struct thread *t, void *ctx)
 
 /* ---- the quantum ------------------------------------------------------------ */
 
-/* A pause's share of [a, b). Lock held. */
-static uint64_t overlap(const struct gc_pause *q, uint64_t a, uint64_t b)
-{
-	uint64_t lo = q->start_ns > a ? q->start_ns : a, hi = q->end_ns < b ? q->end_ns : b;
-	return hi > lo ? hi - lo : 0;
-}
-
-/* GC time logged in [a, b). Lock held. */
-static uint64_t gc_time_in(uint64_t a, uint64_t b)
-{
-	uint64_t sum = 0;
-	for (uint64_t k = gc.nlog; k > 0 && gc.nlog - k < GC_PAUSE_LOG; k--) {
-		const struct gc_pause *q = &gc.log[(k - 1) % GC_PAUSE_LOG];
-		if (q->end_ns <= a)
-			break;
-		sum += overlap(q, a, b);
-	}
-	return sum;
-}
-
-static unsigned hist_bucket(uint64_t ns)
-{
-	unsigned b = 0;
-	for (uint64_t lim = 1000; b < GC_HIST - 1 && ns >= lim; lim <<= 1)
-		b++;
-	return b;
-}
-
-/* The most GC time in a window of win ns, over n pauses ring[(first + i) %
- * cap]: disjoint and in time order. A window's GC time is largest when it
- * ends at a pause's end or starts at a pause's start, so those windows are
- * measured, two pointers over the pauses. */
-static uint64_t worst_window(const struct gc_pause *ring, uint64_t cap, uint64_t first, uint64_t n,
-			     uint64_t win)
-{
-#define P(i) (&ring[(first + (i)) % cap])
-#define D(i) (P(i)->end_ns - P(i)->start_ns)
-	uint64_t worst = 0, j = 0, k = 0, sum = 0;
-	/* Windows ending at pause i's end: pauses j..i, the first clipped. */
-	for (uint64_t i = 0; i < n; i++) {
-		sum += D(i);
-		uint64_t a = P(i)->end_ns > win ? P(i)->end_ns - win : 0;
-		for (; P(j)->end_ns <= a; j++)
-			sum -= D(j);
-		uint64_t clip = P(j)->start_ns < a ? a - P(j)->start_ns : 0;
-		if (sum - clip > worst)
-			worst = sum - clip;
-	}
-	/* Windows starting at pause i's start: pauses i..k-1, the last clipped. */
-	sum = 0;
-	for (uint64_t i = 0; i < n; i++) {
-		if (k <= i) {
-			k = i;
-			sum = 0;
-		}
-		uint64_t b = P(i)->start_ns + win;
-		for (; k < n && P(k)->start_ns < b; k++)
-			sum += D(k);
-		uint64_t clip = P(k - 1)->end_ns > b ? P(k - 1)->end_ns - b : 0;
-		if (sum - clip > worst)
-			worst = sum - clip;
-		sum -= D(i);
-	}
-	return worst;
-#undef D
-#undef P
-}
-
-/* Fold the logged pauses' windows into the lifetime MMU minima. Lock held. */
-static void fold_mmu_locked(void)
-{
-	uint64_t first = gc.nlog > GC_PAUSE_LOG ? gc.nlog - GC_PAUSE_LOG : 0;
-	for (int w = 0; w < GC_MMU_WINDOWS; w++) {
-		uint64_t win = mmu_windows_ns[w];
-		uint64_t worst = worst_window(gc.log, GC_PAUSE_LOG, first, gc.nlog - first, win);
-		uint64_t ppm = worst >= win ? 0 : 1000000 - worst * 1000000 / win;
-		if (ppm < gc.mmu_ppm[w])
-			gc.mmu_ppm[w] = ppm;
-	}
-	gc.folded = gc.nlog;
-}
-
 static void record_pause(uint64_t start, uint64_t end)
 {
-	uint64_t d = end - start;
 	uint64_t f = spin_lock_irqsave(&gc.lock);
-	gc.log[gc.nlog % GC_PAUSE_LOG] = (struct gc_pause){ start, end };
-	gc.nlog++;
-	gc.pauses++;
-	gc.pause_total_ns += d;
-	if (d > gc.pause_max_ns)
-		gc.pause_max_ns = d;
-	if (d > gc.cycle_max_pause)
-		gc.cycle_max_pause = d;
-	gc.hist[hist_bucket(d)]++;
+	gc_record_pause(&gc.rec, start, end);
+	if (end - start > gc.cycle_max_pause)
+		gc.cycle_max_pause = end - start;
 	spin_unlock_irqrestore(&gc.lock, f);
 }
 
@@ -627,13 +373,7 @@ static uint64_t quantum_slot(uint64_t now)
 	if (s < now)
 		s = now;
 	uint64_t f = spin_lock_irqsave(&gc.lock);
-	for (int i = 0; i < 64; i++) {
-		uint64_t end = s + gc.q_ns;
-		uint64_t used = gc_time_in(end > gc.window_ns ? end - gc.window_ns : 0, end);
-		if (used + gc.q_ns <= gc.quota_ns)
-			break;
-		s += used + gc.q_ns - gc.quota_ns;	/* the window must shed that much */
-	}
+	s = gc_quota_slot(&gc.rec, s, gc.q_ns, gc.window_ns, gc.quota_ns);
 	spin_unlock_irqrestore(&gc.lock, f);
 	return s;
 }
@@ -756,7 +496,7 @@ static bool roots_step(void)
 			uintptr_t pg = gc.data_cursor & ~(PAGE_SIZE - 1);
 			uintptr_t hi = pg + PAGE_SIZE < end ? pg + PAGE_SIZE : end;
 			gc_plat_test_and_clear_dirty(pg);
-			n += mark_data(gc.data_cursor, hi) + 64;
+			n += data_scanned(gc_roots_mark_data(&gc.heap, gc.data_cursor, hi)) + 64;
 			gc.data_cursor = hi;
 		}
 		if (gc.data_cursor >= end)
@@ -764,7 +504,7 @@ static bool roots_step(void)
 		return false;
 	}
 	case R_REGISTERED:
-		mark_registered();
+		gc.cyc_root_bytes += gc_roots_mark_registered(&gc.heap);
 		gc.root_step = R_THREADS;
 		return false;
 	case R_THREADS: {
@@ -785,18 +525,18 @@ static bool final_phase(bool bounded)
 {
 	struct gc_heap *h = &gc.heap;
 #define GIVE_UP() (bounded && __atomic_load_n(&gc.q_over, __ATOMIC_RELAXED))
-	size_t dirty = 0, n = 0;
+	size_t dirty = 0;
 	uintptr_t cursor = h->base;
 	while (!gc_mark_dirty_step(h, &cursor, GC_DIRTY_STEP, &dirty))
 		if (GIVE_UP())
 			return false;
 	for (uintptr_t lo = (uintptr_t)__data_start; lo < (uintptr_t)__bss_end; lo += 16ul << 10) {
 		uintptr_t hi = lo + (16ul << 10) < (uintptr_t)__bss_end ? lo + (16ul << 10) : (uintptr_t)__bss_end;
-		gc_plat_dirty_scan(lo, hi, rescan_data_page, &n);
+		data_scanned(gc_roots_rescan_data(h, lo, hi));
 		if (GIVE_UP())
 			return false;
 	}
-	mark_registered();
+	gc.cyc_root_bytes += gc_roots_mark_registered(h);
 	struct thread_pass p = { .budget = SIZE_MAX, .final = true };
 	thread_for_each(scan_thread, &p);
 	while (!gc_mark_drain(h, GC_STEP_BYTES))
@@ -825,7 +565,7 @@ static bool cycle_step(void)
 		}
 		return false;
 	case C_DIRTY: {
-		size_t dirty = 0, n = 0;
+		size_t dirty = 0;
 		struct thread_pass p = { .budget = SIZE_MAX, .final = true };
 		switch (gc.dirty_part) {
 		case 0:
@@ -842,7 +582,7 @@ static bool cycle_step(void)
 				hi = (uintptr_t)__bss_end;
 				gc.dirty_part = 2;
 			}
-			gc_plat_dirty_scan(gc.data_cursor, hi, rescan_data_page, &n);
+			data_scanned(gc_roots_rescan_data(h, gc.data_cursor, hi));
 			gc.data_cursor = gc.dirty_part == 2 ? 0 : hi;
 			break;
 		}
@@ -978,11 +718,11 @@ static void worker_main(void *unused)
 		cycle_begin();
 		for (;;) {
 			uint64_t t = clock_ns();
-			if (gc.nlog - gc.folded >= GC_PAUSE_LOG / 2) {
+			if (gc_record_fold_due(&gc.rec)) {
 				/* A step of its own, before the log wraps over pauses
 				 * not yet folded. */
 				uint64_t f = spin_lock_irqsave(&gc.lock);
-				fold_mmu_locked();
+				gc_record_fold_mmu(&gc.rec);
 				spin_unlock_irqrestore(&gc.lock, f);
 				if (quantum_over()) {
 					quantum_end(t);
@@ -1042,8 +782,6 @@ static void *alloc(size_t n, bool noscan)
 	if (bytes >= __atomic_load_n(&gc.trigger, __ATOMIC_RELAXED) &&
 	    __atomic_load_n(&gc.requested, __ATOMIC_RELAXED) == gc.completed)
 		request_cycle(false);
-	if (bytes > gc.peak_alloc)
-		gc.peak_alloc = bytes;
 	void *p = gc_heap_alloc(h, n, noscan);
 	if (p || !gc_size_class_bytes(n))
 		return p;
@@ -1066,19 +804,18 @@ void gc_stats(struct gc_stats *out)
 	ASSERT(__atomic_load_n(&gc.ready, __ATOMIC_ACQUIRE));
 	struct gc_heap *h = &gc.heap;
 	uint64_t f = spin_lock_irqsave(&gc.lock);
-	fold_mmu_locked();
+	gc_record_fold_mmu(&gc.rec);
 	*out = (struct gc_stats){
 		.cycles = gc.cycles,
 		.live_bytes = gc.live,
 		.goal_bytes = gc.goal,
 		.trigger_bytes = gc.trigger,
-		.peak_alloc_bytes = gc.peak_alloc,
 		.root_bytes = gc.root_bytes,
 		.stack_bytes = gc.stack_bytes,
 		.data_bytes = gc.data_bytes,
-		.pause_max_ns = gc.pause_max_ns,
-		.pause_total_ns = gc.pause_total_ns,
-		.pauses = gc.pauses,
+		.pause_max_ns = gc.rec.max_ns,
+		.pause_total_ns = gc.rec.total_ns,
+		.pauses = gc.rec.nlog,
 		.gc_ns = gc.gc_ns,
 		.stack_trimmed_bytes = gc.trimmed_total,
 		.alloc_wait_ns = gc.wait_ns,
@@ -1089,13 +826,15 @@ void gc_stats(struct gc_stats *out)
 		.mark_cost_pico = gc.mark_cost_pico,
 	};
 	for (int i = 0; i < GC_HIST; i++)
-		out->pause_hist[i] = gc.hist[i];
+		out->pause_hist[i] = gc.rec.hist[i];
 	for (int i = 0; i < GC_MMU_WINDOWS; i++)
-		out->mmu_ppm[i] = gc.mmu_ppm[i];
+		out->mmu_ppm[i] = gc.rec.mmu_ppm[i];
 	spin_unlock_irqrestore(&gc.lock, f);
 	f = spin_lock_irqsave(&h->lock);
 	out->heap_bytes = h->pages * PAGE_SIZE;
 	out->alloc_bytes = h->alloc_bytes;
+	out->peak_alloc_bytes = h->peak_alloc_bytes;
+	out->peak_heap_bytes = h->peak_pages * PAGE_SIZE;
 	out->total_alloc_bytes = h->total_alloc_bytes;
 	out->total_allocs = h->total_allocs;
 	out->freed_bytes = h->freed_bytes;
@@ -1105,41 +844,20 @@ void gc_stats(struct gc_stats *out)
 	spin_unlock_irqrestore(&h->lock, f);
 }
 
+void gc_peak_reset(void)
+{
+	struct gc_heap *h = &gc.heap;
+	uint64_t f = spin_lock_irqsave(&h->lock);
+	h->peak_pages = h->pages;
+	h->peak_alloc_bytes = h->alloc_bytes;
+	spin_unlock_irqrestore(&h->lock, f);
+}
+
 void gc_pauses(struct gc_pause_log *out)
 {
 	uint64_t f = spin_lock_irqsave(&gc.lock);
-	uint64_t n = gc.nlog < GC_PAUSE_LOG ? gc.nlog : GC_PAUSE_LOG;
-	out->n = (unsigned)n;
-	out->total = gc.nlog;
-	for (uint64_t i = 0; i < n; i++)
-		out->p[i] = gc.log[(gc.nlog - n + i) % GC_PAUSE_LOG];
+	gc_record_copy(&gc.rec, out);
 	spin_unlock_irqrestore(&gc.lock, f);
-}
-
-void gc_pause_figures(const struct gc_pause_log *log, uint64_t since, struct gc_pause_figures *out)
-{
-	*out = (struct gc_pause_figures){ 0 };
-	unsigned first = 0;
-	while (first < log->n && log->p[first].start_ns < since)
-		first++;
-	unsigned n = log->n - first;
-	out->pauses = n;
-	if (!n)
-		return;
-	for (int w = 0; w < GC_MMU_WINDOWS; w++)
-		out->worst_ns[w] = worst_window(log->p, GC_PAUSE_LOG_MAX, first, n, mmu_windows_ns[w]);
-	/* Percentiles: a counting pass a bound at a time would be slower; the
-	 * durations sorted in a scratch copy. */
-	uint64_t *d = kmalloc(n * sizeof(*d), 0);
-	if (!d)
-		return;
-	for (unsigned i = 0; i < n; i++)
-		d[i] = log->p[first + i].end_ns - log->p[first + i].start_ns;
-	sort_u64(d, n);
-	out->p50_ns = d[n / 2];
-	out->p99_ns = d[(uint64_t)n * 99 / 100];
-	out->max_ns = d[n - 1];
-	kfree(d);
 }
 
 unsigned gc_mark_stack_set(unsigned entries)
