@@ -103,7 +103,7 @@ host_srcs_bootinfo_test := kernel/bootinfo.c tests/host/kshim.c kernel/printf.c
 host_srcs_pmm_test     := mm/pmm.c tests/host/kshim.c kernel/printf.c
 host_srcs_kstack_test  :=
 host_srcs_gc_test      := mm/gc_heap.c mm/gc_mark.c tests/host/gc_shim.c tests/host/kshim.c kernel/printf.c
-host_srcs_slab_test    := mm/slab.c mm/slab_footprint.c mm/slab_check.c mm/slab_debug.c mm/slab_fast.c mm/kmalloc.c mm/pmm.c tests/host/kshim.c kernel/printf.c
+host_srcs_slab_test    := mm/slab.c mm/slab_cache.c mm/slab_footprint.c mm/slab_check.c mm/slab_debug.c mm/slab_fast.c mm/kmalloc.c mm/pmm.c tests/host/kshim.c kernel/printf.c
 HOST_BINS := $(addprefix $(BUILD)/host/,$(HOST_TESTS))
 
 # libFuzzer targets (clang): the same sources as the host tests.
@@ -261,7 +261,7 @@ slab_lib_glibc    := c
 slab_lib_jemalloc := jemalloc
 slab_lib_mimalloc := mimalloc
 slab_lib_tcmalloc := tcmalloc_minimal
-slab_srcs_tidemark := mm/slab.c mm/slab_footprint.c mm/slab_check.c mm/slab_debug.c mm/slab_fast.c mm/kmalloc.c mm/pmm.c tests/host/kshim.c kernel/printf.c
+slab_srcs_tidemark := mm/slab.c mm/slab_cache.c mm/slab_footprint.c mm/slab_check.c mm/slab_debug.c mm/slab_fast.c mm/kmalloc.c mm/pmm.c tests/host/kshim.c kernel/printf.c
 slab_deps_tidemark := $(BENCH_HEADERS)
 HOST_BENCHES += $(addprefix slab_bench_,$(SLAB_ALLOCS))
 

@@ -303,6 +303,12 @@ __attribute__((noinline)) void slab_settle(struct page *head);
 __attribute__((noinline)) void kmem_cache_free_foreign(struct kmem_cache *c, void *p,
 							struct page *pg);
 
+/* Give back what cpu holds of c: every object on its free list to its slab,
+ * or through the buffer to its owner's remote list. Then take back the
+ * objects other CPUs freed into cpu's slabs, and release its empty slabs.
+ * Must be cpu with interrupts off, or c being destroyed; not a debug cache. */
+void slab_cpu_flush(struct kmem_cache *c, unsigned cpu);
+void slab_cpu_collect(struct kmem_cache *c, unsigned cpu);
 /* Release the empty slabs in own (a debug cache's: owned[0]). Must be its
  * owner CPU with interrupts off, or hold c->lock for a debug cache. */
 void slab_release_empty(struct kmem_cache *c, struct kmem_cpu_slabs *own);
