@@ -66,7 +66,8 @@ struct gc_stats {
 	uint64_t cycles;		/* complete collections */
 	uint64_t heap_bytes;		/* mapped pages of the collector's heap */
 	uint64_t alloc_bytes;		/* bytes in allocated objects now */
-	uint64_t peak_alloc_bytes;	/* the most alloc_bytes seen by gc_alloc */
+	uint64_t peak_heap_bytes;	/* the most heap_bytes ever */
+	uint64_t peak_alloc_bytes;	/* the most alloc_bytes ever */
 	uint64_t live_bytes;		/* L: bytes live at the end of the last mark */
 	uint64_t goal_bytes;		/* the heap goal: L(1 + gc.percent/100) */
 	uint64_t trigger_bytes;		/* alloc_bytes at which the next cycle starts */
@@ -91,6 +92,9 @@ struct gc_stats {
 	uint64_t rounds;		/* final phases given up (another round run) */
 };
 void gc_stats(struct gc_stats *out);
+/* Start peak_heap_bytes and peak_alloc_bytes again from the heap as it is
+ * now, so that a workload's own peak can be measured. */
+void gc_peak_reset(void);
 
 /* The last pauses, oldest first (clock_ns times). For tests and benches. */
 #define GC_PAUSE_LOG_MAX 4096

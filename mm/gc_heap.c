@@ -192,6 +192,8 @@ static void account_alloc_locked(struct gc_heap *h, size_t bytes)
 	h->alloc_bytes += bytes;
 	h->total_alloc_bytes += bytes;
 	h->total_allocs++;
+	if (h->alloc_bytes > h->peak_alloc_bytes)
+		h->peak_alloc_bytes = h->alloc_bytes;
 }
 
 /* A new span, published; a large one with its object allocated, its
@@ -211,6 +213,8 @@ static struct gc_span *span_new(struct gc_heap *h, unsigned cls, bool noscan, ui
 	int64_t first = h->pages + npages <= h->page_limit ? slots_take_locked(h, nslots) : -1;
 	if (first >= 0) {
 		h->pages += npages;
+		if (h->pages > h->peak_pages)
+			h->peak_pages = h->pages;
 		if ((size_t)first + nslots > h->slot_top)
 			h->slot_top = (size_t)first + nslots;
 	}

@@ -101,7 +101,9 @@ struct gc_heap {
 	enum gc_phase phase;		/* lock to write */
 	uint64_t cycle;			/* lock to write: cycles begun */
 	size_t pages, page_limit;	/* lock: pages mapped, most allowed */
+	size_t peak_pages;		/* lock: the most pages ever mapped */
 	uint64_t alloc_bytes;		/* lock: bytes in allocated objects */
+	uint64_t peak_alloc_bytes;	/* lock: the most alloc_bytes ever */
 	uint64_t total_alloc_bytes, total_allocs;	/* lock */
 	uint64_t freed_bytes, freed_objects;		/* lock */
 	bool poison;			/* fixed: fill swept objects with GC_FREE_POISON */

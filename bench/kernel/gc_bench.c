@@ -18,38 +18,7 @@
 #include "kernel/time.h"
 #include "mm/gc.h"
 #include "mm/slab.h"
-
-struct tnode {
-	struct tnode *left, *right;
-	uint64_t i, j;
-};
-
-static unsigned tree_size(unsigned depth) { return (1u << (depth + 1)) - 1; }
-
-static void populate(unsigned depth, struct tnode *n)
-{
-	if (depth == 0 || !n)
-		return;
-	n->left = gc_alloc(sizeof(*n));
-	n->right = gc_alloc(sizeof(*n));
-	populate(depth - 1, n->left);
-	populate(depth - 1, n->right);
-}
-
-static struct tnode *make_tree(unsigned depth)
-{
-	struct tnode *n = gc_alloc(sizeof(*n));
-	if (n && depth > 0) {
-		n->left = make_tree(depth - 1);
-		n->right = make_tree(depth - 1);
-	}
-	return n;
-}
-
-static unsigned check(const struct tnode *n)
-{
-	return n ? 1 + check(n->left) + check(n->right) : 0;
-}
+#include "tests/kernel/gc_trees.h"
 
 static struct tnode *volatile long_lived;
 static uint64_t *volatile array;
@@ -79,7 +48,7 @@ static void report(const char *name, uint64_t t0, const struct gc_stats *s0, boo
 	uint64_t bound = bound_p > bound_am ? bound_p : bound_am;
 	kprintf("bench: gc.%s ok=%d total_ms=%llu gc_pct=%llu pauses=%u p50_us=%llu p99_us=%llu "
 		"max_us=%llu mmu1=%llu mmu10=%llu mmu50=%llu a_milli=%llu m_pico=%llu live_kb=%llu "
-		"peak_kb=%llu bound_kb=%llu cycles=%llu overruns=%llu rounds=%llu\n",
+		"peak_kb=%llu heap_kb=%llu bound_kb=%llu cycles=%llu overruns=%llu rounds=%llu\n",
 		name, ok, (unsigned long long)wall / 1000000,
 		(unsigned long long)(wall ? gc_ns * 100 / wall : 0), f.pauses,
 		(unsigned long long)f.p50_ns / 1000, (unsigned long long)f.p99_ns / 1000,
@@ -87,6 +56,7 @@ static void report(const char *name, uint64_t t0, const struct gc_stats *s0, boo
 		(unsigned long long)mmu[1], (unsigned long long)mmu[2],
 		(unsigned long long)s1.alloc_rate_milli, (unsigned long long)s1.mark_cost_pico,
 		(unsigned long long)live >> 10, (unsigned long long)s1.peak_alloc_bytes >> 10,
+		(unsigned long long)s1.peak_heap_bytes >> 10,
 		(unsigned long long)bound >> 10, (unsigned long long)(s1.cycles - s0->cycles),
 		(unsigned long long)(s1.overruns - s0->overruns),
 		(unsigned long long)(s1.rounds - s0->rounds));
@@ -96,28 +66,29 @@ KBENCH(gc_gcbench)
 {
 	enum { STRETCH = 18, LONG_LIVED = 16, ARRAY = 500000, MIN_DEPTH = 4, MAX_DEPTH = 16 };
 	gc_collect();
+	gc_peak_reset();
 	struct gc_stats s0;
 	gc_stats(&s0);
 	uint64_t t0 = clock_ns();
-	bool ok = check(make_tree(STRETCH)) == tree_size(STRETCH);
-	long_lived = gc_alloc(sizeof(struct tnode));
-	populate(LONG_LIVED, long_lived);
+	bool ok = gc_tree_count(gc_tree_make(STRETCH)) == gc_tree_size(STRETCH);
+	long_lived = gc_tree_node();
+	gc_tree_populate(LONG_LIVED, long_lived);
 	array = gc_alloc_noscan(ARRAY * sizeof(uint64_t));
 	if (array)
 		for (unsigned i = 0; i < ARRAY / 2; i++)
 			array[i] = i;
 	for (unsigned d = MIN_DEPTH; d <= MAX_DEPTH; d += 2) {
-		unsigned iters = 2 * tree_size(STRETCH) / tree_size(d);
+		unsigned iters = 2 * gc_tree_size(STRETCH) / gc_tree_size(d);
 		for (unsigned k = 0; k < iters; k++) {
-			struct tnode *t = gc_alloc(sizeof(*t));
-			populate(d, t);
-			struct tnode *b = make_tree(d);
+			struct tnode *t = gc_tree_node();
+			gc_tree_populate(d, t);
+			struct tnode *b = gc_tree_make(d);
 			if (k == 0)
-				ok &= check(t) == tree_size(d) && check(b) == tree_size(d);
+				ok &= gc_tree_count(t) == gc_tree_size(d) && gc_tree_count(b) == gc_tree_size(d);
 		}
 	}
-	ok &= long_lived && check(long_lived) == tree_size(LONG_LIVED) && array &&
-	      array[1000] == 1000;
+	ok &= long_lived && gc_tree_count(long_lived) == gc_tree_size(LONG_LIVED) && array &&
+	      array[1000] == 1000 && gc_tree_nulls == 0;
 	report("gcbench", t0, &s0, ok);
 	long_lived = NULL;
 	array = NULL;
@@ -127,19 +98,20 @@ KBENCH(gc_binarytrees)
 {
 	enum { MAX = 16, MIN = 4 };
 	gc_collect();
+	gc_peak_reset();
 	struct gc_stats s0;
 	gc_stats(&s0);
 	uint64_t t0 = clock_ns();
-	bool ok = check(make_tree(MAX + 1)) == tree_size(MAX + 1);
-	long_lived = make_tree(MAX);
+	bool ok = gc_tree_count(gc_tree_make(MAX + 1)) == gc_tree_size(MAX + 1);
+	long_lived = gc_tree_make(MAX);
 	for (unsigned d = MIN; d <= MAX; d += 2) {
 		unsigned iters = 1u << (MAX - d + MIN);
 		uint64_t sum = 0;
 		for (unsigned k = 0; k < iters; k++)
-			sum += check(make_tree(d));
-		ok &= sum == (uint64_t)iters * tree_size(d);
+			sum += gc_tree_count(gc_tree_make(d));
+		ok &= sum == (uint64_t)iters * gc_tree_size(d);
 	}
-	ok &= check(long_lived) == tree_size(MAX);
+	ok &= gc_tree_count(long_lived) == gc_tree_size(MAX) && gc_tree_nulls == 0;
 	report("binarytrees", t0, &s0, ok);
 	long_lived = NULL;
 }

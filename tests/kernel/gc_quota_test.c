@@ -15,6 +15,7 @@
 #include "mm/gc.h"
 #include "mm/gc_internal.h"
 #include "mm/slab.h"
+#include "tests/kernel/gc_trees.h"
 
 #define QUOTA_NS	10000000ull	/* the defaults: gc.quota, gc.window, gc.quantum */
 #define WINDOW_NS	50000000ull
@@ -99,69 +100,36 @@ static void expect_quota(const char *what, uint64_t since, const struct gc_stats
 
 /* ---- GCBench, the Ellis/Kovac/Boehm shapes, small ---- */
 
-struct tnode {
-	struct tnode *left, *right;
-	uint64_t i, j;
-};
-
-static unsigned tree_size(unsigned depth) { return (1u << (depth + 1)) - 1; }
-
-static void populate(unsigned depth, struct tnode *n)
-{
-	if (depth == 0)
-		return;
-	n->left = gc_alloc(sizeof(*n));
-	n->right = gc_alloc(sizeof(*n));
-	KASSERT_NOT_NULL(n->left);
-	KASSERT_NOT_NULL(n->right);
-	populate(depth - 1, n->left);
-	populate(depth - 1, n->right);
-}
-
-static struct tnode *make_tree(unsigned depth)
-{
-	struct tnode *n = gc_alloc(sizeof(*n));
-	KASSERT_NOT_NULL(n);
-	if (depth > 0) {
-		n->left = make_tree(depth - 1);
-		n->right = make_tree(depth - 1);
-	}
-	return n;
-}
-
-static unsigned count(const struct tnode *n)
-{
-	return n ? 1 + count(n->left) + count(n->right) : 0;
-}
-
 static struct tnode *volatile long_lived;
 
 KTEST_ICOUNT(gc_quota, a_small_gcbench_keeps_every_window_within_the_quota)
 {
 	enum { STRETCH = 14, LONG_LIVED = 12, MIN_DEPTH = 4, MAX_DEPTH = 12 };
 	gc_collect();
+	gc_peak_reset();
 	struct gc_stats s0;
 	gc_stats(&s0);
 	uint64_t since = clock_ns();
 
-	KEXPECT_EQ(count(make_tree(STRETCH)), tree_size(STRETCH));
-	long_lived = gc_alloc(sizeof(struct tnode));
+	KEXPECT_EQ(gc_tree_count(gc_tree_make(STRETCH)), gc_tree_size(STRETCH));
+	long_lived = gc_tree_node();
 	KASSERT_NOT_NULL(long_lived);
-	populate(LONG_LIVED, long_lived);
+	gc_tree_populate(LONG_LIVED, long_lived);
 	for (unsigned d = MIN_DEPTH; d <= MAX_DEPTH; d += 2) {
-		unsigned iters = 2 * tree_size(STRETCH) / tree_size(d);
+		unsigned iters = 2 * gc_tree_size(STRETCH) / gc_tree_size(d);
 		for (unsigned k = 0; k < iters; k++) {
-			struct tnode *t = gc_alloc(sizeof(*t));
+			struct tnode *t = gc_tree_node();
 			KASSERT_NOT_NULL(t);
-			populate(d, t);
-			struct tnode *b = make_tree(d);
+			gc_tree_populate(d, t);
+			struct tnode *b = gc_tree_make(d);
 			if (k == 0) {
-				KEXPECT_EQ(count(t), tree_size(d));
-				KEXPECT_EQ(count(b), tree_size(d));
+				KEXPECT_EQ(gc_tree_count(t), gc_tree_size(d));
+				KEXPECT_EQ(gc_tree_count(b), gc_tree_size(d));
 			}
 		}
 	}
-	KEXPECT_EQ(count(long_lived), tree_size(LONG_LIVED));
+	KEXPECT_EQ(gc_tree_count(long_lived), gc_tree_size(LONG_LIVED));
+	KEXPECT_EQ(gc_tree_nulls, 0);
 	expect_quota("gcbench 14/12", since, &s0, 1, true);
 	long_lived = NULL;
 }
@@ -181,6 +149,7 @@ static struct cnode *churn_list[NLIVE];
 KTEST_ICOUNT(gc_quota, a_long_churn_runs_many_cycles_and_keeps_its_live_list)
 {
 	gc_collect();
+	gc_peak_reset();
 	struct gc_stats s0;
 	gc_stats(&s0);
 	uint64_t since = clock_ns();
