@@ -22,8 +22,9 @@
  * Locking: h->lock (an irq-saving spinlock, rank LOCK_RANK_GC) guards span
  * lists, slots, alloc bits and counters; nothing is taken under it, so
  * span creation and release map and unmap pages outside it. Mark bits are
- * set with atomic OR: the allocator sets them too (allocation while
- * sweeping is black).
+ * written by the marker alone while marking (allocation is white then), and
+ * by the allocator, with atomic OR, only while sweeping (allocation in an
+ * unswept span is black).
  */
 #ifndef MM_GC_INTERNAL_H
 #define MM_GC_INTERNAL_H

@@ -42,9 +42,9 @@
  * does not (mm/gc.h).
  *
  * Locking: one marker at a time owns the mark stack and the rescan list.
- * Mark bits are set with atomic OR (the allocator sets them too); alloc
- * bits and slot_span[] are read with atomic loads, so marking needs no
- * lock while mutators allocate.
+ * Mark bits are the marker's alone while marking (the allocator sets them
+ * only while sweeping); alloc bits and slot_span[] are read with atomic
+ * loads, so marking needs no lock while mutators allocate.
  */
 #include "mm/gc_internal.h"
 #include "kernel/error.h"
@@ -97,19 +97,24 @@ static void push(struct gc_heap *h, struct gc_span *s, uintptr_t lo, uintptr_t h
 	}
 }
 
-void gc_mark_word(struct gc_heap *h, uintptr_t v)
+/* Grey the white object that v, an address in the heap's range, points
+ * into. Only the marker writes mark bits while marking (allocation is
+ * white then, and the sweep's black allocation comes after), so the bit
+ * is set with a plain store. */
+static inline __attribute__((always_inline)) void mark_heap_word(struct gc_heap *h, uintptr_t v)
 {
-	struct gc_span *s = gc_span_of(h, v);
+	struct gc_span *s = __atomic_load_n(&h->slot_span[(v - h->base) >> GC_SLOT_SHIFT],
+					    __ATOMIC_ACQUIRE);
 	if (!s)
 		return;
 	int64_t i = gc_object_index(s, v);
 	if (i < 0)
 		return;
-	uint64_t bit = 1ull << (i % 64);
-	if (__atomic_load_n(&s->mark[i / 64], __ATOMIC_RELAXED) & bit)
-		return;		/* already marked: the common case, without a locked op */
-	if (__atomic_fetch_or(&s->mark[i / 64], bit, __ATOMIC_RELAXED) & bit)
+	uint64_t bit = 1ull << (i % 64), *word = &s->mark[i / 64];
+	uint64_t w = __atomic_load_n(word, __ATOMIC_RELAXED);
+	if (w & bit)
 		return;
+	__atomic_store_n(word, w | bit, __ATOMIC_RELAXED);
 	h->marked_bytes += s->size;
 	if (!s->noscan) {
 		uintptr_t start = s->start + (uintptr_t)i * s->size;
@@ -117,16 +122,30 @@ void gc_mark_word(struct gc_heap *h, uintptr_t v)
 	}
 }
 
+void gc_mark_word(struct gc_heap *h, uintptr_t v)
+{
+	if (v - h->base < h->size)
+		mark_heap_word(h, v);
+}
+
+/* Grey what every aligned word of [lo, hi) points to. */
+GC_RAW_READ static inline __attribute__((always_inline)) void scan_words(struct gc_heap *h,
+									 uintptr_t lo, uintptr_t hi)
+{
+	uintptr_t base = h->base, size = h->size;
+	for (const uintptr_t *p = (const uintptr_t *)lo; p < (const uintptr_t *)hi; p++) {
+		uintptr_t v = *(const volatile uintptr_t *)p;
+		if (v - base < size)	/* most words are no heap address */
+			mark_heap_word(h, v);
+	}
+}
+
 GC_RAW_READ size_t gc_mark_range(struct gc_heap *h, const void *lo, const void *hi)
 {
 	const uintptr_t *p = (const uintptr_t *)(((uintptr_t)lo + 7) & ~7ul);
 	const uintptr_t *end = (const uintptr_t *)((uintptr_t)hi & ~7ul);
-	uintptr_t base = h->base, size = h->size;
-	for (; p < end; p++) {
-		uintptr_t v = *(const volatile uintptr_t *)p;
-		if (v - base < size)	/* most root words are no heap address */
-			gc_mark_word(h, v);
-	}
+	if (p < end)
+		scan_words(h, (uintptr_t)p, (uintptr_t)end);
 	return (size_t)((uintptr_t)hi - (uintptr_t)lo);
 }
 
@@ -169,8 +188,10 @@ static void regrey_page(struct gc_heap *h, struct gc_span *s, uintptr_t pg, uint
 		push(h, s, run_lo, run_hi);
 }
 
-/* Step 2: clear the dirty bits of [lo, hi)'s pages, then scan it. */
-GC_RAW_READ static void scan(struct gc_heap *h, struct gc_span *s, uintptr_t lo, uintptr_t hi)
+/* Step 2, first half: clear the dirty bits of [lo, hi)'s pages (in s) not
+ * yet cleared this cycle, pushing the marked parts of those that were
+ * dirty. */
+static void clear_pages(struct gc_heap *h, struct gc_span *s, uintptr_t lo, uintptr_t hi)
 {
 	uint32_t cycle = (uint32_t)h->cycle;
 	for (uintptr_t pg = lo & ~(PAGE_SIZE - 1); pg < hi; pg += PAGE_SIZE) {
@@ -181,12 +202,13 @@ GC_RAW_READ static void scan(struct gc_heap *h, struct gc_span *s, uintptr_t lo,
 		if (gc_plat_test_and_clear_dirty(pg))
 			regrey_page(h, s, pg, lo, hi);
 	}
-	uintptr_t base = h->base, size = h->size;
-	for (const uintptr_t *p = (const uintptr_t *)lo; p < (const uintptr_t *)hi; p++) {
-		uintptr_t v = *(const volatile uintptr_t *)p;
-		if (v - base < size)
-			gc_mark_word(h, v);
-	}
+}
+
+/* Step 2: clear the dirty bits of [lo, hi)'s pages, then scan it. */
+static void scan(struct gc_heap *h, struct gc_span *s, uintptr_t lo, uintptr_t hi)
+{
+	clear_pages(h, s, lo, hi);
+	scan_words(h, lo, hi);
 	h->scanned_bytes += hi - lo;
 }
 
@@ -202,12 +224,15 @@ static void rescan_span(struct gc_heap *h, struct gc_span *s)
 
 bool gc_mark_drain(struct gc_heap *h, size_t budget)
 {
-	size_t done = 0;
+	size_t done = 0, scanned = 0;
+	/* The page this call last cleared: a range within it needs no look at
+	 * its page_cycle (small objects come a page's worth in a row). */
+	uintptr_t cleared = 1;
 	while (done < budget) {
 		if (h->stack_top == 0) {
 			struct gc_span *s = h->rescan_list;
 			if (!s)
-				return true;
+				break;
 			h->rescan_list = s->rescan_next;
 			s->rescan = false;
 			rescan_span(h, s);
@@ -219,9 +244,16 @@ bool gc_mark_drain(struct gc_heap *h, size_t budget)
 			h->stack[h->stack_top++] = (struct gc_grey){ g.lo + GC_SCAN_CHUNK, g.hi };
 			g.hi = g.lo + GC_SCAN_CHUNK;
 		}
-		scan(h, gc_span_of(h, g.lo), g.lo, g.hi);
+		uintptr_t last = (g.hi - 1) & ~(PAGE_SIZE - 1);
+		if ((g.lo & ~(PAGE_SIZE - 1)) != cleared || last != cleared) {
+			clear_pages(h, gc_span_of(h, g.lo), g.lo, g.hi);
+			cleared = last;
+		}
+		scan_words(h, g.lo, g.hi);
+		scanned += g.hi - g.lo;
 		done += g.hi - g.lo;
 	}
+	h->scanned_bytes += scanned;
 	return h->stack_top == 0 && !h->rescan_list;
 }
 
