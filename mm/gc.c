@@ -95,9 +95,9 @@
 #define GC_MARK_STACK	4096		/* entries: 64 KiB; overflow costs rescans, not correctness */
 #define GC_MIN_GOAL	(4ul << 20)
 #define GC_STEP_BYTES	(4ul << 10)	/* scanning between two looks at the deadline */
-#define GC_DIRTY_STEP	(64ul << 10)	/* heap range a dirty-round step covers */
+#define GC_DIRTY_STEP	(512ul << 10)	/* heap range a dirty-round step covers */
 #define GC_SWEEP_SPANS	1
-#define GC_MAX_ROUNDS	8
+#define GC_MAX_ROUNDS	32
 
 static uint64_t gc_percent = 100;
 CMDLINE_OPTION(gc_percent, "gc.percent", CMDLINE_U64, NULL,

@@ -58,7 +58,7 @@ bool vmm_test_and_clear_accessed(uint64_t va);
  * vmm_test_and_clear_dirty does, and call fn(ctx, page) for each, in
  * address order, without vmm_lock held. Stretches without a page table are
  * skipped. Return: the dirty pages found. Cost: a table walk per 2 MiB and
- * a load per page. */
+ * a test per eight clean pages. */
 size_t vmm_dirty_scan(uint64_t lo, uint64_t hi, void (*fn)(void *ctx, uint64_t va), void *ctx);
 
 /* Whether 1 GiB pages back the direct map (CPUID), and whether NX is enforced. */
