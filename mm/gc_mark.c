@@ -52,6 +52,7 @@
 #include "mm/layout.h"
 
 #define GC_SCAN_CHUNK 4096ul
+#define GC_PREFETCH 8		/* ranges in flight between the stack and the scan */
 
 /* Roots and heap words are read as they are, wherever they are: on the
  * host, ASan's poisoned stack red zones are among them. */
@@ -225,11 +226,33 @@ static void rescan_span(struct gc_heap *h, struct gc_span *s)
 bool gc_mark_drain(struct gc_heap *h, size_t budget)
 {
 	size_t done = 0, scanned = 0;
-	/* The page this call last cleared: a range within it needs no look at
-	 * its page_cycle (small objects come a page's worth in a row). */
-	uintptr_t cleared = 1;
+	uint32_t cycle = (uint32_t)h->cycle;
+	/* Ranges wait GC_PREFETCH pops between leaving the stack (their first
+	 * line prefetched) and being scanned, so that the scan seldom waits
+	 * for memory. */
+	struct gc_grey ring[GC_PREFETCH];
+	unsigned head = 0, n = 0;
 	while (done < budget) {
-		if (h->stack_top == 0) {
+		struct gc_grey g;
+		if (h->stack_top) {
+			struct gc_grey in = h->stack[--h->stack_top];
+			if (in.hi - in.lo > GC_SCAN_CHUNK) {
+				h->stack[h->stack_top++] = (struct gc_grey){ in.lo + GC_SCAN_CHUNK, in.hi };
+				in.hi = in.lo + GC_SCAN_CHUNK;
+			}
+			__builtin_prefetch((const void *)in.lo);
+			if (n < GC_PREFETCH) {
+				ring[(head + n++) % GC_PREFETCH] = in;
+				continue;
+			}
+			g = ring[head];
+			ring[head] = in;
+			head = (head + 1) % GC_PREFETCH;
+		} else if (n) {
+			g = ring[head];
+			head = (head + 1) % GC_PREFETCH;
+			n--;
+		} else {
 			struct gc_span *s = h->rescan_list;
 			if (!s)
 				break;
@@ -239,20 +262,17 @@ bool gc_mark_drain(struct gc_heap *h, size_t budget)
 			done += (size_t)s->nobj * s->size;
 			continue;
 		}
-		struct gc_grey g = h->stack[--h->stack_top];
-		if (g.hi - g.lo > GC_SCAN_CHUNK) {
-			h->stack[h->stack_top++] = (struct gc_grey){ g.lo + GC_SCAN_CHUNK, g.hi };
-			g.hi = g.lo + GC_SCAN_CHUNK;
-		}
-		uintptr_t last = (g.hi - 1) & ~(PAGE_SIZE - 1);
-		if ((g.lo & ~(PAGE_SIZE - 1)) != cleared || last != cleared) {
-			clear_pages(h, gc_span_of(h, g.lo), g.lo, g.hi);
-			cleared = last;
-		}
+		struct gc_span *s = gc_span_of(h, g.lo);
+		if (((g.lo ^ (g.hi - 1)) & ~(PAGE_SIZE - 1)) ||
+		    s->page_cycle[(g.lo - s->start) / PAGE_SIZE] != cycle)
+			clear_pages(h, s, g.lo, g.hi);
 		scan_words(h, g.lo, g.hi);
 		scanned += g.hi - g.lo;
 		done += g.hi - g.lo;
 	}
+	/* The budget ran out: what waits is grey, back on the stack. */
+	for (; n; n--, head = (head + 1) % GC_PREFETCH)
+		push(h, gc_span_of(h, ring[head].lo), ring[head].lo, ring[head].hi);
 	h->scanned_bytes += scanned;
 	return h->stack_top == 0 && !h->rescan_list;
 }

@@ -315,8 +315,9 @@ KTEST(gc, an_interior_pointer_keeps_its_object)
 
 static struct node *chain_root;
 
-/* A chain of objects above the scan chunk: scanning each pushes the rest of
- * itself and then the next, so the mark stack grows by one a node. */
+/* A chain of objects above the scan chunk, longer than the mark stack:
+ * each node's first part, its remainder and the next node go through the
+ * stack and the drain's prefetch ring in turn. */
 KTEST(gc, a_chain_deeper_than_the_mark_stack_is_kept_whole)
 {
 	struct gc_heap *h = heap();
@@ -341,8 +342,40 @@ KTEST(gc, a_chain_deeper_than_the_mark_stack_is_kept_whole)
 	for (struct node *p = chain_root; p && is_live(h, p) && p->value == n; p = p->next)
 		n++;
 	KEXPECT_EQ(n, N);
-	KEXPECT_GT(after.mark_overflows, before.mark_overflows);
 	chain_root = NULL;
+	gc_collect();
+	gc_heap_check(h);
+}
+
+static struct node **fan_root;
+
+/* One object holding more pointers than the mark stack has entries: a
+ * scan chunk of it pushes 512 of them into a stack of 64, which overflows
+ * (the rest left marked, their spans rescanned), and every node is kept
+ * with its value. */
+KTEST(gc, a_fan_out_wider_than_the_mark_stack_overflows_and_is_kept_whole)
+{
+	struct gc_heap *h = heap();
+	enum { N = 3000 };
+	fan_root = gc_alloc(N * sizeof(*fan_root));
+	KASSERT_NOT_NULL(fan_root);
+	for (unsigned i = 0; i < N; i++) {
+		fan_root[i] = gc_alloc(sizeof(struct node));
+		KASSERT_NOT_NULL(fan_root[i]);
+		fan_root[i]->value = i;
+	}
+	struct gc_stats before, after;
+	gc_stats(&before);
+	unsigned cap = gc_mark_stack_set(64);
+	gc_collect();
+	gc_mark_stack_set(cap);
+	gc_stats(&after);
+	unsigned n = 0;
+	for (unsigned i = 0; i < N; i++)
+		n += is_live(h, fan_root[i]) && fan_root[i]->value == i;
+	KEXPECT_EQ(n, N);
+	KEXPECT_GT(after.mark_overflows, before.mark_overflows);
+	fan_root = NULL;
 	gc_collect();
 	gc_heap_check(h);
 }
