@@ -274,6 +274,32 @@ $(BUILD)/bench/slab_bench_%: bench/host/slab_bench.c $$(slab_srcs_$$*) $$(slab_d
 		$(if $(slab_lib_$*),-DALLOC_LIB='"$(slab_lib_$*)"',-DALLOC_TIDEMARK) \
 		$< $(slab_srcs_$*) -o $@ $(addprefix -l,$(slab_lib_$*))
 
+# The collector against Boehm's and Go's: one binary per collector from
+# bench/host/gc_bench.c (Tidemark's core in whole-collection mode, on
+# bench/host/gc_machine.c; libgc), and the same trees in Go (bench/host/binarytrees.go).
+GC_COLLECTORS := tidemark boehm
+gc_flags_tidemark := -DGC_TIDEMARK
+gc_flags_boehm    := -DGC_BOEHM
+gc_srcs_tidemark  := mm/gc_heap.c mm/gc_mark.c bench/host/gc_machine.c tests/host/kshim.c kernel/printf.c
+gc_deps_tidemark  := $(BENCH_HEADERS) tests/host/gc_shim.h
+gc_libs_boehm     := -lgc
+HOST_BENCHES += $(addprefix gc_bench_,$(GC_COLLECTORS)) binarytrees
+
+$(BUILD)/bench/gc_bench_%: bench/host/gc_bench.c $$(gc_srcs_$$*) $$(gc_deps_$$*) | bench-deps
+	@mkdir -p $(dir $@)
+	@echo "  HOSTCC  $@"
+	$(Q)$(HOSTCC) $(BENCHCFLAGS) $(gc_flags_$*) $< $(gc_srcs_$*) -o $@ $(gc_libs_$*)
+
+# golang-go puts go on PATH; a Go installed in /usr/lib/go alone is found
+# there. Its cache and GOPATH live in the build directory and no module is
+# fetched, so the build needs neither a home directory nor the network.
+GO ?= $(shell command -v go || echo /usr/lib/go/bin/go)
+$(BUILD)/bench/binarytrees: bench/host/binarytrees.go | bench-deps
+	@mkdir -p $(dir $@)
+	@echo "  GO      $@"
+	$(Q)GOCACHE=$(abspath $(BUILD))/go-cache GOPATH=$(abspath $(BUILD))/go GOPROXY=off \
+		$(GO) build -o $@ $<
+
 bench: deps-check $(ISO) $(addprefix $(BUILD)/bench/,$(HOST_BENCHES))
 	$(PYTHON) tools/bench.py --iso $(ISO) $(addprefix --host ,$(addprefix $(BUILD)/bench/,$(HOST_BENCHES)))
 

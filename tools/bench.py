@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""tools/bench.py - `make bench`: guest and host figures for the page allocator and the heap.
+"""tools/bench.py - `make bench`: guest and host figures for the allocators and the collector.
 
 Guest: boots the ISO with `ktest.action=bench` under QEMU `-icount shift=0,sleep=off`, where the
 TSC advances one tick per guest instruction, so the kernel's figures (bench/kernel/*.c) are
@@ -9,16 +9,20 @@ test shim, timed with clock_gettime) and reports their median ns per operation. 
 repetitions inside one process all share its memory layout, and the layout (ASLR) alone moved
 some figures by 1.5x between processes (mimalloc's, stable with ASLR off).
 
-Two tables: the guest cases with the host figure for the same case, then the heap's host
-workloads (bench/host/slab_bench.c, one binary per allocator) with Tidemark's time as a ratio
-to each peer allocator's, each checked against its target, and workload b's footprint: peak
-resident memory growth per peak live byte for every allocator (`slab_bench_<name> f`), then
-Tidemark's exact peak heap bytes per peak live byte, which has a target.
+Tables: the guest cases with the host figure for the same case; the collector in the guest;
+the heap's host workloads (bench/host/slab_bench.c, one binary per allocator) with Tidemark's
+time as a ratio to each peer allocator's, each checked against its target, and workload b's
+footprint: peak resident memory growth per peak live byte for every allocator
+(`slab_bench_<name> f`), then Tidemark's exact peak heap bytes per peak live byte, which has a
+target; last, the collector's core on the host against Boehm's collector and Go's
+(bench/host/gc_bench.c, bench/host/binarytrees.go), with issue 14's targets. --no-guest runs
+the host binaries alone, without the ISO.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -79,6 +83,43 @@ def median_field(values: list[str]) -> str:
         return values[0]
 
 
+def host_commands(binary: str) -> list[tuple[list[str], dict[str, str]]]:
+    """The processes one run of a host binary is: each one's arguments and added environment."""
+    name = Path(binary).name
+    if name.startswith("slab_bench_"):
+        # A heap binary's footprint (workload f) needs a process of its own.
+        return [([binary], {}), ([binary, "f"], {})]
+    if name == "binarytrees":
+        # A process per workload and GOMAXPROCS, so that each gctrace is one workload's.
+        return [([binary, w.removeprefix("gc.")], {"GOMAXPROCS": procs, "GODEBUG": "gctrace=1"})
+                for procs in GO_PROCS.values() for w in GC_HOST_WORKLOADS]
+    return [([binary], {})]
+
+
+GCTRACE = re.compile(r"gc \d+ @[\d.]+s (\d+)%: ([\d.]+)\+[\d.]+\+([\d.]+) ms clock, "
+                     r".*?(\d+)->(\d+)->(\d+) MB")
+
+
+def gctrace(stderr: str) -> dict[str, str]:
+    """Go's figures from its GODEBUG=gctrace=1 lines: collections, the largest stop-the-world
+    pause in ms (the first and third clock fields: sweep and mark termination) and the GC's
+    share of CPU since the start (the last line's P%), none counting a forced cycle (the
+    runtime.GC after the timed part); the peak heap in MiB, the largest X->Y->Z of any cycle."""
+    cycles, stw, pct, peak = 0, 0.0, "0", 0
+    for line in stderr.splitlines():
+        m = GCTRACE.match(line)
+        if not m:
+            continue
+        peak = max(peak, *(int(x) for x in m.group(4, 5, 6)))
+        if line.rstrip().endswith("(forced)"):
+            continue
+        cycles += 1
+        stw = max(stw, float(m.group(2)), float(m.group(3)))
+        pct = m.group(1)
+    return {"collections": str(cycles), "max_stw_ms": f"{stw:.3f}", "gc_pct": pct,
+            "peak_mib": str(peak)}
+
+
 def run_hosts(binaries: list[str], runs: int) -> dict[str, dict[str, str]]:
     """parse() of every host binary's output, each field the median over `runs` runs. The
     binaries take turns, one run each per round, so that a stretch of noise from the machine's
@@ -86,15 +127,18 @@ def run_hosts(binaries: list[str], runs: int) -> dict[str, dict[str, str]]:
     results: dict[str, list[dict[str, dict[str, str]]]] = {b: [] for b in binaries}
     for _ in range(runs):
         for binary in binaries:
-            # A heap binary's footprint (workload f) needs a process of its own.
-            cmds = [[binary]] + ([[binary, "f"]] if Path(binary).name.startswith("slab_bench_") else [])
             found: dict[str, dict[str, str]] = {}
-            for cmd in cmds:
-                run = subprocess.run(cmd, capture_output=True, text=True)
+            for cmd, env in host_commands(binary):
+                run = subprocess.run(cmd, capture_output=True, text=True,
+                                     env={**os.environ, **env} if env else None)
                 if run.returncode != 0:
                     sys.exit(f"bench: {' '.join(cmd)} failed (exit {run.returncode}):\n"
                              f"{(run.stdout + run.stderr)[-2000:]}")
-                found.update(parse(run.stdout))
+                cases = parse(run.stdout)
+                if "GODEBUG" in env:
+                    for fields in cases.values():
+                        fields.update(gctrace(run.stderr))
+                found.update(cases)
             results[binary].append(found)
     out: dict[str, dict[str, str]] = {}
     for rs in results.values():
@@ -205,22 +249,97 @@ def gc_table(g: dict[str, dict[str, str]]) -> int:
         print("    " + "; ".join(f"{'met' if ok else 'MISSED'}: {what}" for what, ok in checks))
     print("(a: bytes allocated per ns of mutator time; m: ns of collector time per byte scanned;"
           " bound: max(L(1+gc.percent/100), L(1+am(1-u)/u)), u = 0.2)")
+    if "gc.collect" in g and "gc.collect_live" in g:
+        live = int(g["gc.collect_live"]["scanned_kb"])
+        print(f"one complete collection in idle time, GCBench's live set ({live} KiB scanned): "
+              f"{int(g['gc.collect']['median']):,} instructions, "
+              f"{int(g['gc.collect']['median']) / (live << 10):.2f} a byte scanned")
+    if "gc.retention" in g:
+        r = g["gc.retention"]
+        print(f"false retention after GCBench: {int(r['retained_bytes']):,} bytes kept beyond the "
+              f"{int(r['true_bytes']):,} reachable ({int(r['live_bytes']):,} marked)")
     return missed
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--iso", required=True)
-    p.add_argument("--host", action="append", default=[], help="host benchmark binary")
-    p.add_argument("--runs", type=int, default=5, help="runs of each host binary (odd)")
-    p.add_argument("--timeout", type=float, default=900)
-    args = p.parse_args()
-    if args.runs < 1 or args.runs % 2 == 0:
-        p.error("--runs must be odd, so that a median is one of the runs")
+# The collector's host workloads (bench/host/gc_bench.c; the first three also
+# bench/host/binarytrees.go), the runtimes beside Tidemark's core, and Go's GOMAXPROCS for each.
+GC_HOST_WORKLOADS = {"gc.gcbench": "GCBench 18/16, 500k words, 4..16",
+                     "gc.bintrees16": "binary-trees 16",
+                     "gc.bintrees18": "binary-trees 18"}
+GO_PROCS = {"go1": "1", "go2": "2"}
+GC_RUNTIMES = ["tidemark", "boehm"] + list(GO_PROCS)
 
-    g = guest(Path(args.iso), args.timeout)
-    h = run_hosts(args.host, args.runs)
 
+def gc_host_row(v: dict[str, str]) -> dict[str, float | None]:
+    """One runtime's figures for a workload, in ms and MiB (None: not reported)."""
+    mib = 1 << 20
+    total = float(v["total_ns"]) / 1e6
+    go = "peak_mib" in v
+    return {
+        "ms": total,
+        "gc_pct": float(v["gc_pct"]) if go else 100 * float(v["gc_ns"]) / 1e6 / total,
+        "sys_pct": None if go else 100 * float(v["sys_ns"]) / 1e6 / total,
+        "cycles": float(v["collections"]),
+        "stw_ms": float(v["max_stw_ms"]) if go else float(v["max_pause_ns"]) / 1e6,
+        "peak": float(v["peak_mib"]) if go else float(v["peak_heap"]) / mib,
+        "live": float(v["live_bytes"]) / mib,
+    }
+
+
+def gc_host_table(h: dict[str, dict[str, str]]) -> int:
+    """Print the collector's host table; return the number of targets missed."""
+    if not any(f"{w}/{r}" in h for w in GC_HOST_WORKLOADS for r in GC_RUNTIMES):
+        return 0
+    missed = 0
+    print()
+    divisor = h.get("gc.gcbench/boehm", {}).get("free_space_divisor", "?")
+    print("collector, host: Tidemark's core in whole-collection mode (bench/host/gc_machine.c); Boehm GC "
+          f"(libgc, GC_MARKERS=1, free-space divisor {divisor}); Go (GOMAXPROCS=1, 2)")
+    print(f"{'workload':34}{'runtime':>9}{'ms':>9}{'tm/x':>6}{'gc%':>5}{'sys%':>5}{'cycles':>7}"
+          f"{'max STW ms':>11}{'peak MiB':>9}{'live MiB':>9}{'peak/L':>7}")
+    for w, title in GC_HOST_WORKLOADS.items():
+        rows = {r: gc_host_row(h[f"{w}/{r}"]) for r in GC_RUNTIMES if f"{w}/{r}" in h}
+        tm = rows.get("tidemark")
+        for r, v in rows.items():
+            ratio = f"{tm['ms'] / v['ms']:>6.2f}" if tm and r != "tidemark" else f"{'':>6}"
+            sys_pct = f"{v['sys_pct']:>5.0f}" if v["sys_pct"] is not None else f"{'-':>5}"
+            print(f"{title:34}{r:>9}{v['ms']:>9.1f}{ratio}{v['gc_pct']:>5.0f}{sys_pct}"
+                  f"{v['cycles']:>7.0f}{v['stw_ms']:>11.2f}{v['peak']:>9.1f}{v['live']:>9.2f}"
+                  f"{v['peak'] / v['live']:>7.2f}")
+            title = ""
+    tm, bo = h.get("gc.gcbench/tidemark", {}), h.get("gc.gcbench/boehm", {})
+    if "total_ns" in tm and "total_ns" in bo:
+        print(f"GCBench total, Tidemark / Boehm: {float(tm['total_ns']) / float(bo['total_ns']):.2f} "
+              "(reported; the target is one collection's)")
+    checks = [("gc.collect", "one collection, GCBench's live set held (ms)", 1e6,
+               "whole-collection core no slower than Boehm"),
+              ("gc.alloc32", "32 B allocation, collections included (ns)", 1,
+               "gc_alloc no slower than GC_malloc")]
+    for case, what, unit, target in checks:
+        t, b = h.get(f"{case}/tidemark", {}), h.get(f"{case}/boehm", {})
+        if "ns" not in t or "ns" not in b:
+            print(f"{what}: not measured (target: {target})")
+            continue
+        ratio = float(t["ns"]) / float(b["ns"])
+        ok = ratio <= 1.0
+        missed += not ok
+        print(f"{what}: Tidemark {float(t['ns']) / unit:.2f}, Boehm {float(b['ns']) / unit:.2f}, "
+              f"ratio {ratio:.2f}  {'met' if ok else 'MISSED'}: <= 1.0, {target}")
+    t, b = h.get("gc.alloc32/tidemark", {}), h.get("gc.alloc32/boehm", {})
+    if "alloc_ns" in t and "alloc_ns" in b:
+        print(f"32 B allocation outside collections (ns): Tidemark {float(t['alloc_ns']):.2f}, "
+              f"Boehm {float(b['alloc_ns']):.2f}, ratio {float(t['alloc_ns']) / float(b['alloc_ns']):.2f}"
+              " (Boehm's lazy sweep stays in)")
+    print("(tm/x: Tidemark's time over x's. gc%: time in collections; Go: the trace's GC share of CPU.")
+    print(" sys%: kernel CPU time (page faults on first touch).")
+    print(" max STW: the longest collection; Go: the longest stop-the-world phase, concurrent marking apart.")
+    print(" peak: Tidemark's mapped span pages, Boehm's GC_get_heap_size(), Go's largest heap in its trace")
+    print(" (whole MiB). L: what a forced collection after the workload finds live; Boehm's 32 B nodes take 48.)")
+    return missed
+
+
+def guest_table(g: dict[str, dict[str, str]], h: dict[str, dict[str, str]]) -> int:
+    """Print the guest cases with the host figure for each; return the number of targets missed."""
     cal = g.get("calibration", {})
     print(f"guest: -icount shift=0,sleep=off; a 2000-instruction loop measured "
           f"{cal.get('loop_2000_instructions', '?')} ticks (timer cost {cal.get('timer_cost', '?')} removed)")
@@ -243,8 +362,31 @@ def main() -> int:
             note = f"{'met' if ok else 'MISSED'}: max <= {bound} (31 x {WORST_CASES[case]} + 10%)"
         print(f"{case:30} {v['median']:>12} {v['max']:>10} {host:>9}  {note}")
     print("(guest figures: instructions per operation; host: median ns per alloc+free pair)")
+    return missed
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--iso", help="the kernel's ISO (needed unless --no-guest)")
+    p.add_argument("--no-guest", action="store_true", help="run the host binaries only")
+    p.add_argument("--host", action="append", default=[], help="host benchmark binary")
+    p.add_argument("--runs", type=int, default=5, help="runs of each host binary (odd)")
+    p.add_argument("--timeout", type=float, default=900)
+    args = p.parse_args()
+    if args.runs < 1 or args.runs % 2 == 0:
+        p.error("--runs must be odd, so that a median is one of the runs")
+    if not args.no_guest and not args.iso:
+        p.error("--iso is needed unless --no-guest")
+
+    g = {} if args.no_guest else guest(Path(args.iso), args.timeout)
+    h = run_hosts(args.host, args.runs)
+
+    missed = 0
+    if not args.no_guest:
+        missed += guest_table(g, h)
     missed += gc_table(g)
     missed += slab_table(h)
+    missed += gc_host_table(h)
     if missed:
         print(f"bench: {missed} target(s) missed")
     return 0

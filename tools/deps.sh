@@ -1,7 +1,8 @@
 #!/bin/sh
 # tools/deps.sh check|install [bench] - the host packages Tidemark's build,
-# run and test steps need; with `bench`, instead the allocators `make bench`
-# compares the heap with (bench/host/slab_bench.c). `check` exits non-zero
+# run and test steps need; with `bench`, instead the allocators and
+# collectors `make bench` compares Tidemark's with (bench/host/slab_bench.c,
+# bench/host/gc_bench.c, bench/host/binarytrees.go). `check` exits non-zero
 # when something is missing; `install` uses apt-get (through sudo when not
 # root) on Debian and Ubuntu, and elsewhere prints the Debian package names
 # to look for.
@@ -9,8 +10,8 @@ set -eu
 
 PACKAGES="gcc make binutils python3 qemu-system-x86 grub-common grub-pc-bin
 grub-efi-amd64-bin xorriso mtools ovmf clang gdb"
-BENCH_PACKAGES="libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev"
-BENCH_LIBS="jemalloc mimalloc tcmalloc_minimal"
+BENCH_PACKAGES="libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev libgc-dev golang-go"
+BENCH_LIBS="jemalloc mimalloc tcmalloc_minimal gc"
 
 missing() {
 	for tool in gcc ld nm make python3 qemu-system-x86_64 grub-mkrescue grub-file xorriso mformat; do
@@ -24,13 +25,16 @@ missing() {
 	return 1
 }
 
-# A library is there when the host compiler can link against it.
+# A library is there when the host compiler can link against it; Go when
+# go is on PATH or where Debian's golang-go keeps it (the Makefile looks
+# in both).
 missing_bench() {
 	for lib in $BENCH_LIBS; do
 		echo 'int main(void) { return 0; }' |
 			"${HOSTCC:-cc}" -x c - -l"$lib" -o /dev/null >/dev/null 2>&1 ||
 			{ echo "missing: lib$lib"; return 0; }
 	done
+	command -v go >/dev/null 2>&1 || [ -x /usr/lib/go/bin/go ] || { echo "missing: go (golang-go)"; return 0; }
 	return 1
 }
 
