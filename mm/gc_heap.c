@@ -101,9 +101,11 @@ int gc_heap_init(struct gc_heap *h, uintptr_t base, size_t size, size_t page_lim
 	h->lock = (struct spinlock)SPINLOCK_INIT("gc", LOCK_RANK_GC);
 	h->slot_span = gc_plat_meta_alloc(h->nslots * sizeof(h->slot_span[0]));
 	h->slot_used = gc_plat_meta_alloc(h->nslots / 8);
-	if (!h->slot_span || !h->slot_used) {
+	h->region_scanned = gc_plat_meta_alloc(gc_region_words(h) * sizeof(uint64_t));
+	if (!h->slot_span || !h->slot_used || !h->region_scanned) {
 		gc_plat_meta_free(h->slot_span);
 		gc_plat_meta_free(h->slot_used);
+		gc_plat_meta_free(h->region_scanned);
 		return KERR_NOMEM;
 	}
 	return KERR_OK;
@@ -465,6 +467,7 @@ void gc_heap_destroy(struct gc_heap *h)
 	gc_plat_meta_free(h->stack);
 	gc_plat_meta_free(h->slot_span);
 	gc_plat_meta_free(h->slot_used);
+	gc_plat_meta_free(h->region_scanned);
 	memset(h, 0, sizeof(*h));
 }
 

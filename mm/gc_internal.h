@@ -43,6 +43,7 @@
 #define GC_SPAN_MAX_SLOTS 4			/* of a class span */
 #define GC_CLASS_LARGE	0xff
 #define GC_FREE_POISON	0xdb			/* swept objects, when h->poison */
+#define GC_REGION_SHIFT	21			/* 2 MiB: a page table's reach */
 
 /* The machine, as the core sees it (kernel: mm/gc.c; host: the shim). */
 void *gc_plat_meta_alloc(size_t n);		/* zeroed, outside any heap; NULL: none */
@@ -94,6 +95,8 @@ struct gc_heap {
 	struct gc_span **slot_span;	/* fixed array; entries written under lock,
 					   read with acquire loads */
 	uint64_t *slot_used;		/* lock: a bit a slot */
+	uint64_t *region_scanned;	/* marker: a bit a 2 MiB region of the range
+					   where a page was cleared this cycle */
 	size_t slot_hint;		/* lock: no free slot below this one */
 	size_t slot_top;		/* lock: no span has ever reached this slot */
 	struct spinlock lock;
@@ -130,6 +133,12 @@ void gc_heap_destroy(struct gc_heap *h);
 void *gc_heap_alloc(struct gc_heap *h, size_t n, bool noscan);
 /* The rounded size n is served with (0 for n above what a heap can hold). */
 size_t gc_size_class_bytes(size_t n);
+
+/* Words of h->region_scanned. */
+static inline size_t gc_region_words(const struct gc_heap *h)
+{
+	return ((h->size >> GC_REGION_SHIFT) + 64) / 64;
+}
 
 /* The span holding address a, or NULL. */
 static inline struct gc_span *gc_span_of(const struct gc_heap *h, uintptr_t a)

@@ -49,6 +49,7 @@
 #include "mm/gc_internal.h"
 #include "kernel/error.h"
 #include "kernel/panic.h"
+#include "kernel/string.h"
 #include "mm/layout.h"
 
 #define GC_SCAN_CHUNK 4096ul
@@ -75,6 +76,7 @@ int gc_mark_begin(struct gc_heap *h, unsigned cap)
 	}
 	h->stack_cap = cap;
 	h->stack_top = 0;
+	memset(h->region_scanned, 0, gc_region_words(h) * sizeof(uint64_t));
 	h->rescan_list = NULL;
 	h->marked_bytes = h->scanned_bytes = 0;
 	uint64_t flags = spin_lock_irqsave(&h->lock);
@@ -189,6 +191,14 @@ static void regrey_page(struct gc_heap *h, struct gc_span *s, uintptr_t pg, uint
 		push(h, s, run_lo, run_hi);
 }
 
+/* Note that a page of pg's region has had its dirty bit cleared this
+ * cycle: only such regions can hold a black object's page. */
+static inline void region_note(struct gc_heap *h, uintptr_t pg)
+{
+	size_t r = (pg - h->base) >> GC_REGION_SHIFT;
+	h->region_scanned[r / 64] |= 1ull << (r % 64);
+}
+
 /* Step 2, first half: clear the dirty bits of [lo, hi)'s pages (in s) not
  * yet cleared this cycle, pushing the marked parts of those that were
  * dirty. */
@@ -200,6 +210,7 @@ static void clear_pages(struct gc_heap *h, struct gc_span *s, uintptr_t lo, uint
 		if (*pc == cycle)
 			continue;
 		*pc = cycle;
+		region_note(h, pg);
 		if (gc_plat_test_and_clear_dirty(pg))
 			regrey_page(h, s, pg, lo, hi);
 	}
@@ -283,6 +294,7 @@ static void regrey_dirty(void *ctx, uintptr_t pg)
 	struct gc_span *s = gc_span_of(h, pg);
 	if (s && pg - s->start < (uintptr_t)s->npages * PAGE_SIZE) {
 		s->page_cycle[(pg - s->start) / PAGE_SIZE] = (uint32_t)h->cycle;
+		region_note(h, pg);
 		if (!s->noscan)
 			regrey_page(h, s, pg, 0, 0);
 	}
@@ -291,17 +303,33 @@ static void regrey_dirty(void *ctx, uintptr_t pg)
 /* Spans are released only by the sweep, never while marking, so a span
  * found here stays. Pages of spans made after a step covered their range
  * are dirty only by stores after allocation, which a later round (the last
- * with the world stopped) sees. */
+ * with the world stopped) sees. A black object lies on a page whose dirty
+ * bit this cycle has cleared (step 2 clears a range's pages before it
+ * scans it), so a region where no page was cleared holds none, and is
+ * skipped without a look at its page table; `bytes` counts the regions
+ * looked at. */
 bool gc_mark_dirty_step(struct gc_heap *h, uintptr_t *cursor, size_t bytes, size_t *dirty)
 {
 	uint64_t flags = spin_lock_irqsave(&h->lock);
 	uintptr_t top = h->base + h->slot_top * GC_SLOT_SIZE;
 	spin_unlock_irqrestore(&h->lock, flags);
-	uintptr_t lo = *cursor, hi = top - lo > bytes ? lo + bytes : top;
-	if (lo < hi)
-		*dirty += gc_plat_dirty_scan(lo, hi, regrey_dirty, h);
-	*cursor = hi > lo ? hi : lo;
-	return *cursor >= top;
+	uintptr_t lo = *cursor;
+	size_t looked = 0;
+	while (lo < top && looked < bytes) {
+		size_t r = (lo - h->base) >> GC_REGION_SHIFT;
+		uintptr_t end = h->base + ((uintptr_t)(r + 1) << GC_REGION_SHIFT);
+		if (end > top)
+			end = top;
+		if (h->region_scanned[r / 64] >> (r % 64) & 1) {
+			if (end - lo > bytes - looked)
+				end = lo + (bytes - looked);
+			*dirty += gc_plat_dirty_scan(lo, end, regrey_dirty, h);
+			looked += end - lo;
+		}
+		lo = end;
+	}
+	*cursor = lo;
+	return lo >= top;
 }
 
 size_t gc_mark_dirty_pages(struct gc_heap *h)
