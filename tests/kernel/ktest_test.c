@@ -160,8 +160,11 @@ static void failing_hook(void *ctx)
 
 KTEST_DEATH(ktest, kassert_in_an_interrupt_handler_panics, "cannot end a test")
 {
-	uint64_t start = timer_ticks(), t0 = rdtsc();
+	/* The handler is in place before the tick count is read: a tick in
+	 * between would end the wait without calling it. */
+	irq_disable();
 	timer_set_handler(failing_hook, NULL);
+	uint64_t start = timer_ticks(), t0 = rdtsc();
 	irq_enable();
 	while (timer_ticks() == start && rdtsc() - t0 < (1ull << 32))
 		__asm__ volatile("pause");
