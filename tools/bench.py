@@ -216,7 +216,9 @@ BENCH_MEMORY = "1G"
 
 # The collector's workloads (bench/kernel/gc_bench.c) and issue 14's targets.
 GC_WORKLOADS = {"gc.gcbench": "GCBench 18/16, 500k words, 4..16",
-                "gc.binarytrees": "binary-trees 16"}
+                "gc.binarytrees": "binary-trees 16",
+                "gc.binarytrees17": "binary-trees 17",
+                "gc.binarytrees18": "binary-trees 18"}
 
 
 def gc_table(g: dict[str, dict[str, str]]) -> int:
